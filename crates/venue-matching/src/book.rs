@@ -1,0 +1,1403 @@
+//! One instrument's order book: storage, matching loop and order lifecycle.
+//!
+//! Layout, chosen for the exchange-core mix where most operations touch the
+//! few levels nearest the touch:
+//!
+//! * `nodes`: a pool of fixed-size order records addressed by `u32` handles,
+//!   reserved up front for `max_orders`, recycled through an intrusive free
+//!   list. Resting orders are linked into their level's FIFO through
+//!   `prev`/`next` handles, so removing one from the middle of a queue is
+//!   O(1) and copies nothing.
+//! * `levels`: a pool of price levels (head, tail, shown and total quantity,
+//!   order count), recycled the same way.
+//! * one `Ladder` per side: a contiguous array of `(key, level)` sorted
+//!   ascending by key, where the key is the price for bids and its negation
+//!   for asks, so the best level of either side is the *last* entry (O(1)
+//!   best price; popping an emptied best level moves nothing). Finding a
+//!   level scans the eight entries nearest the touch, then binary-searches
+//!   the rest.
+//! * `ids`: order id → handle, a pre-sized hash map with a multiplicative
+//!   hasher: one lookup per cancel or amend.
+//!
+//! The incoming order is matched from a local copy; it only takes a pool slot
+//! if it rests, so IOC and market orders never touch the pool.
+
+use crate::command::{AmendOrder, CancelOrder, NewOrder, OrderRef};
+use crate::event::{Event, EventKind};
+use crate::index::{IdMap, SortedVec, id_map};
+use venue_domain::{
+    AccountId, CancelReason, ClientOrderId, InstrumentId, InstrumentSpec, OrderId, OrderKind, Price, Qty,
+    Reject, Side, StpMode, TimeInForce, Timestamp, TradeId, TradingStatus,
+};
+
+const NIL: u32 = u32::MAX;
+/// Budget value meaning "no quote budget".
+const NO_BUDGET: i64 = i64::MAX;
+
+/// Sizing of one book. Every bound is explicit (a full pool is a typed
+/// rejection, never a reallocation on the order path).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BookConfig {
+    /// Most live orders (resting plus dormant stops) the book holds.
+    pub max_orders: u32,
+}
+
+impl Default for BookConfig {
+    fn default() -> Self {
+        BookConfig { max_orders: 100_000 }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Place {
+    /// In the free list.
+    Free,
+    /// Linked into a price level.
+    Resting,
+    /// Dormant stop, in a stop index.
+    Stop,
+    /// Being matched (a triggered stop or an amended order between unlink
+    /// and rest); in no list or index but `ids`.
+    Active,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Node {
+    id: OrderId,
+    client_id: ClientOrderId,
+    account: AccountId,
+    /// Resolved self-trade group: the group id, or the account id tagged
+    /// with bit 32 so the two spaces cannot collide.
+    stp_key: u64,
+    price: Price,
+    stop_price: Price,
+    /// Total order quantity (changed by amends only).
+    qty: Qty,
+    /// Remaining quantity; `qty - leaves` is filled or self-trade-reduced.
+    leaves: Qty,
+    /// Shown slice still resting (`leaves` unless an iceberg).
+    shown: Qty,
+    /// Iceberg slice size; zero for a fully shown order.
+    display: Qty,
+    /// Remaining quote budget (tick×lot units) or `NO_BUDGET`.
+    budget: i64,
+    expire_time: Timestamp,
+    prev: u32,
+    next: u32,
+    level: u32,
+    side: Side,
+    kind: OrderKind,
+    tif: TimeInForce,
+    stp: StpMode,
+    post_only: bool,
+    place: Place,
+}
+
+impl Node {
+    const FREE: Node = Node {
+        id: OrderId(0),
+        client_id: ClientOrderId::NONE,
+        account: AccountId(0),
+        stp_key: 0,
+        price: Price(0),
+        stop_price: Price(0),
+        qty: Qty::ZERO,
+        leaves: Qty::ZERO,
+        shown: Qty::ZERO,
+        display: Qty::ZERO,
+        budget: NO_BUDGET,
+        expire_time: Timestamp(0),
+        prev: NIL,
+        next: NIL,
+        level: NIL,
+        side: Side::Buy,
+        kind: OrderKind::Limit,
+        tif: TimeInForce::Gtc,
+        stp: StpMode::Allow,
+        post_only: false,
+        place: Place::Free,
+    };
+
+    fn from_new(order: &NewOrder) -> Node {
+        let iceberg = order.display_qty.0 > 0 && order.display_qty < order.qty;
+        let stp_key = if order.stp_group.0 == 0 {
+            (1 << 32) | u64::from(order.account.0)
+        } else {
+            u64::from(order.stp_group.0)
+        };
+        Node {
+            id: order.order_id,
+            client_id: order.client_order_id,
+            account: order.account,
+            stp_key,
+            price: if order.kind == OrderKind::Market || order.kind == OrderKind::Stop {
+                Price(0)
+            } else {
+                order.price
+            },
+            stop_price: if order.kind.is_stop() { order.stop_price } else { Price(0) },
+            qty: order.qty,
+            leaves: order.qty,
+            shown: Qty::ZERO,
+            display: if iceberg { order.display_qty } else { Qty::ZERO },
+            budget: if order.quote_budget > 0 { order.quote_budget } else { NO_BUDGET },
+            expire_time: order.expire_time,
+            side: order.side,
+            kind: order.kind,
+            tif: order.tif,
+            stp: order.stp,
+            post_only: order.post_only,
+            ..Node::FREE
+        }
+    }
+
+    fn slice(&self) -> Qty {
+        if self.display.0 > 0 { Qty(self.display.0.min(self.leaves.0)) } else { self.leaves }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Level {
+    price: Price,
+    side: Side,
+    head: u32,
+    tail: u32,
+    /// Sum of shown slices (what L2 publishes).
+    shown: i64,
+    /// Sum of leaves, hidden included (what FOK can reach).
+    total: i64,
+    count: u32,
+}
+
+/// Price levels of one side, best last. See the module documentation.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Ladder {
+    entries: Vec<(i64, u32)>,
+}
+
+impl Ladder {
+    const TOUCH_SCAN: usize = 8;
+
+    fn key(side: Side, price: Price) -> i64 {
+        match side {
+            Side::Buy => price.0,
+            Side::Sell => -price.0,
+        }
+    }
+
+    /// Position of `key`, or where it would be inserted.
+    #[inline]
+    fn find(&self, key: i64) -> Result<usize, usize> {
+        let len = self.entries.len();
+        let stop = len.saturating_sub(Self::TOUCH_SCAN);
+        let mut at = len;
+        while at > stop {
+            let here = self.entries[at - 1].0;
+            if here == key {
+                return Ok(at - 1);
+            }
+            if here < key {
+                return Err(at);
+            }
+            at -= 1;
+        }
+        self.entries[..stop].binary_search_by_key(&key, |entry| entry.0)
+    }
+
+    fn best(&self) -> Option<u32> {
+        self.entries.last().map(|entry| entry.1)
+    }
+}
+
+/// Why matching of an incoming order stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum End {
+    /// Nothing left to trade against at an acceptable price (or filled).
+    Exhausted,
+    /// Self-trade prevention cancelled the incoming remainder.
+    SelfTrade,
+    /// The quote budget cannot buy another lot.
+    Budget,
+}
+
+/// A live order as the book sees it, for queries, snapshots and tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BookOrder {
+    /// Venue order id.
+    pub order_id: OrderId,
+    /// Client order id.
+    pub client_order_id: ClientOrderId,
+    /// Owner.
+    pub account: AccountId,
+    /// Side.
+    pub side: Side,
+    /// Kind (a triggered stop-limit shows as `Limit`).
+    pub kind: OrderKind,
+    /// Time in force.
+    pub tif: TimeInForce,
+    /// Limit price (0 for a stop market order).
+    pub price: Price,
+    /// Stop price (0 unless a stop).
+    pub stop_price: Price,
+    /// Total quantity.
+    pub qty: Qty,
+    /// Remaining quantity.
+    pub leaves: Qty,
+    /// Currently shown quantity (0 for a dormant stop).
+    pub shown: Qty,
+}
+
+/// The whole visible state of a book in priority order: what tests compare
+/// against a reference model and what a snapshot for market data starts from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BookSnapshot {
+    /// Resting buy orders: best price first, then time priority.
+    pub bids: Vec<BookOrder>,
+    /// Resting sell orders: best price first, then time priority.
+    pub asks: Vec<BookOrder>,
+    /// Dormant buy stops in trigger order.
+    pub buy_stops: Vec<BookOrder>,
+    /// Dormant sell stops in trigger order.
+    pub sell_stops: Vec<BookOrder>,
+    /// Price of the last trade, if any.
+    pub last_price: Option<Price>,
+}
+
+/// The order book of one instrument. See the crate documentation for the
+/// rules and the module documentation for the layout.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrderBook {
+    spec: InstrumentSpec,
+    status: TradingStatus,
+    max_orders: u32,
+    nodes: Vec<Node>,
+    free_node: u32,
+    live: u32,
+    levels: Vec<Level>,
+    free_level: u32,
+    bids: Ladder,
+    asks: Ladder,
+    ids: IdMap<OrderId, u32>,
+    client_ids: IdMap<(AccountId, ClientOrderId), u32>,
+    /// Dormant stops keyed so that the next to trigger is last:
+    /// `(-stop_price, !order_id, handle)` for buys,
+    /// `(stop_price, !order_id, handle)` for sells.
+    buy_stops: SortedVec<(i64, u64, u32)>,
+    sell_stops: SortedVec<(i64, u64, u32)>,
+    /// GTD orders as `(!expire_time, !order_id)`: the next to expire is last.
+    gtd: SortedVec<(u64, u64)>,
+    /// DAY orders as `!order_id`: the lowest id is last.
+    day: SortedVec<u64>,
+    last_price: Price,
+    next_trade_id: u64,
+    max_order_id: u64,
+}
+
+#[inline]
+fn emit(out: &mut Vec<Event>, instrument: InstrumentId, kind: EventKind) {
+    out.push(Event { instrument, kind });
+}
+
+#[inline]
+fn crosses(side: Side, limit: Price, level: Price) -> bool {
+    match side {
+        Side::Buy => level <= limit,
+        Side::Sell => level >= limit,
+    }
+}
+
+#[inline]
+fn stop_reached(side: Side, stop: Price, last: Price) -> bool {
+    match side {
+        Side::Buy => last >= stop,
+        Side::Sell => last <= stop,
+    }
+}
+
+impl OrderBook {
+    /// An empty book for `spec`, with its pools reserved for
+    /// `config.max_orders` live orders.
+    pub fn new(spec: InstrumentSpec, config: BookConfig) -> OrderBook {
+        let max_orders = config.max_orders.min(NIL - 1);
+        let reserve = max_orders as usize;
+        OrderBook {
+            status: spec.status,
+            spec,
+            max_orders,
+            nodes: Vec::with_capacity(reserve),
+            free_node: NIL,
+            live: 0,
+            levels: Vec::with_capacity(reserve.min(1 << 16)),
+            free_level: NIL,
+            bids: Ladder { entries: Vec::with_capacity(reserve.min(1 << 16)) },
+            asks: Ladder { entries: Vec::with_capacity(reserve.min(1 << 16)) },
+            ids: id_map(reserve),
+            client_ids: id_map(reserve.min(1 << 16)),
+            buy_stops: SortedVec::with_capacity(reserve.min(1 << 12)),
+            sell_stops: SortedVec::with_capacity(reserve.min(1 << 12)),
+            gtd: SortedVec::with_capacity(reserve.min(1 << 12)),
+            day: SortedVec::with_capacity(reserve.min(1 << 12)),
+            last_price: Price(0),
+            next_trade_id: 1,
+            max_order_id: 0,
+        }
+    }
+
+    /// The instrument this book trades.
+    pub fn spec(&self) -> &InstrumentSpec {
+        &self.spec
+    }
+
+    /// Current trading status.
+    pub fn status(&self) -> TradingStatus {
+        self.status
+    }
+
+    /// Number of live orders (resting and dormant stops).
+    pub fn len(&self) -> usize {
+        self.live as usize
+    }
+
+    /// Whether the book holds no live order.
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    /// Price of the last trade, if there was one.
+    pub fn last_price(&self) -> Option<Price> {
+        (self.last_price.0 != 0).then_some(self.last_price)
+    }
+
+    /// Best bid price and its shown quantity.
+    pub fn best_bid(&self) -> Option<(Price, Qty)> {
+        self.best(Side::Buy)
+    }
+
+    /// Best ask price and its shown quantity.
+    pub fn best_ask(&self) -> Option<(Price, Qty)> {
+        self.best(Side::Sell)
+    }
+
+    fn best(&self, side: Side) -> Option<(Price, Qty)> {
+        self.ladder(side).best().map(|at| {
+            let level = &self.levels[at as usize];
+            (level.price, Qty(level.shown))
+        })
+    }
+
+    /// Aggregated depth of one side, best first, at most `limit` levels:
+    /// `(price, shown quantity, order count)`.
+    pub fn depth(&self, side: Side, limit: usize) -> impl Iterator<Item = (Price, Qty, u32)> + '_ {
+        self.ladder(side).entries.iter().rev().take(limit).map(|&(_, at)| {
+            let level = &self.levels[at as usize];
+            (level.price, Qty(level.shown), level.count)
+        })
+    }
+
+    /// A live order by id.
+    pub fn order(&self, order_id: OrderId) -> Option<BookOrder> {
+        self.ids.get(&order_id).map(|&at| self.view(at))
+    }
+
+    /// Changes the trading status.
+    pub fn set_status(&mut self, status: TradingStatus, out: &mut Vec<Event>) {
+        self.status = status;
+        emit(out, self.spec.id, EventKind::StatusChanged { status });
+    }
+
+    // ------------------------------------------------------------------
+    // Commands
+    // ------------------------------------------------------------------
+
+    /// Enters a new order. On `Err` nothing changed and nothing was emitted.
+    pub fn new_order(
+        &mut self,
+        order: &NewOrder,
+        now: Timestamp,
+        out: &mut Vec<Event>,
+    ) -> Result<(), Reject> {
+        self.validate_new(order, now)?;
+        self.max_order_id = self.max_order_id.max(order.order_id.0);
+        let instrument = self.spec.id;
+        let node = Node::from_new(order);
+        emit(
+            out,
+            instrument,
+            EventKind::Accepted {
+                order_id: node.id,
+                client_order_id: node.client_id,
+                account: node.account,
+                side: node.side,
+                kind: node.kind,
+                price: node.price,
+                qty: node.qty,
+            },
+        );
+        if node.kind.is_stop() {
+            let at = self.allocate(node);
+            self.nodes[at as usize].place = Place::Stop;
+            self.stop_index_insert(at);
+            return Ok(());
+        }
+        if self.execute(node, NIL, out) {
+            self.run_triggers(out);
+        }
+        Ok(())
+    }
+
+    /// Cancels one live order (resting or dormant stop). Allowed in every
+    /// trading status.
+    pub fn cancel(&mut self, cancel: &CancelOrder, out: &mut Vec<Event>) -> Result<(), Reject> {
+        let at = self.lookup(cancel.target, cancel.account)?;
+        self.end_order(at, CancelReason::Requested, out);
+        Ok(())
+    }
+
+    /// Amends a resting limit order. On `Err` nothing changed.
+    pub fn amend(&mut self, amend: &AmendOrder, out: &mut Vec<Event>) -> Result<(), Reject> {
+        self.check_trading()?;
+        let at = self.lookup(amend.target, amend.account)?;
+        let node = self.nodes[at as usize];
+        if node.place != Place::Resting {
+            return Err(Reject::NotAmendable);
+        }
+        let new_qty = amend.new_qty.unwrap_or(node.qty);
+        self.spec.check_qty(new_qty)?;
+        let done = node.qty.0 - node.leaves.0;
+        let new_leaves = Qty(new_qty.0 - done);
+        if new_leaves.0 <= 0 {
+            return Err(Reject::AmendQtyTooLow);
+        }
+        self.spec.check_price(amend.new_price)?;
+        let new_client = amend.new_client_order_id;
+        let client_changes = new_client.is_some() && new_client != node.client_id;
+        if client_changes && self.client_ids.contains_key(&(node.account, new_client)) {
+            return Err(Reject::DuplicateClientOrderId);
+        }
+        let price_changes = amend.new_price != node.price;
+        if node.post_only && price_changes && self.would_cross(node.side, amend.new_price) {
+            return Err(Reject::PostOnlyWouldTake);
+        }
+
+        // Every check passed: from here on the amend is applied in full.
+        let instrument = self.spec.id;
+        if client_changes {
+            if node.client_id.is_some() {
+                self.client_ids.remove(&(node.account, node.client_id));
+            }
+            self.client_ids.insert((node.account, new_client), at);
+            self.nodes[at as usize].client_id = new_client;
+        }
+        let keep_priority = !price_changes && new_qty <= node.qty;
+        if keep_priority {
+            let n = &mut self.nodes[at as usize];
+            n.qty = new_qty;
+            n.leaves = new_leaves;
+            let new_shown = if n.display.0 > 0 { Qty(n.shown.0.min(new_leaves.0)) } else { new_leaves };
+            let shown_delta = n.shown.0 - new_shown.0;
+            n.shown = new_shown;
+            let level = &mut self.levels[node.level as usize];
+            level.shown -= shown_delta;
+            level.total -= node.leaves.0 - new_leaves.0;
+            emit(
+                out,
+                instrument,
+                EventKind::Amended {
+                    order_id: node.id,
+                    account: node.account,
+                    price: node.price,
+                    qty: new_qty,
+                    leaves: new_leaves,
+                    priority_kept: true,
+                },
+            );
+            if shown_delta != 0 {
+                emit(
+                    out,
+                    instrument,
+                    EventKind::OrderModified {
+                        order_id: node.id,
+                        side: node.side,
+                        price: node.price,
+                        qty: new_shown,
+                    },
+                );
+                self.publish_level(node.level, out);
+            }
+            return Ok(());
+        }
+
+        self.unlink_resting(at, out);
+        let n = &mut self.nodes[at as usize];
+        n.price = amend.new_price;
+        n.qty = new_qty;
+        n.leaves = new_leaves;
+        n.place = Place::Active;
+        let moved = *n;
+        emit(
+            out,
+            instrument,
+            EventKind::Amended {
+                order_id: moved.id,
+                account: moved.account,
+                price: moved.price,
+                qty: new_qty,
+                leaves: new_leaves,
+                priority_kept: false,
+            },
+        );
+        if self.execute(moved, at, out) {
+            self.run_triggers(out);
+        }
+        Ok(())
+    }
+
+    /// Cancels every live order of `account` (or every order, for `None`)
+    /// and reports how many with a `MassCancelled` event. Order: bids best
+    /// first in queue order, then asks, then buy and sell stops in trigger
+    /// order.
+    pub fn mass_cancel(
+        &mut self,
+        account: Option<AccountId>,
+        reason: CancelReason,
+        out: &mut Vec<Event>,
+    ) -> u32 {
+        let matches = |node: &Node| account.is_none_or(|a| a == node.account);
+        let mut count = 0;
+        for side in [Side::Buy, Side::Sell] {
+            let mut at = self.ladder(side).entries.len();
+            while at > 0 {
+                at -= 1;
+                let level = self.ladder(side).entries[at].1;
+                let mut cursor = self.levels[level as usize].head;
+                let mut touched = false;
+                while cursor != NIL {
+                    let node = self.nodes[cursor as usize];
+                    if matches(&node) {
+                        self.unlink_quiet(cursor, out);
+                        self.finish(cursor, node.leaves, reason, out);
+                        touched = true;
+                        count += 1;
+                    }
+                    cursor = node.next;
+                }
+                if touched {
+                    self.publish_level(level, out);
+                }
+            }
+        }
+        for buys in [true, false] {
+            let mut at =
+                if buys { self.buy_stops.as_slice().len() } else { self.sell_stops.as_slice().len() };
+            while at > 0 {
+                at -= 1;
+                let index = if buys { &self.buy_stops } else { &self.sell_stops };
+                let handle = index.as_slice()[at].2;
+                let node = self.nodes[handle as usize];
+                if matches(&node) {
+                    if buys {
+                        self.buy_stops.remove_at(at)
+                    } else {
+                        self.sell_stops.remove_at(at)
+                    };
+                    self.nodes[handle as usize].place = Place::Active;
+                    self.finish(handle, node.leaves, reason, out);
+                    count += 1;
+                }
+            }
+        }
+        emit(out, self.spec.id, EventKind::MassCancelled { account, count });
+        count
+    }
+
+    /// Expires GTD orders whose expiry time is at or before `now`, in
+    /// ascending (expiry time, order id) order.
+    pub fn expire(&mut self, now: Timestamp, out: &mut Vec<Event>) {
+        while let Some(&(expire, id)) = self.gtd.last() {
+            if !expire > now.0 {
+                break;
+            }
+            let at = self.ids[&OrderId(!id)];
+            self.end_order(at, CancelReason::Expired, out);
+        }
+    }
+
+    /// Expires every DAY order (ascending order id), then GTD orders due at
+    /// `now`.
+    pub fn end_of_session(&mut self, now: Timestamp, out: &mut Vec<Event>) {
+        while let Some(&id) = self.day.last() {
+            let at = self.ids[&OrderId(!id)];
+            self.end_order(at, CancelReason::Expired, out);
+        }
+        self.expire(now, out);
+    }
+
+    // ------------------------------------------------------------------
+    // Validation
+    // ------------------------------------------------------------------
+
+    fn check_trading(&self) -> Result<(), Reject> {
+        match self.status {
+            TradingStatus::Open => Ok(()),
+            TradingStatus::Halted => Err(Reject::InstrumentHalted),
+            TradingStatus::Closed => Err(Reject::InstrumentClosed),
+        }
+    }
+
+    fn validate_new(&self, order: &NewOrder, now: Timestamp) -> Result<(), Reject> {
+        self.check_trading()?;
+        self.spec.check_qty(order.qty)?;
+        if self.ids.contains_key(&order.order_id) {
+            return Err(Reject::DuplicateOrderId);
+        }
+        if order.client_order_id.is_some()
+            && self.client_ids.contains_key(&(order.account, order.client_order_id))
+        {
+            return Err(Reject::DuplicateClientOrderId);
+        }
+        let has_limit = matches!(order.kind, OrderKind::Limit | OrderKind::StopLimit);
+        if has_limit {
+            self.spec.check_price(order.price)?;
+        }
+        if order.kind.is_stop() {
+            self.spec.check_price(order.stop_price)?;
+        }
+        if order.display_qty.0 < 0 || order.display_qty > order.qty {
+            return Err(Reject::InvalidDisplayQty);
+        }
+        let iceberg = order.display_qty.0 > 0 && order.display_qty < order.qty;
+        if iceberg && !(has_limit && order.tif.may_rest()) {
+            return Err(Reject::InvalidOrderCombination);
+        }
+        if order.post_only && !(order.kind == OrderKind::Limit && order.tif.may_rest()) {
+            return Err(Reject::InvalidOrderCombination);
+        }
+        if order.quote_budget < 0 {
+            return Err(Reject::InvalidBudget);
+        }
+        if order.quote_budget > 0 && (has_limit || order.side == Side::Sell) {
+            return Err(Reject::InvalidOrderCombination);
+        }
+        if order.tif == TimeInForce::Gtd && order.kind != OrderKind::Market && order.expire_time <= now {
+            return Err(Reject::InvalidExpireTime);
+        }
+        let may_occupy = order.kind.is_stop() || (order.kind == OrderKind::Limit && order.tif.may_rest());
+        if may_occupy && self.live >= self.max_orders {
+            return Err(Reject::BookFull);
+        }
+        if order.kind.is_stop()
+            && self.last_price.0 != 0
+            && stop_reached(order.side, order.stop_price, self.last_price)
+        {
+            return Err(Reject::StopWouldTriggerImmediately);
+        }
+        if order.post_only && self.would_cross(order.side, order.price) {
+            return Err(Reject::PostOnlyWouldTake);
+        }
+        Ok(())
+    }
+
+    fn would_cross(&self, side: Side, price: Price) -> bool {
+        self.ladder(side.opposite())
+            .best()
+            .is_some_and(|at| crosses(side, price, self.levels[at as usize].price))
+    }
+
+    fn lookup(&self, target: OrderRef, account: Option<AccountId>) -> Result<u32, Reject> {
+        let found = match target {
+            OrderRef::Id(id) => self.ids.get(&id),
+            OrderRef::Client(owner, client) => self.client_ids.get(&(owner, client)),
+        };
+        match found {
+            Some(&at) if account.is_none_or(|a| a == self.nodes[at as usize].account) => Ok(at),
+            Some(_) => Err(Reject::UnknownOrder),
+            None => match target {
+                OrderRef::Id(id) if id.0 != 0 && id.0 <= self.max_order_id => Err(Reject::OrderNotActive),
+                _ => Err(Reject::UnknownOrder),
+            },
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // Matching
+    // ------------------------------------------------------------------
+
+    /// Matches an incoming order (new, triggered or re-priced) and rests,
+    /// cancels or finishes it. `handle` is its pool slot if it already has
+    /// one. Returns whether anything traded.
+    fn execute(&mut self, mut taker: Node, handle: u32, out: &mut Vec<Event>) -> bool {
+        let trades_before = self.next_trade_id;
+        if taker.tif == TimeInForce::Fok && !self.fok_fillable(&taker) {
+            self.finish_taker(&taker, handle, CancelReason::FokNotFillable, out);
+            return false;
+        }
+        let end = self.match_incoming(&mut taker, out);
+        let traded = self.next_trade_id != trades_before;
+        if taker.leaves.0 == 0 {
+            if handle != NIL {
+                self.release(handle);
+            }
+            return traded;
+        }
+        let reason = match end {
+            End::SelfTrade => Some(CancelReason::SelfTradePrevention),
+            End::Budget => Some(CancelReason::BudgetExhausted),
+            End::Exhausted if taker.kind == OrderKind::Market => Some(CancelReason::NoLiquidity),
+            End::Exhausted if taker.tif == TimeInForce::Fok => Some(CancelReason::FokNotFillable),
+            End::Exhausted if !taker.tif.may_rest() => Some(CancelReason::IocRemainder),
+            End::Exhausted => None,
+        };
+        match reason {
+            Some(reason) => self.finish_taker(&taker, handle, reason, out),
+            None => self.rest(taker, handle, out),
+        }
+        traded
+    }
+
+    fn finish_taker(&mut self, taker: &Node, handle: u32, reason: CancelReason, out: &mut Vec<Event>) {
+        if handle != NIL {
+            self.release(handle);
+        }
+        emit(
+            out,
+            self.spec.id,
+            EventKind::Cancelled { order_id: taker.id, account: taker.account, qty: taker.leaves, reason },
+        );
+    }
+
+    fn match_incoming(&mut self, taker: &mut Node, out: &mut Vec<Event>) -> End {
+        let book_side = taker.side.opposite();
+        loop {
+            if taker.leaves.0 == 0 {
+                return End::Exhausted;
+            }
+            let Some(level) = self.ladder(book_side).best() else {
+                return End::Exhausted;
+            };
+            let price = self.levels[level as usize].price;
+            if taker.kind != OrderKind::Market && !crosses(taker.side, taker.price, price) {
+                return End::Exhausted;
+            }
+            let end = self.match_level(taker, level, out);
+            self.publish_level(level, out);
+            if let Some(end) = end {
+                return end;
+            }
+        }
+    }
+
+    /// Matches against one level until the taker is done or the level is
+    /// empty. `Some` means matching must stop for the reason given.
+    fn match_level(&mut self, taker: &mut Node, level: u32, out: &mut Vec<Event>) -> Option<End> {
+        let instrument = self.spec.id;
+        let price = self.levels[level as usize].price;
+        loop {
+            if taker.leaves.0 == 0 {
+                return None;
+            }
+            let maker_at = self.levels[level as usize].head;
+            if maker_at == NIL {
+                return None;
+            }
+            if self.nodes[maker_at as usize].stp_key == taker.stp_key && taker.stp != StpMode::Allow {
+                match taker.stp {
+                    StpMode::Allow => unreachable!("checked above"),
+                    StpMode::CancelResting => {
+                        self.end_resting_quiet(maker_at, CancelReason::SelfTradePrevention, out);
+                        continue;
+                    }
+                    StpMode::CancelIncoming => return Some(End::SelfTrade),
+                    StpMode::CancelBoth => {
+                        self.end_resting_quiet(maker_at, CancelReason::SelfTradePrevention, out);
+                        return Some(End::SelfTrade);
+                    }
+                    StpMode::DecrementAndCancel => {
+                        self.decrement(maker_at, taker, out);
+                        continue;
+                    }
+                }
+            }
+
+            let maker = &mut self.nodes[maker_at as usize];
+            let mut fill = taker.leaves.0.min(maker.shown.0);
+            if taker.budget != NO_BUDGET {
+                fill = fill.min(taker.budget / price.0);
+                if fill == 0 {
+                    return Some(End::Budget);
+                }
+                taker.budget -= fill * price.0;
+            }
+            maker.leaves.0 -= fill;
+            maker.shown.0 -= fill;
+            taker.leaves.0 -= fill;
+            let maker = *maker;
+            let lvl = &mut self.levels[level as usize];
+            lvl.shown -= fill;
+            lvl.total -= fill;
+            self.last_price = price;
+            let trade_id = TradeId(self.next_trade_id);
+            self.next_trade_id += 1;
+            emit(
+                out,
+                instrument,
+                EventKind::Trade {
+                    trade_id,
+                    price,
+                    qty: Qty(fill),
+                    maker_order_id: maker.id,
+                    taker_order_id: taker.id,
+                    maker_account: maker.account,
+                    taker_account: taker.account,
+                    maker_leaves: maker.leaves,
+                    taker_leaves: taker.leaves,
+                    aggressor: taker.side,
+                },
+            );
+            if maker.shown.0 > 0 {
+                emit(
+                    out,
+                    instrument,
+                    EventKind::OrderModified {
+                        order_id: maker.id,
+                        side: maker.side,
+                        price,
+                        qty: maker.shown,
+                    },
+                );
+            } else {
+                emit(
+                    out,
+                    instrument,
+                    EventKind::OrderDeleted { order_id: maker.id, side: maker.side, price },
+                );
+                if maker.leaves.0 > 0 {
+                    // Iceberg refresh: a new slice at the back of the queue.
+                    let slice = maker.slice();
+                    self.nodes[maker_at as usize].shown = slice;
+                    self.levels[level as usize].shown += slice.0;
+                    self.list_remove(level, maker_at);
+                    self.list_push_back(level, maker_at);
+                    emit(
+                        out,
+                        instrument,
+                        EventKind::OrderAdded { order_id: maker.id, side: maker.side, price, qty: slice },
+                    );
+                } else {
+                    self.list_remove(level, maker_at);
+                    self.levels[level as usize].count -= 1;
+                    self.release(maker_at);
+                }
+            }
+        }
+    }
+
+    /// Decrement-and-cancel between a resting order and the taker of the
+    /// same STP group: both lose the smaller leaves, no trade prints.
+    fn decrement(&mut self, maker_at: u32, taker: &mut Node, out: &mut Vec<Event>) {
+        let instrument = self.spec.id;
+        let maker = self.nodes[maker_at as usize];
+        let cut = taker.leaves.0.min(maker.leaves.0);
+        let hidden = maker.leaves.0 - maker.shown.0;
+        let from_shown = cut - cut.min(hidden);
+        taker.leaves.0 -= cut;
+        if cut == maker.leaves.0 {
+            self.end_resting_quiet(maker_at, CancelReason::SelfTradePrevention, out);
+        } else {
+            let node = &mut self.nodes[maker_at as usize];
+            node.leaves.0 -= cut;
+            node.shown.0 -= from_shown;
+            let (leaves, shown) = (node.leaves, node.shown);
+            let level = &mut self.levels[maker.level as usize];
+            level.total -= cut;
+            level.shown -= from_shown;
+            emit(
+                out,
+                instrument,
+                EventKind::Reduced { order_id: maker.id, account: maker.account, qty: Qty(cut), leaves },
+            );
+            if from_shown > 0 {
+                emit(
+                    out,
+                    instrument,
+                    EventKind::OrderModified {
+                        order_id: maker.id,
+                        side: maker.side,
+                        price: maker.price,
+                        qty: shown,
+                    },
+                );
+            }
+        }
+        let kind = if taker.leaves.0 == 0 {
+            EventKind::Cancelled {
+                order_id: taker.id,
+                account: taker.account,
+                qty: Qty(cut),
+                reason: CancelReason::SelfTradePrevention,
+            }
+        } else {
+            EventKind::Reduced {
+                order_id: taker.id,
+                account: taker.account,
+                qty: Qty(cut),
+                leaves: taker.leaves,
+            }
+        };
+        emit(out, instrument, kind);
+    }
+
+    /// Whether a FOK order can trade its whole quantity now, counting hidden
+    /// quantity and the stops self-trade prevention would impose.
+    fn fok_fillable(&self, taker: &Node) -> bool {
+        let mut need = taker.leaves.0;
+        let mut budget = taker.budget;
+        for &(_, level) in self.ladder(taker.side.opposite()).entries.iter().rev() {
+            let lvl = &self.levels[level as usize];
+            if taker.kind != OrderKind::Market && !crosses(taker.side, taker.price, lvl.price) {
+                break;
+            }
+            let (available, blocked) = self.fok_level_liquidity(taker, lvl);
+            let mut take = need.min(available);
+            if budget != NO_BUDGET {
+                take = take.min(budget / lvl.price.0);
+                budget -= take * lvl.price.0;
+            }
+            need -= take;
+            if need == 0 {
+                return true;
+            }
+            if blocked {
+                return false;
+            }
+        }
+        false
+    }
+
+    /// Liquidity an incoming order can reach at one level, and whether
+    /// self-trade prevention stops it there.
+    fn fok_level_liquidity(&self, taker: &Node, level: &Level) -> (i64, bool) {
+        if taker.stp == StpMode::Allow {
+            return (level.total, false);
+        }
+        let mut before_own = 0;
+        let mut others = 0;
+        let mut own_seen = false;
+        let mut cursor = level.head;
+        while cursor != NIL {
+            let node = &self.nodes[cursor as usize];
+            if node.stp_key == taker.stp_key {
+                own_seen = true;
+            } else {
+                others += node.leaves.0;
+                if !own_seen {
+                    before_own += node.shown.0;
+                }
+            }
+            cursor = node.next;
+        }
+        match (taker.stp, own_seen) {
+            (_, false) => (level.total, false),
+            (StpMode::CancelResting, true) => (others, false),
+            (_, true) => (before_own, true),
+        }
+    }
+
+    /// Stops are checked after every command that traded; see the crate
+    /// documentation for the order.
+    fn run_triggers(&mut self, out: &mut Vec<Event>) {
+        loop {
+            let last = self.last_price;
+            if last.0 == 0 {
+                return;
+            }
+            let buy = self.buy_stops.last().filter(|&&(key, _, _)| last.0 >= -key).copied();
+            let sell = self.sell_stops.last().filter(|&&(key, _, _)| last.0 <= key).copied();
+            let handle = match (buy, sell) {
+                // Keys hold !order_id: the larger key is the smaller id.
+                (Some(b), Some(s)) if b.1 > s.1 => self.buy_stops.pop().map(|k| k.2),
+                (Some(_), Some(_)) | (None, Some(_)) => self.sell_stops.pop().map(|k| k.2),
+                (Some(_), None) => self.buy_stops.pop().map(|k| k.2),
+                (None, None) => return,
+            };
+            let Some(at) = handle else { return };
+            let node = &mut self.nodes[at as usize];
+            node.kind = if node.kind == OrderKind::Stop { OrderKind::Market } else { OrderKind::Limit };
+            node.place = Place::Active;
+            let triggered = *node;
+            emit(
+                out,
+                self.spec.id,
+                EventKind::Triggered { order_id: triggered.id, account: triggered.account, last_price: last },
+            );
+            self.execute(triggered, at, out);
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // Storage
+    // ------------------------------------------------------------------
+
+    fn ladder(&self, side: Side) -> &Ladder {
+        match side {
+            Side::Buy => &self.bids,
+            Side::Sell => &self.asks,
+        }
+    }
+
+    fn ladder_mut(&mut self, side: Side) -> &mut Ladder {
+        match side {
+            Side::Buy => &mut self.bids,
+            Side::Sell => &mut self.asks,
+        }
+    }
+
+    /// Puts a node into the pool and the id maps; returns its handle.
+    fn allocate(&mut self, node: Node) -> u32 {
+        let at = if self.free_node != NIL {
+            let at = self.free_node;
+            self.free_node = self.nodes[at as usize].next;
+            self.nodes[at as usize] = node;
+            at
+        } else {
+            self.nodes.push(node);
+            (self.nodes.len() - 1) as u32
+        };
+        self.live += 1;
+        self.ids.insert(node.id, at);
+        if node.client_id.is_some() {
+            self.client_ids.insert((node.account, node.client_id), at);
+        }
+        match node.tif {
+            TimeInForce::Gtd => self.gtd.insert((!node.expire_time.0, !node.id.0)),
+            TimeInForce::Day => self.day.insert(!node.id.0),
+            _ => {}
+        }
+        at
+    }
+
+    /// Removes a node from the maps and indexes and returns it to the pool.
+    /// The caller has unlinked it from any level already.
+    fn release(&mut self, at: u32) {
+        let node = self.nodes[at as usize];
+        debug_assert!(node.place != Place::Free, "double release of {:?}", node.id);
+        if node.place == Place::Stop {
+            let removed = match node.side {
+                Side::Buy => self.buy_stops.remove(&(-node.stop_price.0, !node.id.0, at)),
+                Side::Sell => self.sell_stops.remove(&(node.stop_price.0, !node.id.0, at)),
+            };
+            debug_assert!(removed, "stop {:?} missing from its index", node.id);
+        }
+        match node.tif {
+            TimeInForce::Gtd => {
+                self.gtd.remove(&(!node.expire_time.0, !node.id.0));
+            }
+            TimeInForce::Day => {
+                self.day.remove(&!node.id.0);
+            }
+            _ => {}
+        }
+        self.ids.remove(&node.id);
+        if node.client_id.is_some() {
+            self.client_ids.remove(&(node.account, node.client_id));
+        }
+        let slot = &mut self.nodes[at as usize];
+        slot.place = Place::Free;
+        slot.next = self.free_node;
+        self.free_node = at;
+        self.live -= 1;
+    }
+
+    fn stop_index_insert(&mut self, at: u32) {
+        let node = &self.nodes[at as usize];
+        match node.side {
+            Side::Buy => self.buy_stops.insert((-node.stop_price.0, !node.id.0, at)),
+            Side::Sell => self.sell_stops.insert((node.stop_price.0, !node.id.0, at)),
+        }
+    }
+
+    /// Rests the remainder of an incoming order at the back of its level.
+    fn rest(&mut self, mut node: Node, handle: u32, out: &mut Vec<Event>) {
+        node.shown = node.slice();
+        node.place = Place::Resting;
+        let at = if handle == NIL {
+            self.allocate(node)
+        } else {
+            self.nodes[handle as usize] = node;
+            handle
+        };
+        let level = self.level_for(node.side, node.price);
+        self.list_push_back(level, at);
+        let lvl = &mut self.levels[level as usize];
+        lvl.shown += node.shown.0;
+        lvl.total += node.leaves.0;
+        lvl.count += 1;
+        emit(
+            out,
+            self.spec.id,
+            EventKind::OrderAdded { order_id: node.id, side: node.side, price: node.price, qty: node.shown },
+        );
+        self.publish_level(level, out);
+    }
+
+    /// Ends a live order (resting or dormant) other than by a fill, with all
+    /// its events: L3 delete and L2 update if it rested, then the lifecycle
+    /// event.
+    fn end_order(&mut self, at: u32, reason: CancelReason, out: &mut Vec<Event>) {
+        let node = self.nodes[at as usize];
+        if node.place == Place::Resting {
+            self.unlink_resting(at, out);
+        }
+        self.finish(at, node.leaves, reason, out);
+    }
+
+    /// As [`end_order`](Self::end_order) for a resting order whose level the
+    /// caller publishes itself (it is in the middle of matching it).
+    fn end_resting_quiet(&mut self, at: u32, reason: CancelReason, out: &mut Vec<Event>) {
+        let leaves = self.nodes[at as usize].leaves;
+        self.unlink_quiet(at, out);
+        self.finish(at, leaves, reason, out);
+    }
+
+    /// Releases a node and emits its `Cancelled`/`Expired` event.
+    fn finish(&mut self, at: u32, leaves: Qty, reason: CancelReason, out: &mut Vec<Event>) {
+        let node = self.nodes[at as usize];
+        self.release(at);
+        let kind = if reason == CancelReason::Expired {
+            EventKind::Expired { order_id: node.id, account: node.account, qty: leaves }
+        } else {
+            EventKind::Cancelled { order_id: node.id, account: node.account, qty: leaves, reason }
+        };
+        emit(out, self.spec.id, kind);
+    }
+
+    /// Takes a resting order off its level and publishes the level.
+    fn unlink_resting(&mut self, at: u32, out: &mut Vec<Event>) {
+        let level = self.nodes[at as usize].level;
+        self.unlink_quiet(at, out);
+        self.publish_level(level, out);
+    }
+
+    /// Takes a resting order off its level (with its L3 delete) without
+    /// publishing the level.
+    fn unlink_quiet(&mut self, at: u32, out: &mut Vec<Event>) {
+        let node = self.nodes[at as usize];
+        self.list_remove(node.level, at);
+        let lvl = &mut self.levels[node.level as usize];
+        lvl.shown -= node.shown.0;
+        lvl.total -= node.leaves.0;
+        lvl.count -= 1;
+        self.nodes[at as usize].place = Place::Active;
+        emit(
+            out,
+            self.spec.id,
+            EventKind::OrderDeleted { order_id: node.id, side: node.side, price: node.price },
+        );
+    }
+
+    /// Emits a level's L2 state and frees it if it is empty.
+    fn publish_level(&mut self, level: u32, out: &mut Vec<Event>) {
+        let lvl = self.levels[level as usize];
+        let side = lvl.side;
+        emit(
+            out,
+            self.spec.id,
+            EventKind::Level { side, price: lvl.price, qty: Qty(lvl.shown), count: lvl.count },
+        );
+        if lvl.count == 0 {
+            debug_assert!(lvl.shown == 0 && lvl.total == 0, "empty level with quantity: {lvl:?}");
+            let key = Ladder::key(side, lvl.price);
+            let ladder = self.ladder_mut(side);
+            match ladder.entries.last() {
+                Some(&(last, _)) if last == key => {
+                    ladder.entries.pop();
+                }
+                _ => {
+                    let at = ladder.find(key).expect("published level is in its ladder");
+                    ladder.entries.remove(at);
+                }
+            }
+            self.levels[level as usize].head = self.free_level;
+            self.free_level = level;
+        }
+    }
+
+    fn level_for(&mut self, side: Side, price: Price) -> u32 {
+        let key = Ladder::key(side, price);
+        match self.ladder(side).find(key) {
+            Ok(at) => self.ladder(side).entries[at].1,
+            Err(at) => {
+                let fresh = Level { price, side, head: NIL, tail: NIL, shown: 0, total: 0, count: 0 };
+                let level = if self.free_level != NIL {
+                    let level = self.free_level;
+                    self.free_level = self.levels[level as usize].head;
+                    self.levels[level as usize] = fresh;
+                    level
+                } else {
+                    self.levels.push(fresh);
+                    (self.levels.len() - 1) as u32
+                };
+                self.ladder_mut(side).entries.insert(at, (key, level));
+                level
+            }
+        }
+    }
+
+    fn list_push_back(&mut self, level: u32, at: u32) {
+        let tail = self.levels[level as usize].tail;
+        let node = &mut self.nodes[at as usize];
+        node.level = level;
+        node.prev = tail;
+        node.next = NIL;
+        if tail == NIL {
+            self.levels[level as usize].head = at;
+        } else {
+            self.nodes[tail as usize].next = at;
+        }
+        self.levels[level as usize].tail = at;
+    }
+
+    fn list_remove(&mut self, level: u32, at: u32) {
+        let Node { prev, next, .. } = self.nodes[at as usize];
+        if prev == NIL {
+            self.levels[level as usize].head = next;
+        } else {
+            self.nodes[prev as usize].next = next;
+        }
+        if next == NIL {
+            self.levels[level as usize].tail = prev;
+        } else {
+            self.nodes[next as usize].prev = prev;
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // Inspection
+    // ------------------------------------------------------------------
+
+    fn view(&self, at: u32) -> BookOrder {
+        let n = &self.nodes[at as usize];
+        BookOrder {
+            order_id: n.id,
+            client_order_id: n.client_id,
+            account: n.account,
+            side: n.side,
+            kind: n.kind,
+            tif: n.tif,
+            price: n.price,
+            stop_price: n.stop_price,
+            qty: n.qty,
+            leaves: n.leaves,
+            shown: n.shown,
+        }
+    }
+
+    /// The book in priority order. O(orders); for tests, snapshots and
+    /// market-data resynchronisation, not for the order path.
+    pub fn snapshot(&self) -> BookSnapshot {
+        let side_orders = |ladder: &Ladder| {
+            let mut orders = Vec::new();
+            for &(_, level) in ladder.entries.iter().rev() {
+                let mut cursor = self.levels[level as usize].head;
+                while cursor != NIL {
+                    orders.push(self.view(cursor));
+                    cursor = self.nodes[cursor as usize].next;
+                }
+            }
+            orders
+        };
+        let stops = |index: &SortedVec<(i64, u64, u32)>| {
+            index.as_slice().iter().rev().map(|&(_, _, at)| self.view(at)).collect()
+        };
+        BookSnapshot {
+            bids: side_orders(&self.bids),
+            asks: side_orders(&self.asks),
+            buy_stops: stops(&self.buy_stops),
+            sell_stops: stops(&self.sell_stops),
+            last_price: self.last_price(),
+        }
+    }
+
+    /// Checks every structural invariant and panics with a description of the
+    /// first one broken. O(orders): tests call it after every command.
+    ///
+    /// The book is not crossed; ladders are strictly ordered and hold only
+    /// non-empty levels whose aggregates equal the sum of their orders; FIFO
+    /// links are consistent both ways; every resting order shows a positive
+    /// slice no larger than its leaves (all of it unless an iceberg); the id
+    /// maps, stop, GTD and DAY indexes hold exactly the live orders.
+    pub fn assert_invariants(&self) {
+        if let (Some((bid, _)), Some((ask, _))) = (self.best_bid(), self.best_ask()) {
+            assert!(bid < ask, "book crossed: bid {bid:?} >= ask {ask:?}");
+        }
+        let mut resting = 0usize;
+        let mut gtd = 0usize;
+        let mut day = 0usize;
+        for (side, ladder) in [(Side::Buy, &self.bids), (Side::Sell, &self.asks)] {
+            for pair in ladder.entries.windows(2) {
+                assert!(pair[0].0 < pair[1].0, "{side:?} ladder out of order: {pair:?}");
+            }
+            for &(key, level) in &ladder.entries {
+                let lvl = &self.levels[level as usize];
+                assert_eq!(Ladder::key(side, lvl.price), key, "level price disagrees with its key");
+                assert!(lvl.count > 0, "empty level left in the {side:?} ladder at {:?}", lvl.price);
+                let (mut shown, mut total, mut count) = (0, 0, 0);
+                let mut prev = NIL;
+                let mut cursor = lvl.head;
+                while cursor != NIL {
+                    let n = &self.nodes[cursor as usize];
+                    assert_eq!(n.place, Place::Resting, "{:?} in a level but not resting", n.id);
+                    assert_eq!(n.prev, prev, "broken back link at {:?}", n.id);
+                    assert_eq!(n.level, level, "{:?} points at another level", n.id);
+                    assert_eq!((n.side, n.price), (side, lvl.price), "{:?} on the wrong level", n.id);
+                    assert!(
+                        n.shown.0 > 0 && n.shown <= n.leaves,
+                        "{:?} shows {:?} of {:?}",
+                        n.id,
+                        n.shown,
+                        n.leaves
+                    );
+                    assert!(n.leaves <= n.qty, "{:?} leaves above quantity", n.id);
+                    if n.display.0 == 0 {
+                        assert_eq!(n.shown, n.leaves, "fully shown order {:?} hides quantity", n.id);
+                    } else {
+                        assert!(n.shown <= n.display, "{:?} shows more than its display size", n.id);
+                    }
+                    assert_eq!(self.ids.get(&n.id), Some(&cursor), "{:?} missing from the id map", n.id);
+                    gtd += usize::from(n.tif == TimeInForce::Gtd);
+                    day += usize::from(n.tif == TimeInForce::Day);
+                    shown += n.shown.0;
+                    total += n.leaves.0;
+                    count += 1;
+                    prev = cursor;
+                    cursor = n.next;
+                }
+                assert_eq!(lvl.tail, prev, "tail of level {:?} is not its last order", lvl.price);
+                assert_eq!(
+                    (lvl.shown, lvl.total, lvl.count),
+                    (shown, total, count),
+                    "level {:?} aggregates",
+                    lvl.price
+                );
+                resting += count as usize;
+            }
+        }
+        let mut stops = 0usize;
+        for (side, index) in [(Side::Buy, &self.buy_stops), (Side::Sell, &self.sell_stops)] {
+            for &(_, id, at) in index.as_slice() {
+                let n = &self.nodes[at as usize];
+                assert_eq!((n.place, n.side, n.id), (Place::Stop, side, OrderId(!id)), "stop index entry");
+                assert_eq!(self.ids.get(&n.id), Some(&at), "stop {:?} missing from the id map", n.id);
+                gtd += usize::from(n.tif == TimeInForce::Gtd);
+                day += usize::from(n.tif == TimeInForce::Day);
+                stops += 1;
+            }
+        }
+        assert_eq!(resting + stops, self.live as usize, "live count");
+        assert_eq!(self.ids.len(), self.live as usize, "id map holds dead orders");
+        assert_eq!(self.gtd.as_slice().len(), gtd, "GTD index size");
+        assert_eq!(self.day.as_slice().len(), day, "DAY index size");
+        let with_client =
+            self.ids.values().filter(|&&at| self.nodes[at as usize].client_id.is_some()).count();
+        assert_eq!(self.client_ids.len(), with_client, "client id map size");
+    }
+}
