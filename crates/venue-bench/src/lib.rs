@@ -6,5 +6,9 @@
 //! what BENCHMARKS.md reports; absolute numbers on a shared machine mean
 //! little.
 
+pub mod alloc;
+pub mod measure;
 pub mod peers;
+pub mod report;
+pub mod venue_book;
 pub mod workload;

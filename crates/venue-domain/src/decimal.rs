@@ -43,11 +43,8 @@ pub fn parse_scaled(text: &str, decimals: u8) -> Result<i64, Reject> {
     let (kept, extra) = frac_part.split_at(frac_part.len().min(scale));
     // Accumulate as a negative number so that i64::MIN is representable.
     let mut acc: i64 = 0;
-    let digits_in_order = int_part
-        .iter()
-        .chain(kept)
-        .copied()
-        .chain(std::iter::repeat_n(b'0', scale - kept.len()));
+    let digits_in_order =
+        int_part.iter().chain(kept).copied().chain(std::iter::repeat_n(b'0', scale - kept.len()));
     for digit in digits_in_order {
         acc = acc
             .checked_mul(10)
@@ -57,11 +54,7 @@ pub fn parse_scaled(text: &str, decimals: u8) -> Result<i64, Reject> {
     if extra.iter().any(|&b| b != b'0') {
         return Err(Reject::OffGrid);
     }
-    if negative {
-        Ok(acc)
-    } else {
-        acc.checked_neg().ok_or(Reject::NumberOutOfRange)
-    }
+    if negative { Ok(acc) } else { acc.checked_neg().ok_or(Reject::NumberOutOfRange) }
 }
 
 /// Formats an integer scaled by `10^decimals` as a decimal string with exactly

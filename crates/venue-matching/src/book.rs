@@ -170,13 +170,22 @@ struct Level {
 }
 
 /// Price levels of one side, best last. See the module documentation.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 struct Ladder {
     entries: Vec<(i64, u32)>,
+    /// Key → level for every entry: O(1) lookup of an existing level.
+    by_key: IdMap<i64, u32>,
+    /// Emptied levels kept in place (never the last entry): re-using one
+    /// when its price comes back costs no array move.
+    empty: u32,
 }
 
 impl Ladder {
     const TOUCH_SCAN: usize = 8;
+
+    fn with_capacity(levels: usize) -> Ladder {
+        Ladder { entries: Vec::with_capacity(levels), by_key: id_map(levels * 2), empty: 0 }
+    }
 
     fn key(side: Side, price: Price) -> i64 {
         match side {
@@ -291,6 +300,9 @@ pub struct OrderBook {
     last_price: Price,
     next_trade_id: u64,
     max_order_id: u64,
+    /// Set when emptied levels outnumber live ones; compaction runs at the
+    /// start of the next command.
+    compact_due: bool,
 }
 
 #[inline]
@@ -329,8 +341,8 @@ impl OrderBook {
             live: 0,
             levels: Vec::with_capacity(reserve.min(1 << 16)),
             free_level: NIL,
-            bids: Ladder { entries: Vec::with_capacity(reserve.min(1 << 16)) },
-            asks: Ladder { entries: Vec::with_capacity(reserve.min(1 << 16)) },
+            bids: Ladder::with_capacity(reserve.min(1 << 16)),
+            asks: Ladder::with_capacity(reserve.min(1 << 16)),
             ids: id_map(reserve),
             client_ids: id_map(reserve.min(1 << 16)),
             buy_stops: SortedVec::with_capacity(reserve.min(1 << 12)),
@@ -340,6 +352,7 @@ impl OrderBook {
             last_price: Price(0),
             next_trade_id: 1,
             max_order_id: 0,
+            compact_due: false,
         }
     }
 
@@ -388,10 +401,14 @@ impl OrderBook {
     /// Aggregated depth of one side, best first, at most `limit` levels:
     /// `(price, shown quantity, order count)`.
     pub fn depth(&self, side: Side, limit: usize) -> impl Iterator<Item = (Price, Qty, u32)> + '_ {
-        self.ladder(side).entries.iter().rev().take(limit).map(|&(_, at)| {
-            let level = &self.levels[at as usize];
-            (level.price, Qty(level.shown), level.count)
-        })
+        self.ladder(side)
+            .entries
+            .iter()
+            .rev()
+            .map(|&(_, at)| &self.levels[at as usize])
+            .filter(|level| level.count > 0)
+            .take(limit)
+            .map(|level| (level.price, Qty(level.shown), level.count))
     }
 
     /// A live order by id.
@@ -417,6 +434,7 @@ impl OrderBook {
         out: &mut Vec<Event>,
     ) -> Result<(), Reject> {
         self.validate_new(order, now)?;
+        self.compact_ladders();
         self.max_order_id = self.max_order_id.max(order.order_id.0);
         let instrument = self.spec.id;
         let node = Node::from_new(order);
@@ -480,6 +498,7 @@ impl OrderBook {
         }
 
         // Every check passed: from here on the amend is applied in full.
+        self.compact_ladders();
         let instrument = self.spec.id;
         if client_changes {
             if node.client_id.is_some() {
@@ -546,8 +565,13 @@ impl OrderBook {
                 priority_kept: false,
             },
         );
-        if self.execute(moved, at, out) {
-            self.run_triggers(out);
+        if self.would_cross(moved.side, moved.price) {
+            if self.execute(moved, at, out) {
+                self.run_triggers(out);
+            }
+        } else {
+            // Nothing to match: relink in place, no copy through `execute`.
+            self.link_resting(at, out);
         }
         Ok(())
     }
@@ -568,7 +592,8 @@ impl OrderBook {
             let mut at = self.ladder(side).entries.len();
             while at > 0 {
                 at -= 1;
-                let level = self.ladder(side).entries[at].1;
+                // Publishing an emptied best level may pop entries behind it.
+                let Some(&(_, level)) = self.ladder(side).entries.get(at) else { continue };
                 let mut cursor = self.levels[level as usize].head;
                 let mut touched = false;
                 while cursor != NIL {
@@ -1116,26 +1141,30 @@ impl OrderBook {
     }
 
     /// Rests the remainder of an incoming order at the back of its level.
-    fn rest(&mut self, mut node: Node, handle: u32, out: &mut Vec<Event>) {
-        node.shown = node.slice();
-        node.place = Place::Resting;
+    fn rest(&mut self, node: Node, handle: u32, out: &mut Vec<Event>) {
         let at = if handle == NIL {
             self.allocate(node)
         } else {
             self.nodes[handle as usize] = node;
             handle
         };
-        let level = self.level_for(node.side, node.price);
+        self.link_resting(at, out);
+    }
+
+    /// Links a pooled order at the back of its price level with its first
+    /// shown slice, and publishes the level.
+    fn link_resting(&mut self, at: u32, out: &mut Vec<Event>) {
+        let node = &mut self.nodes[at as usize];
+        node.shown = node.slice();
+        node.place = Place::Resting;
+        let (id, side, price, shown, leaves) = (node.id, node.side, node.price, node.shown, node.leaves);
+        let level = self.level_for(side, price);
         self.list_push_back(level, at);
         let lvl = &mut self.levels[level as usize];
-        lvl.shown += node.shown.0;
-        lvl.total += node.leaves.0;
+        lvl.shown += shown.0;
+        lvl.total += leaves.0;
         lvl.count += 1;
-        emit(
-            out,
-            self.spec.id,
-            EventKind::OrderAdded { order_id: node.id, side: node.side, price: node.price, qty: node.shown },
-        );
+        emit(out, self.spec.id, EventKind::OrderAdded { order_id: id, side, price, qty: shown });
         self.publish_level(level, out);
     }
 
@@ -1206,25 +1235,82 @@ impl OrderBook {
         if lvl.count == 0 {
             debug_assert!(lvl.shown == 0 && lvl.total == 0, "empty level with quantity: {lvl:?}");
             let key = Ladder::key(side, lvl.price);
-            let ladder = self.ladder_mut(side);
-            match ladder.entries.last() {
-                Some(&(last, _)) if last == key => {
-                    ladder.entries.pop();
-                }
-                _ => {
-                    let at = ladder.find(key).expect("published level is in its ladder");
-                    ladder.entries.remove(at);
-                }
+            let is_best = self.ladder(side).entries.last().is_some_and(|&(last, _)| last == key);
+            if !is_best {
+                // Keep it in place: removing it would move every entry
+                // behind it. `compact_ladders` bounds how many stay.
+                let ladder = self.ladder_mut(side);
+                ladder.empty += 1;
+                let live = ladder.entries.len() as u32 - ladder.empty;
+                self.compact_due |= ladder.empty > 2 * live + 1024;
+                return;
             }
-            self.levels[level as usize].head = self.free_level;
-            self.free_level = level;
+            // The best level must be non-empty: drop it and any emptied
+            // levels it uncovers.
+            while let Some(&(_, last)) = self.ladder(side).entries.last() {
+                if self.levels[last as usize].count > 0 {
+                    break;
+                }
+                let ladder = self.ladder_mut(side);
+                if let Some((key, _)) = ladder.entries.pop() {
+                    ladder.by_key.remove(&key);
+                }
+                if last != level {
+                    ladder.empty -= 1;
+                }
+                self.levels[last as usize].head = self.free_level;
+                self.free_level = last;
+            }
+        }
+    }
+
+    /// Drops emptied levels once they outnumber the live ones (plus slack),
+    /// so a drifting market cannot grow the ladders without bound. Runs
+    /// between commands only: nothing is iterating a ladder then.
+    #[inline]
+    fn compact_ladders(&mut self) {
+        if self.compact_due {
+            self.compact_ladders_now();
+        }
+    }
+
+    #[cold]
+    fn compact_ladders_now(&mut self) {
+        self.compact_due = false;
+        for side in [Side::Buy, Side::Sell] {
+            let ladder = self.ladder(side);
+            let live = ladder.entries.len() as u32 - ladder.empty;
+            if ladder.empty <= 2 * live + 1024 {
+                continue;
+            }
+            let mut entries = std::mem::take(&mut self.ladder_mut(side).entries);
+            let mut by_key = std::mem::take(&mut self.ladder_mut(side).by_key);
+            entries.retain(|&(key, level)| {
+                let keep = self.levels[level as usize].count > 0;
+                if !keep {
+                    by_key.remove(&key);
+                    self.levels[level as usize].head = self.free_level;
+                    self.free_level = level;
+                }
+                keep
+            });
+            let ladder = self.ladder_mut(side);
+            ladder.entries = entries;
+            ladder.by_key = by_key;
+            ladder.empty = 0;
         }
     }
 
     fn level_for(&mut self, side: Side, price: Price) -> u32 {
         let key = Ladder::key(side, price);
+        if let Some(&level) = self.ladder(side).by_key.get(&key) {
+            if self.levels[level as usize].count == 0 {
+                self.ladder_mut(side).empty -= 1;
+            }
+            return level;
+        }
         match self.ladder(side).find(key) {
-            Ok(at) => self.ladder(side).entries[at].1,
+            Ok(_) => unreachable!("every ladder entry is in by_key"),
             Err(at) => {
                 let fresh = Level { price, side, head: NIL, tail: NIL, shown: 0, total: 0, count: 0 };
                 let level = if self.free_level != NIL {
@@ -1236,7 +1322,9 @@ impl OrderBook {
                     self.levels.push(fresh);
                     (self.levels.len() - 1) as u32
                 };
-                self.ladder_mut(side).entries.insert(at, (key, level));
+                let ladder = self.ladder_mut(side);
+                ladder.entries.insert(at, (key, level));
+                ladder.by_key.insert(key, level);
                 level
             }
         }
@@ -1333,13 +1421,17 @@ impl OrderBook {
         let mut gtd = 0usize;
         let mut day = 0usize;
         for (side, ladder) in [(Side::Buy, &self.bids), (Side::Sell, &self.asks)] {
+            let mut empties = 0;
+            if let Some(&(_, best)) = ladder.entries.last() {
+                assert!(self.levels[best as usize].count > 0, "{side:?} best level is empty");
+            }
             for pair in ladder.entries.windows(2) {
                 assert!(pair[0].0 < pair[1].0, "{side:?} ladder out of order: {pair:?}");
             }
             for &(key, level) in &ladder.entries {
                 let lvl = &self.levels[level as usize];
                 assert_eq!(Ladder::key(side, lvl.price), key, "level price disagrees with its key");
-                assert!(lvl.count > 0, "empty level left in the {side:?} ladder at {:?}", lvl.price);
+                empties += u32::from(lvl.count == 0);
                 let (mut shown, mut total, mut count) = (0, 0, 0);
                 let mut prev = NIL;
                 let mut cursor = lvl.head;
@@ -1379,6 +1471,11 @@ impl OrderBook {
                     lvl.price
                 );
                 resting += count as usize;
+            }
+            assert_eq!(ladder.empty, empties, "{side:?} empty-level count");
+            assert_eq!(ladder.by_key.len(), ladder.entries.len(), "{side:?} level map size");
+            for &(key, level) in &ladder.entries {
+                assert_eq!(ladder.by_key.get(&key), Some(&level), "{side:?} level map entry");
             }
         }
         let mut stops = 0usize;

@@ -1,1 +1,197 @@
-fn main() {}
+//! `venue`: the trading venue's one binary.
+//!
+//! For now it carries the benchmarks (`venue bench book`); `venue serve`,
+//! `venue journal` and the rest arrive with their components. Every
+//! subcommand is a thin shell over a library crate, so that what the binary
+//! does can also be tested in-process.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use venue_bench::measure::{self, Options};
+use venue_bench::report;
+use venue_bench::workload::Workload;
+
+#[global_allocator]
+static ALLOC: venue_bench::alloc::CountingAlloc = venue_bench::alloc::CountingAlloc;
+
+/// A low-latency trading venue: order gateway, risk, matching, market data
+/// and settlement in one binary.
+#[derive(Parser)]
+#[command(name = "venue", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Measure the venue's components on seeded, reproducible workloads.
+    #[command(subcommand)]
+    Bench(Bench),
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// The order book alone against published peer books on the same streams;
+    /// results go to BENCHMARKS.md.
+    Book(BookArgs),
+    /// Internal: the child process that callgrind counts.
+    #[command(hide = true)]
+    BookKernel(KernelArgs),
+}
+
+#[derive(Args)]
+struct BookArgs {
+    /// Print one JSON object with every figure instead of tables.
+    #[arg(long)]
+    json: bool,
+    /// A seconds-long smoke run (small streams, one run, no callgrind, no
+    /// BENCHMARKS.md update).
+    #[arg(long)]
+    quick: bool,
+    /// Skip instruction counts even if valgrind is installed.
+    #[arg(long)]
+    no_callgrind: bool,
+    /// Do not update BENCHMARKS.md.
+    #[arg(long)]
+    no_write: bool,
+    /// Where the results section is written.
+    #[arg(long, default_value = "BENCHMARKS.md")]
+    benchmarks_md: PathBuf,
+    /// Seed of the generated streams.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Measured operations per run.
+    #[arg(long)]
+    ops: Option<usize>,
+    /// Throughput runs per book (the median is reported).
+    #[arg(long)]
+    runs: Option<usize>,
+    /// Only this workload (exchange-core, insert-only, limit-cancel-marketable).
+    #[arg(long, value_parser = parse_workload)]
+    workload: Vec<Workload>,
+}
+
+#[derive(Args)]
+struct KernelArgs {
+    #[arg(long, value_parser = parse_workload)]
+    workload: Workload,
+    #[arg(long)]
+    book: String,
+    #[arg(long)]
+    seed: u64,
+    #[arg(long)]
+    warmup: usize,
+    #[arg(long)]
+    ops: usize,
+}
+
+fn parse_workload(name: &str) -> Result<Workload, String> {
+    Workload::from_name(name).ok_or_else(|| {
+        let names: Vec<_> = Workload::ALL.iter().map(|w| w.name()).collect();
+        format!("unknown workload {name:?}; expected one of {}", names.join(", "))
+    })
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Bench(Bench::Book(args)) => bench_book(args),
+        Command::Bench(Bench::BookKernel(args)) => {
+            match measure::callgrind_kernel(args.workload, &args.book, args.seed, args.warmup, args.ops) {
+                Ok(checksum) => {
+                    println!("{checksum}");
+                    ExitCode::SUCCESS
+                }
+                Err(message) => {
+                    eprintln!("venue: {message}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn valgrind_available() -> bool {
+    std::process::Command::new("valgrind")
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|text| {
+            text.lines().find_map(|l| {
+                l.strip_prefix("model name").map(|r| r.trim_start_matches([' ', '\t', ':']).to_owned())
+            })
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned())
+}
+
+fn bench_book(args: BookArgs) -> ExitCode {
+    let mut options = if args.quick { Options::quick() } else { Options::full() };
+    if let Some(seed) = args.seed {
+        options.seed = seed;
+    }
+    if let Some(ops) = args.ops {
+        options.ops = ops;
+    }
+    if let Some(runs) = args.runs {
+        options.runs = runs;
+    }
+    if !args.workload.is_empty() {
+        options.workloads = args.workload.clone();
+    }
+    let callgrind = !args.quick && !args.no_callgrind && valgrind_available();
+    if !callgrind {
+        options.callgrind_ops = 0;
+    }
+    let exe = std::env::current_exe().ok();
+    let exe = exe.as_deref().filter(|_| callgrind);
+
+    let mut results = Vec::new();
+    for &workload in &options.workloads {
+        if !args.json {
+            eprintln!("venue bench book: running {} ...", workload.name());
+        }
+        results.push(measure::run_workload(workload, &options, exe));
+    }
+
+    let tables = report::to_markdown(&results);
+    let targets = report::targets(&results);
+    let mut target_text = String::from("Targets (from the matching-engine issue):\n\n");
+    for (line, met) in &targets {
+        target_text.push_str(&format!("- {} {line}\n", if *met { "✅" } else { "❌" }));
+    }
+    if args.json {
+        println!("{}", report::to_json(&options, &results));
+    } else {
+        println!("{tables}\n{target_text}");
+    }
+    if !args.quick && !args.no_write {
+        let section = format!(
+            "## `venue bench book`\n\nReproduce: `cargo run --release -p venue -- bench book` (add `--json` for one JSON \
+             object). Seed {seed}, median of {runs} throughput runs, instruction counts from \
+             `valgrind --tool=callgrind` over {cg} measured operations{no_cg}. Machine: {cpu}, {cores} cores \
+             (shared; compare ratios, not absolute numbers).\n\n{tables}\n{target_text}\n",
+            seed = options.seed,
+            runs = options.runs,
+            cg = options.callgrind_ops,
+            no_cg = if callgrind { "" } else { " (skipped in this run)" },
+            cpu = cpu_model(),
+            cores = std::thread::available_parallelism().map_or(0, |n| n.get()),
+        );
+        if let Err(error) = report::write_benchmarks_md(&args.benchmarks_md, &section) {
+            eprintln!("venue: cannot write {}: {error}", args.benchmarks_md.display());
+            return ExitCode::FAILURE;
+        }
+        if !args.json {
+            eprintln!("venue bench book: results written to {}", args.benchmarks_md.display());
+        }
+    }
+    ExitCode::SUCCESS
+}
