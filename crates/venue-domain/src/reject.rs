@@ -52,9 +52,11 @@ pub enum Reject {
     InstrumentHalted,
     /// The instrument is closed: only cancels are accepted.
     InstrumentClosed,
-    /// No order with this id was ever accepted here.
+    /// No live order with this id (or client id) for this requester: never
+    /// accepted, another account's, or already filled, cancelled or expired.
     UnknownOrder,
-    /// The order existed but is filled, cancelled or expired ("too late").
+    /// The order existed but is filled, cancelled or expired ("too late");
+    /// answered by layers that remember finished orders.
     OrderNotActive,
     /// The account already has a live order with this client order id.
     DuplicateClientOrderId,

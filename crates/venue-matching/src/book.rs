@@ -246,7 +246,7 @@ pub struct BookOrder {
     pub tif: TimeInForce,
     /// Limit price (0 for a stop market order).
     pub price: Price,
-    /// Stop price (0 unless a stop).
+    /// Stop price (0 unless a stop, dormant or triggered).
     pub stop_price: Price,
     /// Total quantity.
     pub qty: Qty,
@@ -299,7 +299,6 @@ pub struct OrderBook {
     day: SortedVec<u64>,
     last_price: Price,
     next_trade_id: u64,
-    max_order_id: u64,
     /// Set when emptied levels outnumber live ones; compaction runs at the
     /// start of the next command.
     compact_due: bool,
@@ -351,7 +350,6 @@ impl OrderBook {
             day: SortedVec::with_capacity(reserve.min(1 << 12)),
             last_price: Price(0),
             next_trade_id: 1,
-            max_order_id: 0,
             compact_due: false,
         }
     }
@@ -435,7 +433,6 @@ impl OrderBook {
     ) -> Result<(), Reject> {
         self.validate_new(order, now)?;
         self.compact_ladders();
-        self.max_order_id = self.max_order_id.max(order.order_id.0);
         let instrument = self.spec.id;
         let node = Node::from_new(order);
         emit(
@@ -733,13 +730,13 @@ impl OrderBook {
             OrderRef::Id(id) => self.ids.get(&id),
             OrderRef::Client(owner, client) => self.client_ids.get(&(owner, client)),
         };
+        // Whether an id that is not live was once an order here would need the
+        // book to remember every finished order; it does not, so "not live"
+        // is `UnknownOrder`. The engine, which sees every instrument and the
+        // id sequence, can refine it into `OrderNotActive` (too late).
         match found {
             Some(&at) if account.is_none_or(|a| a == self.nodes[at as usize].account) => Ok(at),
-            Some(_) => Err(Reject::UnknownOrder),
-            None => match target {
-                OrderRef::Id(id) if id.0 != 0 && id.0 <= self.max_order_id => Err(Reject::OrderNotActive),
-                _ => Err(Reject::UnknownOrder),
-            },
+            _ => Err(Reject::UnknownOrder),
         }
     }
 

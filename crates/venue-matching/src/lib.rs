@@ -67,7 +67,7 @@
 //!
 //! # Events
 //!
-//! Every command produces events, appended to a caller-owned `Vec<Event>`
+//! Commands report what they did as events, appended to a caller-owned `Vec<Event>`
 //! (cleared and reused by the caller, so no allocation once warmed up). The
 //! order lifecycle events (`Accepted`, `Rejected`, `Trade`, `Cancelled`,
 //! `Expired`, `Triggered`, `Amended`, `Reduced`) say what happened to orders;
