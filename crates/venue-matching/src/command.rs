@@ -7,7 +7,10 @@ use venue_domain::{
 };
 
 /// A new order. Fields that do not apply to its kind are ignored (a market
-/// order's `price`, a non-stop's `stop_price`, a non-GTD's `expire_time`).
+/// order's `price`, a non-stop's `stop_price`, a non-GTD's `expire_time`),
+/// except those that would change what the client expects to trade: a
+/// `display_qty`, `post_only` or `quote_budget` the order cannot honour is
+/// refused with `Reject::InvalidOrderCombination`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NewOrder {
     /// Instrument whose book receives the order.
