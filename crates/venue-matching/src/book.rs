@@ -194,23 +194,23 @@ impl Ladder {
         }
     }
 
-    /// Position of `key`, or where it would be inserted.
+    /// Where a new level with `key` goes: scans the entries nearest the
+    /// touch first, then binary-searches the rest. The key must be absent
+    /// (existing levels are found through `by_key`).
     #[inline]
-    fn find(&self, key: i64) -> Result<usize, usize> {
+    fn insert_position(&self, key: i64) -> usize {
         let len = self.entries.len();
         let stop = len.saturating_sub(Self::TOUCH_SCAN);
         let mut at = len;
         while at > stop {
             let here = self.entries[at - 1].0;
-            if here == key {
-                return Ok(at - 1);
-            }
+            debug_assert!(here != key, "level {key} is already in the ladder");
             if here < key {
-                return Err(at);
+                return at;
             }
             at -= 1;
         }
-        self.entries[..stop].binary_search_by_key(&key, |entry| entry.0)
+        self.entries[..stop].partition_point(|entry| entry.0 < key)
     }
 
     fn best(&self) -> Option<u32> {
@@ -281,7 +281,6 @@ pub struct OrderBook {
     max_orders: u32,
     nodes: Vec<Node>,
     free_node: u32,
-    live: u32,
     levels: Vec<Level>,
     free_level: u32,
     bids: Ladder,
@@ -328,7 +327,11 @@ fn stop_reached(side: Side, stop: Price, last: Price) -> bool {
 impl OrderBook {
     /// An empty book for `spec`, with its pools reserved for
     /// `config.max_orders` live orders.
+    ///
+    /// The spec must pass [`InstrumentSpec::validate`] (as `Books::new`
+    /// ensures): its bounds are what keep `price * qty` within `i64`.
     pub fn new(spec: InstrumentSpec, config: BookConfig) -> OrderBook {
+        debug_assert_eq!(spec.validate(), Ok(()), "unvalidated instrument spec");
         let max_orders = config.max_orders.min(NIL - 1);
         let reserve = max_orders as usize;
         OrderBook {
@@ -337,7 +340,6 @@ impl OrderBook {
             max_orders,
             nodes: Vec::with_capacity(reserve),
             free_node: NIL,
-            live: 0,
             levels: Vec::with_capacity(reserve.min(1 << 16)),
             free_level: NIL,
             bids: Ladder::with_capacity(reserve.min(1 << 16)),
@@ -366,12 +368,12 @@ impl OrderBook {
 
     /// Number of live orders (resting and dormant stops).
     pub fn len(&self) -> usize {
-        self.live as usize
+        self.ids.len()
     }
 
     /// Whether the book holds no live order.
     pub fn is_empty(&self) -> bool {
-        self.live == 0
+        self.ids.is_empty()
     }
 
     /// Price of the last trade, if there was one.
@@ -704,7 +706,7 @@ impl OrderBook {
             return Err(Reject::InvalidExpireTime);
         }
         let may_occupy = order.kind.is_stop() || (order.kind == OrderKind::Limit && order.tif.may_rest());
-        if may_occupy && self.live >= self.max_orders {
+        if may_occupy && self.ids.len() >= self.max_orders as usize {
             return Err(Reject::BookFull);
         }
         if order.kind.is_stop()
@@ -821,9 +823,9 @@ impl OrderBook {
             if maker_at == NIL {
                 return None;
             }
-            if self.nodes[maker_at as usize].stp_key == taker.stp_key && taker.stp != StpMode::Allow {
+            if self.nodes[maker_at as usize].stp_key == taker.stp_key {
                 match taker.stp {
-                    StpMode::Allow => unreachable!("checked above"),
+                    StpMode::Allow => {}
                     StpMode::CancelResting => {
                         self.end_resting_quiet(maker_at, CancelReason::SelfTradePrevention, out);
                         continue;
@@ -1084,7 +1086,6 @@ impl OrderBook {
             self.nodes.push(node);
             (self.nodes.len() - 1) as u32
         };
-        self.live += 1;
         self.ids.insert(node.id, at);
         if node.client_id.is_some() {
             self.client_ids.insert((node.account, node.client_id), at);
@@ -1126,7 +1127,6 @@ impl OrderBook {
         slot.place = Place::Free;
         slot.next = self.free_node;
         self.free_node = at;
-        self.live -= 1;
     }
 
     fn stop_index_insert(&mut self, at: u32) {
@@ -1306,25 +1306,21 @@ impl OrderBook {
             }
             return level;
         }
-        match self.ladder(side).find(key) {
-            Ok(_) => unreachable!("every ladder entry is in by_key"),
-            Err(at) => {
-                let fresh = Level { price, side, head: NIL, tail: NIL, shown: 0, total: 0, count: 0 };
-                let level = if self.free_level != NIL {
-                    let level = self.free_level;
-                    self.free_level = self.levels[level as usize].head;
-                    self.levels[level as usize] = fresh;
-                    level
-                } else {
-                    self.levels.push(fresh);
-                    (self.levels.len() - 1) as u32
-                };
-                let ladder = self.ladder_mut(side);
-                ladder.entries.insert(at, (key, level));
-                ladder.by_key.insert(key, level);
-                level
-            }
-        }
+        let at = self.ladder(side).insert_position(key);
+        let fresh = Level { price, side, head: NIL, tail: NIL, shown: 0, total: 0, count: 0 };
+        let level = if self.free_level != NIL {
+            let level = self.free_level;
+            self.free_level = self.levels[level as usize].head;
+            self.levels[level as usize] = fresh;
+            level
+        } else {
+            self.levels.push(fresh);
+            (self.levels.len() - 1) as u32
+        };
+        let ladder = self.ladder_mut(side);
+        ladder.entries.insert(at, (key, level));
+        ladder.by_key.insert(key, level);
+        level
     }
 
     fn list_push_back(&mut self, level: u32, at: u32) {
@@ -1486,8 +1482,7 @@ impl OrderBook {
                 stops += 1;
             }
         }
-        assert_eq!(resting + stops, self.live as usize, "live count");
-        assert_eq!(self.ids.len(), self.live as usize, "id map holds dead orders");
+        assert_eq!(self.ids.len(), resting + stops, "id map holds other than the live orders");
         assert_eq!(self.gtd.as_slice().len(), gtd, "GTD index size");
         assert_eq!(self.day.as_slice().len(), day, "DAY index size");
         let with_client =
