@@ -33,6 +33,11 @@ pub enum Reject {
     InvalidDisplayQty,
     /// The quote budget of a market buy is not positive.
     InvalidBudget,
+    /// A stop (market) buy must say how much quote it may spend: its hold
+    /// cannot be derived from a price it does not have.
+    BudgetRequired,
+    /// A transfer amount is zero, negative or too large.
+    InvalidAmount,
 
     // --- order shape (2xx) ---
     /// The combination of kind, time in force and flags is not allowed
@@ -74,6 +79,8 @@ pub enum Reject {
     Backpressure,
     /// The session or key exceeded its rate limit.
     RateLimited,
+    /// The account id is beyond the configured number of accounts.
+    TooManyAccounts,
 
     // --- pre-trade risk and accounts (5xx) ---
     /// No such account.
@@ -92,6 +99,20 @@ pub enum Reject {
     TooManyOpenOrders,
     /// The account's kill switch is on.
     KillSwitchActive,
+    /// No such asset.
+    UnknownAsset,
+    /// The transfer id was used before (transfers are idempotent by id).
+    DuplicateTransfer,
+    /// No transfer with this id.
+    UnknownTransfer,
+    /// The transfer is not a pending withdrawal (already posted or voided,
+    /// or a deposit).
+    TransferNotPending,
+    /// The deposit would take a balance or an asset's total beyond the
+    /// engine's integers.
+    BalanceOverflow,
+    /// No fee tier with this number.
+    UnknownFeeTier,
 }
 
 impl Reject {
@@ -109,6 +130,8 @@ impl Reject {
             Reject::PriceOutOfRange => 108,
             Reject::InvalidDisplayQty => 109,
             Reject::InvalidBudget => 110,
+            Reject::BudgetRequired => 111,
+            Reject::InvalidAmount => 112,
             Reject::InvalidOrderCombination => 200,
             Reject::InvalidExpireTime => 201,
             Reject::StopWouldTriggerImmediately => 202,
@@ -125,6 +148,7 @@ impl Reject {
             Reject::BookFull => 400,
             Reject::Backpressure => 401,
             Reject::RateLimited => 402,
+            Reject::TooManyAccounts => 403,
             Reject::UnknownAccount => 500,
             Reject::Unauthorized => 501,
             Reject::InsufficientBalance => 502,
@@ -133,6 +157,12 @@ impl Reject {
             Reject::PriceBandExceeded => 505,
             Reject::TooManyOpenOrders => 506,
             Reject::KillSwitchActive => 507,
+            Reject::UnknownAsset => 508,
+            Reject::DuplicateTransfer => 509,
+            Reject::UnknownTransfer => 510,
+            Reject::TransferNotPending => 511,
+            Reject::BalanceOverflow => 512,
+            Reject::UnknownFeeTier => 513,
         }
     }
 
@@ -150,6 +180,8 @@ impl Reject {
             Reject::PriceOutOfRange => "price outside the instrument price limits",
             Reject::InvalidDisplayQty => "display quantity must be positive and not above the order quantity",
             Reject::InvalidBudget => "quote budget must be positive",
+            Reject::BudgetRequired => "a stop market buy needs a quote budget",
+            Reject::InvalidAmount => "amount must be positive",
             Reject::InvalidOrderCombination => "order type, time in force and flags do not combine",
             Reject::InvalidExpireTime => "expire time missing or already passed",
             Reject::StopWouldTriggerImmediately => "stop price already reached by the last trade",
@@ -166,6 +198,7 @@ impl Reject {
             Reject::BookFull => "order book is at its configured capacity",
             Reject::Backpressure => "venue is busy, retry",
             Reject::RateLimited => "rate limit exceeded",
+            Reject::TooManyAccounts => "account id beyond the configured account capacity",
             Reject::UnknownAccount => "unknown account",
             Reject::Unauthorized => "not authorised",
             Reject::InsufficientBalance => "insufficient balance",
@@ -174,6 +207,12 @@ impl Reject {
             Reject::PriceBandExceeded => "price outside the allowed band",
             Reject::TooManyOpenOrders => "too many open orders",
             Reject::KillSwitchActive => "account kill switch is active",
+            Reject::UnknownAsset => "unknown asset",
+            Reject::DuplicateTransfer => "duplicate transfer id",
+            Reject::UnknownTransfer => "unknown transfer",
+            Reject::TransferNotPending => "transfer is not a pending withdrawal",
+            Reject::BalanceOverflow => "balance would overflow",
+            Reject::UnknownFeeTier => "unknown fee tier",
         }
     }
 }

@@ -25,6 +25,7 @@
 use crate::command::{AmendOrder, CancelOrder, NewOrder, OrderRef};
 use crate::event::{Event, EventKind};
 use crate::index::{IdMap, SortedVec, id_map};
+use crate::state::{BookState, ImportError, OrderState};
 use venue_domain::{
     AccountId, CancelReason, ClientOrderId, InstrumentId, InstrumentSpec, OrderId, OrderKind, Price, Qty,
     Reject, Side, StpMode, TimeInForce, Timestamp, TradeId, TradingStatus,
@@ -147,6 +148,52 @@ impl Node {
             tif: order.tif,
             stp: order.stp,
             post_only: order.post_only,
+            ..Node::FREE
+        }
+    }
+
+    fn state(&self) -> OrderState {
+        OrderState {
+            order_id: self.id,
+            client_order_id: self.client_id,
+            account: self.account,
+            stp_key: self.stp_key,
+            side: self.side,
+            kind: self.kind,
+            tif: self.tif,
+            stp: self.stp,
+            post_only: self.post_only,
+            price: self.price,
+            stop_price: self.stop_price,
+            qty: self.qty,
+            leaves: self.leaves,
+            shown: self.shown,
+            display: self.display,
+            budget: self.budget,
+            expire_time: self.expire_time,
+        }
+    }
+
+    fn from_state(order: &OrderState, place: Place) -> Node {
+        Node {
+            id: order.order_id,
+            client_id: order.client_order_id,
+            account: order.account,
+            stp_key: order.stp_key,
+            price: order.price,
+            stop_price: order.stop_price,
+            qty: order.qty,
+            leaves: order.leaves,
+            shown: order.shown,
+            display: order.display,
+            budget: order.budget,
+            expire_time: order.expire_time,
+            side: order.side,
+            kind: order.kind,
+            tif: order.tif,
+            stp: order.stp,
+            post_only: order.post_only,
+            place,
             ..Node::FREE
         }
     }
@@ -1370,6 +1417,81 @@ impl OrderBook {
             leaves: n.leaves,
             shown: n.shown,
         }
+    }
+
+    /// Most live orders the book can hold (its configured `max_orders`).
+    pub fn capacity(&self) -> usize {
+        self.max_orders as usize
+    }
+
+    /// Resolves a cancel/amend target to a live order the requester may
+    /// touch, without changing anything: lets the engine's risk layer price
+    /// an amend before the book applies it.
+    pub fn find(&self, target: OrderRef, account: Option<AccountId>) -> Result<BookOrder, Reject> {
+        self.lookup(target, account).map(|at| self.view(at))
+    }
+
+    /// The logical state of the book (see [`BookState`]). O(orders).
+    pub fn export(&self) -> BookState {
+        let side_orders = |ladder: &Ladder| {
+            let mut orders = Vec::new();
+            for &(_, level) in ladder.entries.iter().rev() {
+                let mut cursor = self.levels[level as usize].head;
+                while cursor != NIL {
+                    orders.push(self.nodes[cursor as usize].state());
+                    cursor = self.nodes[cursor as usize].next;
+                }
+            }
+            orders
+        };
+        let stops = |index: &SortedVec<(i64, u64, u32)>| {
+            index.as_slice().iter().rev().map(|&(_, _, at)| self.nodes[at as usize].state()).collect()
+        };
+        BookState {
+            status: self.status,
+            last_price: self.last_price,
+            next_trade_id: self.next_trade_id,
+            bids: side_orders(&self.bids),
+            asks: side_orders(&self.asks),
+            buy_stops: stops(&self.buy_stops),
+            sell_stops: stops(&self.sell_stops),
+        }
+    }
+
+    pub(crate) fn restore_header(&mut self, status: TradingStatus, last_price: Price, next_trade_id: u64) {
+        self.status = status;
+        self.last_price = last_price;
+        self.next_trade_id = next_trade_id;
+    }
+
+    fn restore_node(&mut self, order: &OrderState, place: Place) -> Result<u32, ImportError> {
+        let clash = self.ids.contains_key(&order.order_id)
+            || (order.client_order_id.is_some()
+                && self.client_ids.contains_key(&(order.account, order.client_order_id)));
+        if clash {
+            return Err(ImportError::DuplicateId(order.order_id));
+        }
+        let node = Node::from_state(order, place);
+        Ok(self.allocate(node))
+    }
+
+    /// Links an imported resting order at the back of its level with its
+    /// recorded shown slice. Emits nothing: a restore is not news.
+    pub(crate) fn restore_resting(&mut self, order: &OrderState) -> Result<(), ImportError> {
+        let at = self.restore_node(order, Place::Resting)?;
+        let level = self.level_for(order.side, order.price);
+        self.list_push_back(level, at);
+        let lvl = &mut self.levels[level as usize];
+        lvl.shown += order.shown.0;
+        lvl.total += order.leaves.0;
+        lvl.count += 1;
+        Ok(())
+    }
+
+    pub(crate) fn restore_stop(&mut self, order: &OrderState) -> Result<(), ImportError> {
+        let at = self.restore_node(order, Place::Stop)?;
+        self.stop_index_insert(at);
+        Ok(())
     }
 
     /// The book in priority order. O(orders); for tests, snapshots and

@@ -4,6 +4,7 @@
 use crate::book::{BookConfig, OrderBook};
 use crate::command::{Command, OrderRef};
 use crate::event::{Event, EventKind, RequestKind};
+use crate::state::{BookState, ImportError};
 use venue_domain::{
     AccountId, CancelReason, ClientOrderId, InstrumentId, InstrumentSpec, OrderId, Reject, SpecError,
     Timestamp,
@@ -30,6 +31,20 @@ pub enum BooksError {
         /// What is wrong.
         error: SpecError,
     },
+    /// A snapshot holds a different number of books than the configuration.
+    StateMismatch {
+        /// Books configured.
+        books: usize,
+        /// Book states given.
+        states: usize,
+    },
+    /// A book state cannot be loaded.
+    BadState {
+        /// The symbol.
+        symbol: String,
+        /// What is wrong.
+        error: ImportError,
+    },
 }
 
 impl Books {
@@ -51,6 +66,47 @@ impl Books {
     /// The book of one instrument.
     pub fn book(&self, instrument: InstrumentId) -> Option<&OrderBook> {
         self.books.get(instrument.0 as usize)
+    }
+
+    /// The book of one instrument, for a layer (the engine's risk) that
+    /// drives books directly to learn each command's outcome.
+    pub fn book_mut(&mut self, instrument: InstrumentId) -> Option<&mut OrderBook> {
+        self.books.get_mut(instrument.0 as usize)
+    }
+
+    /// Number of instruments.
+    pub fn len(&self) -> usize {
+        self.books.len()
+    }
+
+    /// Whether there is no instrument at all.
+    pub fn is_empty(&self) -> bool {
+        self.books.is_empty()
+    }
+
+    /// The logical state of every book, in instrument order.
+    pub fn export(&self) -> Vec<BookState> {
+        self.books.iter().map(OrderBook::export).collect()
+    }
+
+    /// Rebuilds every book from `states` (one per spec, in instrument order).
+    pub fn import(
+        specs: Vec<InstrumentSpec>,
+        config: BookConfig,
+        states: &[BookState],
+    ) -> Result<Books, BooksError> {
+        if specs.len() != states.len() {
+            return Err(BooksError::StateMismatch { books: specs.len(), states: states.len() });
+        }
+        let empty = Books::new(specs, config)?;
+        let mut books = Vec::with_capacity(states.len());
+        for (book, state) in empty.books.into_iter().zip(states) {
+            let symbol = book.spec().symbol.clone();
+            let imported = OrderBook::import(book.spec().clone(), config, state)
+                .map_err(|error| BooksError::BadState { symbol, error })?;
+            books.push(imported);
+        }
+        Ok(Books { books })
     }
 
     /// All books in instrument order.

@@ -10,7 +10,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 /// would cost several times more on every cancel and amend. Maps using it are
 /// never iterated, so their order cannot leak into results.
 #[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct IdHasher(u64);
+pub struct IdHasher(u64);
 
 impl IdHasher {
     const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
@@ -43,11 +43,11 @@ impl Hasher for IdHasher {
 }
 
 /// A lookup-only map keyed by ids.
-pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
+pub type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
 
 /// Creates an [`IdMap`] that will not allocate until it holds `capacity`
 /// entries.
-pub(crate) fn id_map<K, V>(capacity: usize) -> IdMap<K, V> {
+pub fn id_map<K, V>(capacity: usize) -> IdMap<K, V> {
     HashMap::with_capacity_and_hasher(capacity, BuildHasherDefault::default())
 }
 

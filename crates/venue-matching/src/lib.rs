@@ -91,11 +91,14 @@ mod books;
 mod command;
 mod event;
 mod index;
+mod state;
 
 pub use book::{BookConfig, BookOrder, BookSnapshot, OrderBook};
 pub use books::{Books, BooksError};
 pub use command::{AmendOrder, CancelOrder, Command, NewOrder, OrderRef};
 pub use event::{Event, EventKind, RequestKind};
+pub use index::{IdMap, id_map};
+pub use state::{BookState, ImportError, OrderState};
 #[doc(no_inline)]
 pub use venue_domain::{
     AccountId, ClientOrderId, InstrumentId, InstrumentSpec, OrderId, OrderKind, Price, Qty, Side, StpGroup,
