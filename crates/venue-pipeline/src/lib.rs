@@ -1,0 +1,652 @@
+//! The threads around the engine: the one way through the house
+//! (`../shared/DESIGN.md`, "Data flow").
+//!
+//! ```text
+//! gateways ──submit──▶ inbound ring (bounded MPMC; full = Reject::Backpressure)
+//!                          │
+//!                          ▼
+//!   engine thread: sequencer (seq + monotonic time) → Engine::apply
+//!        │ sequenced commands (SPSC)          │ outputs (one SPSC ring per consumer)
+//!        ▼                                    ▼
+//!   journal thread: append, group commit,    consumers: OutputStream::poll releases an
+//!   publish the durable sequence number ───▶ output only once its command is durable
+//! ```
+//!
+//! The engine does not wait for the disk: it applies a command as soon as it
+//! is sequenced, in parallel with the journal writing it (as LMAX does).
+//! Durability before acknowledgement (rule 5) is enforced where outputs
+//! leave: [`OutputStream::poll`] releases the outputs of command `n` only
+//! when the journal reports `n` durable under the configured policy. The
+//! journal batches whatever has arrived while the previous write or `fsync`
+//! ran, so one `fsync` covers many commands (group commit).
+//!
+//! Every queue is bounded. The inbound ring refuses with
+//! [`Reject::Backpressure`]; the engine waits when the journal ring or an
+//! output ring is full, which fills the inbound ring and so pushes back on
+//! the gateways, never growing memory.
+//!
+//! **Recovery** ([`recover`]): the newest snapshot that passes its checks,
+//! then every journal record after it; the journal's torn tail is truncated
+//! first. **Snapshots**: the engine thread clones the engine (the only pause,
+//! measured), and a snapshot thread waits until the clone's sequence number
+//! is durable, checks the ledger on it, and writes it.
+
+pub mod snapshot;
+
+use crossbeam_queue::ArrayQueue;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use venue_domain::{Reject, Timestamp};
+use venue_engine::{Command, Engine, EngineConfig, Output, Sequenced};
+pub use venue_journal::Durability;
+use venue_journal::{Journal, JournalOptions};
+
+/// Sizing and policies of a pipeline.
+#[derive(Clone, Debug)]
+pub struct PipelineConfig {
+    /// Journal in `data_dir/journal`, snapshots in `data_dir/snapshots`.
+    pub data_dir: PathBuf,
+    /// When the journal syncs.
+    pub durability: Durability,
+    /// Commands waiting for the engine.
+    pub inbound_capacity: usize,
+    /// Sequenced commands waiting for the journal.
+    pub journal_capacity: usize,
+    /// Outputs waiting in each consumer's ring.
+    pub outbound_capacity: usize,
+    /// Number of output streams (session router, market data, post-trade…);
+    /// each sees every output.
+    pub consumers: usize,
+    /// Take a snapshot every this many commands (0: only on request).
+    pub snapshot_every: u64,
+    /// Snapshots to keep on disk.
+    pub keep_snapshots: usize,
+    /// Journal segment size.
+    pub segment_bytes: u64,
+}
+
+impl PipelineConfig {
+    /// Defaults for `data_dir`: fsync every batch, 64 Ki commands inbound,
+    /// 256 Ki outputs per consumer, one consumer, snapshots on request.
+    pub fn new(data_dir: impl Into<PathBuf>) -> PipelineConfig {
+        PipelineConfig {
+            data_dir: data_dir.into(),
+            durability: Durability::Always,
+            inbound_capacity: 1 << 16,
+            journal_capacity: 1 << 16,
+            outbound_capacity: 1 << 18,
+            consumers: 1,
+            snapshot_every: 0,
+            keep_snapshots: 2,
+            segment_bytes: 256 << 20,
+        }
+    }
+
+    /// Where the journal lives.
+    pub fn journal_dir(&self) -> PathBuf {
+        self.data_dir.join("journal")
+    }
+
+    /// Where snapshots live.
+    pub fn snapshot_dir(&self) -> PathBuf {
+        self.data_dir.join("snapshots")
+    }
+}
+
+/// Why the pipeline cannot start.
+#[derive(Debug)]
+pub enum PipelineError {
+    /// The engine configuration is unusable.
+    Config(venue_engine::ConfigError),
+    /// The journal cannot be opened or read.
+    Journal(venue_journal::JournalError),
+    /// A journal record does not decode (written by another version?).
+    BadRecord {
+        /// Its sequence number.
+        seq: u64,
+        /// Why.
+        error: venue_engine::DecodeError,
+    },
+    /// The journal does not continue the snapshot (records missing).
+    Gap {
+        /// The sequence number needed next.
+        expected: u64,
+        /// What the journal has.
+        found: u64,
+    },
+    /// The recovered state breaks the ledger invariant.
+    Ledger(venue_engine::LedgerError),
+    /// A thread could not be started.
+    Io(std::io::Error),
+}
+
+impl core::fmt::Display for PipelineError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            PipelineError::Config(e) => write!(f, "configuration: {e}"),
+            PipelineError::Journal(e) => write!(f, "journal: {e}"),
+            PipelineError::BadRecord { seq, error } => write!(f, "journal record {seq}: {error}"),
+            PipelineError::Gap { expected, found } => {
+                write!(f, "journal gap: needed record {expected}, found {found}")
+            }
+            PipelineError::Ledger(e) => write!(f, "ledger invariant broken after recovery: {e}"),
+            PipelineError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for PipelineError {}
+
+/// What recovery found and did.
+#[derive(Clone, Debug)]
+pub struct Recovery {
+    /// Sequence number of the snapshot recovery started from, if any.
+    pub snapshot_seq: Option<u64>,
+    /// Snapshot files skipped because they failed their checks.
+    pub snapshots_rejected: Vec<String>,
+    /// Journal records replayed after the snapshot.
+    pub replayed: u64,
+    /// Sequence number of the last command in the recovered state.
+    pub last_seq: u64,
+    /// Torn-tail bytes the journal discarded.
+    pub truncated_bytes: u64,
+    /// Wall time of the whole recovery.
+    pub elapsed: Duration,
+}
+
+/// Rebuilds the engine from `data_dir`: newest valid snapshot, then the
+/// journal tail. Returns the engine and the journal, positioned to append.
+pub fn recover(
+    config: &PipelineConfig,
+    engine_config: EngineConfig,
+) -> Result<(Engine, Journal, Recovery), PipelineError> {
+    let started = Instant::now();
+    let mut rejected = Vec::new();
+    let mut engine = None;
+    for (_, path) in snapshot::list(&config.snapshot_dir()).map_err(PipelineError::Io)? {
+        let restored = snapshot::read(&path)
+            .and_then(|state| Engine::restore(engine_config.clone(), &state).map_err(|e| e.to_string()));
+        match restored {
+            Ok(restored) => {
+                engine = Some(restored);
+                break;
+            }
+            Err(why) => rejected.push(why),
+        }
+    }
+    let snapshot_seq = engine.as_ref().map(Engine::seq);
+    let mut engine = match engine {
+        Some(engine) => engine,
+        None => Engine::new(engine_config).map_err(PipelineError::Config)?,
+    };
+    let options = JournalOptions {
+        durability: config.durability,
+        segment_bytes: config.segment_bytes,
+        first_seq: engine.seq() + 1,
+        ..JournalOptions::default()
+    };
+    let (journal, report) = Journal::open(&config.journal_dir(), options).map_err(PipelineError::Journal)?;
+    let replayed = replay(&config.journal_dir(), &mut engine)?;
+    let last_seq = engine.seq();
+    if journal.next_seq() != last_seq + 1 {
+        return Err(PipelineError::Gap { expected: last_seq + 1, found: journal.next_seq() });
+    }
+    engine.check_ledger().map_err(PipelineError::Ledger)?;
+    let recovery = Recovery {
+        snapshot_seq,
+        snapshots_rejected: rejected,
+        replayed,
+        last_seq,
+        truncated_bytes: report.truncated_bytes,
+        elapsed: started.elapsed(),
+    };
+    Ok((engine, journal, recovery))
+}
+
+/// Applies every journal record after the engine's sequence number; returns
+/// how many. Outputs are discarded: they were (or, if never durable, were
+/// never) delivered before the restart.
+pub fn replay(journal_dir: &Path, engine: &mut Engine) -> Result<u64, PipelineError> {
+    let mut reader = venue_journal::read(journal_dir, engine.seq() + 1).map_err(PipelineError::Journal)?;
+    let mut outputs = Vec::with_capacity(1024);
+    let mut replayed = 0;
+    while let Some(record) = reader.next().map_err(PipelineError::Journal)? {
+        if record.seq <= engine.seq() {
+            continue;
+        }
+        if record.seq != engine.seq() + 1 {
+            return Err(PipelineError::Gap { expected: engine.seq() + 1, found: record.seq });
+        }
+        let command = Command::decode(record.kind, record.seq, record.payload)
+            .map_err(|error| PipelineError::BadRecord { seq: record.seq, error })?;
+        outputs.clear();
+        engine.apply(&Sequenced { seq: record.seq, time: Timestamp(record.time), command }, &mut outputs);
+        replayed += 1;
+    }
+    Ok(replayed)
+}
+
+/// One output with the command that caused it and who sent that command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stamped {
+    /// Sequence number of the command.
+    pub seq: u64,
+    /// The submitter's tag (connection, session) for routing replies;
+    /// 0 for commands with no one to answer.
+    pub origin: u64,
+    /// What happened.
+    pub output: Output,
+}
+
+/// Counters the pipeline publishes (for metrics and benchmarks).
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Last sequence number applied by the engine.
+    pub applied: AtomicU64,
+    /// Last sequence number written by the journal.
+    pub written: AtomicU64,
+    /// Last sequence number durable under the policy.
+    pub durable: AtomicU64,
+    /// Journal commits that wrote something.
+    pub commits: AtomicU64,
+    /// Commands refused at the inbound ring.
+    pub backpressure: AtomicU64,
+    /// Snapshots written.
+    pub snapshots: AtomicU64,
+    /// Engine pause of the last snapshot (clone), ns.
+    pub last_snapshot_pause_ns: AtomicU64,
+    /// Longest snapshot pause, ns.
+    pub max_snapshot_pause_ns: AtomicU64,
+    /// Sequence number of the last snapshot written.
+    pub last_snapshot_seq: AtomicU64,
+    /// Set when the snapshot thread found the ledger broken (a bug: stop
+    /// trading and investigate).
+    pub ledger_broken: AtomicBool,
+    /// Set when the journal failed: nothing further becomes durable.
+    pub journal_failed: AtomicBool,
+}
+
+struct Shared {
+    stop: AtomicBool,
+    engine_done: AtomicBool,
+    snapshot_requested: AtomicBool,
+    stats: Stats,
+}
+
+/// Where gateways submit commands. Cheap to clone; usable from any thread.
+#[derive(Clone)]
+pub struct Submitter {
+    inbound: Arc<ArrayQueue<(u64, Command)>>,
+    shared: Arc<Shared>,
+}
+
+impl Submitter {
+    /// Queues a command for the engine. A full ring (or a stopping
+    /// pipeline) refuses it with [`Reject::Backpressure`]: the caller tells
+    /// its client to retry; nothing was sequenced.
+    pub fn submit(&self, origin: u64, command: Command) -> Result<(), Reject> {
+        if self.shared.stop.load(Ordering::Relaxed) {
+            return Err(Reject::Backpressure);
+        }
+        self.inbound.push((origin, command)).map_err(|_| {
+            self.shared.stats.backpressure.fetch_add(1, Ordering::Relaxed);
+            Reject::Backpressure
+        })
+    }
+
+    /// Commands waiting for the engine.
+    pub fn queued(&self) -> usize {
+        self.inbound.len()
+    }
+}
+
+/// One consumer's view of the engine's outputs.
+pub struct OutputStream {
+    rx: rtrb::Consumer<Stamped>,
+    shared: Arc<Shared>,
+}
+
+impl OutputStream {
+    /// Hands over, in order, up to `max` outputs whose commands are durable;
+    /// returns how many. This is what may be acknowledged to clients.
+    pub fn poll(&mut self, max: usize, mut f: impl FnMut(&Stamped)) -> usize {
+        let durable = self.shared.stats.durable.load(Ordering::Acquire);
+        let mut taken = 0;
+        while taken < max {
+            match self.rx.peek() {
+                Ok(item) if item.seq <= durable => {
+                    f(item);
+                    let _ = self.rx.pop();
+                    taken += 1;
+                }
+                _ => break,
+            }
+        }
+        taken
+    }
+
+    /// As [`poll`](Self::poll) but without waiting for durability: for
+    /// measuring the engine alone and for consumers (market data) that may
+    /// publish before the journal, never for acknowledgements.
+    pub fn poll_applied(&mut self, max: usize, mut f: impl FnMut(&Stamped)) -> usize {
+        let mut taken = 0;
+        while taken < max {
+            match self.rx.pop() {
+                Ok(item) => {
+                    f(&item);
+                    taken += 1;
+                }
+                Err(_) => break,
+            }
+        }
+        taken
+    }
+}
+
+/// A running pipeline. Dropping it without [`shutdown`](Self::shutdown)
+/// stops the threads too, but discards the final engine.
+pub struct Pipeline {
+    submitter: Submitter,
+    shared: Arc<Shared>,
+    engine: Option<JoinHandle<Engine>>,
+    journal: Option<JoinHandle<Result<(), venue_journal::JournalError>>>,
+    snapshots: Option<JoinHandle<()>>,
+}
+
+/// Spin, then yield, then sleep: an idle thread costs little, a busy one
+/// never sleeps.
+struct Backoff(u32);
+
+impl Backoff {
+    fn snooze(&mut self) {
+        self.0 += 1;
+        if self.0 < 64 {
+            std::hint::spin_loop();
+        } else if self.0 < 128 {
+            std::thread::yield_now();
+        } else {
+            std::thread::sleep(Duration::from_micros(50));
+        }
+    }
+    fn reset(&mut self) {
+        self.0 = 0;
+    }
+}
+
+/// The sequencer's clock: monotonic, anchored to wall time once at start,
+/// and never below the last journalled time (so time is monotonic across
+/// restarts too).
+struct Clock {
+    anchor_wall: u64,
+    anchor: Instant,
+    floor: u64,
+}
+
+impl Clock {
+    fn new(floor: u64) -> Clock {
+        let wall = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+        Clock { anchor_wall: wall, anchor: Instant::now(), floor }
+    }
+    fn now(&mut self) -> u64 {
+        let now = self.anchor_wall + self.anchor.elapsed().as_nanos() as u64;
+        self.floor = self.floor.max(now);
+        self.floor
+    }
+}
+
+fn push_wait<T>(tx: &mut rtrb::Producer<T>, mut value: T, shared: &Shared) {
+    let mut backoff = Backoff(0);
+    loop {
+        match tx.push(value) {
+            Ok(()) => return,
+            Err(rtrb::PushError::Full(back)) => {
+                value = back;
+                if shared.stats.journal_failed.load(Ordering::Relaxed) {
+                    // The journal is gone: nothing can become durable, so
+                    // nothing will be acknowledged; keep the engine alive
+                    // for inspection but stop feeding the dead ring.
+                    return;
+                }
+                backoff.snooze();
+            }
+        }
+    }
+}
+
+impl Pipeline {
+    /// Recovers from `config.data_dir` and starts the threads. Returns the
+    /// pipeline, one output stream per configured consumer, and what
+    /// recovery did.
+    pub fn start(
+        config: PipelineConfig,
+        engine_config: EngineConfig,
+    ) -> Result<(Pipeline, Vec<OutputStream>, Recovery), PipelineError> {
+        let (engine, journal, recovery) = recover(&config, engine_config)?;
+        let shared = Arc::new(Shared {
+            stop: AtomicBool::new(false),
+            engine_done: AtomicBool::new(false),
+            snapshot_requested: AtomicBool::new(false),
+            stats: Stats::default(),
+        });
+        for counter in [&shared.stats.applied, &shared.stats.written, &shared.stats.durable] {
+            counter.store(recovery.last_seq, Ordering::Relaxed);
+        }
+        let inbound = Arc::new(ArrayQueue::new(config.inbound_capacity.max(1)));
+        let (journal_tx, journal_rx) = rtrb::RingBuffer::new(config.journal_capacity.max(1));
+        let mut output_txs = Vec::new();
+        let mut streams = Vec::new();
+        for _ in 0..config.consumers {
+            let (tx, rx) = rtrb::RingBuffer::new(config.outbound_capacity.max(1));
+            output_txs.push(tx);
+            streams.push(OutputStream { rx, shared: shared.clone() });
+        }
+        let (snap_tx, snap_rx) = std::sync::mpsc::sync_channel::<Engine>(1);
+
+        let journal_thread = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("venue-journal".into())
+                .spawn(move || journal_loop(journal, journal_rx, &shared))
+                .map_err(PipelineError::Io)?
+        };
+        let snapshot_thread = {
+            let shared = shared.clone();
+            let dir = config.snapshot_dir();
+            let keep = config.keep_snapshots.max(1);
+            std::thread::Builder::new()
+                .name("venue-snapshot".into())
+                .spawn(move || snapshot_loop(&dir, keep, snap_rx, &shared))
+                .map_err(PipelineError::Io)?
+        };
+        let engine_thread = {
+            let shared = shared.clone();
+            let inbound = inbound.clone();
+            let every = config.snapshot_every;
+            std::thread::Builder::new()
+                .name("venue-engine".into())
+                .spawn(move || engine_loop(engine, &inbound, journal_tx, output_txs, snap_tx, every, &shared))
+                .map_err(PipelineError::Io)?
+        };
+        let pipeline = Pipeline {
+            submitter: Submitter { inbound, shared: shared.clone() },
+            shared,
+            engine: Some(engine_thread),
+            journal: Some(journal_thread),
+            snapshots: Some(snapshot_thread),
+        };
+        Ok((pipeline, streams, recovery))
+    }
+
+    /// A handle for submitting commands.
+    pub fn submitter(&self) -> Submitter {
+        self.submitter.clone()
+    }
+
+    /// Live counters.
+    pub fn stats(&self) -> &Stats {
+        &self.shared.stats
+    }
+
+    /// Asks the engine thread to take a snapshot at its next command
+    /// boundary.
+    pub fn request_snapshot(&self) {
+        self.shared.snapshot_requested.store(true, Ordering::Release);
+    }
+
+    /// Stops accepting commands, lets the engine finish what was queued and
+    /// the journal commit it, and returns the final engine.
+    pub fn shutdown(mut self) -> Result<Engine, PipelineError> {
+        self.stop_threads()
+    }
+
+    fn stop_threads(&mut self) -> Result<Engine, PipelineError> {
+        self.shared.stop.store(true, Ordering::Release);
+        let engine = self.engine.take().expect("engine thread").join().expect("engine thread panicked");
+        let journal = self.journal.take().expect("journal thread").join().expect("journal thread panicked");
+        if let Some(snapshots) = self.snapshots.take() {
+            let _ = snapshots.join();
+        }
+        journal.map_err(PipelineError::Journal)?;
+        Ok(engine)
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        if self.engine.is_some() {
+            let _ = self.stop_threads();
+        }
+    }
+}
+
+fn engine_loop(
+    mut engine: Engine,
+    inbound: &ArrayQueue<(u64, Command)>,
+    mut journal_tx: rtrb::Producer<Sequenced>,
+    mut output_txs: Vec<rtrb::Producer<Stamped>>,
+    snapshots: std::sync::mpsc::SyncSender<Engine>,
+    snapshot_every: u64,
+    shared: &Shared,
+) -> Engine {
+    let mut clock = Clock::new(engine.time().0);
+    let mut outputs = Vec::with_capacity(4096);
+    let mut backoff = Backoff(0);
+    let mut seq = engine.seq();
+    loop {
+        let mut worked = false;
+        for _ in 0..256 {
+            let Some((origin, command)) = inbound.pop() else { break };
+            worked = true;
+            seq += 1;
+            let sequenced = Sequenced { seq, time: Timestamp(clock.now()), command };
+            push_wait(&mut journal_tx, sequenced, shared);
+            outputs.clear();
+            engine.apply(&sequenced, &mut outputs);
+            for tx in &mut output_txs {
+                for &output in &outputs {
+                    push_wait(tx, Stamped { seq, origin, output }, shared);
+                }
+            }
+            if snapshot_every > 0 && seq.is_multiple_of(snapshot_every) {
+                shared.snapshot_requested.store(true, Ordering::Relaxed);
+            }
+        }
+        shared.stats.applied.store(seq, Ordering::Release);
+        if shared.snapshot_requested.swap(false, Ordering::AcqRel) {
+            let started = Instant::now();
+            let copy = engine.clone();
+            let pause = started.elapsed().as_nanos() as u64;
+            shared.stats.last_snapshot_pause_ns.store(pause, Ordering::Relaxed);
+            shared.stats.max_snapshot_pause_ns.fetch_max(pause, Ordering::Relaxed);
+            // A snapshot still being written: skip this one rather than wait.
+            let _ = snapshots.try_send(copy);
+        }
+        if worked {
+            backoff.reset();
+        } else if shared.stop.load(Ordering::Acquire) && inbound.is_empty() {
+            break;
+        } else {
+            backoff.snooze();
+        }
+    }
+    shared.engine_done.store(true, Ordering::Release);
+    engine
+}
+
+fn journal_loop(
+    mut journal: Journal,
+    mut rx: rtrb::Consumer<Sequenced>,
+    shared: &Shared,
+) -> Result<(), venue_journal::JournalError> {
+    let mut payload = Vec::with_capacity(256);
+    let mut backoff = Backoff(0);
+    let fail = |e| {
+        shared.stats.journal_failed.store(true, Ordering::Release);
+        e
+    };
+    loop {
+        let done = shared.engine_done.load(Ordering::Acquire);
+        let mut appended = 0usize;
+        while let Ok(item) = rx.pop() {
+            payload.clear();
+            item.command.encode(&mut payload);
+            journal.append(item.seq, item.time.0, item.command.tag(), &payload).map_err(fail)?;
+            appended += 1;
+            if appended >= 1 << 14 {
+                break;
+            }
+        }
+        let lagging = journal.durable_seq() != journal.written_seq();
+        if appended > 0 || lagging {
+            let info = journal.commit().map_err(fail)?;
+            if appended > 0 {
+                shared.stats.commits.fetch_add(1, Ordering::Relaxed);
+            }
+            if let Some(written) = info.written_seq {
+                shared.stats.written.store(written, Ordering::Release);
+            }
+            if let Some(durable) = info.durable_seq {
+                shared.stats.durable.store(durable, Ordering::Release);
+            }
+        }
+        if appended > 0 {
+            backoff.reset();
+        } else if done && rx.is_empty() {
+            if journal.durable_seq() != journal.written_seq() {
+                let info = journal.sync().map_err(fail)?;
+                if let Some(durable) = info.durable_seq {
+                    shared.stats.durable.store(durable, Ordering::Release);
+                }
+            }
+            return Ok(());
+        } else {
+            backoff.snooze();
+        }
+    }
+}
+
+fn snapshot_loop(dir: &Path, keep: usize, rx: std::sync::mpsc::Receiver<Engine>, shared: &Shared) {
+    while let Ok(engine) = rx.recv() {
+        // The snapshot must not get ahead of the journal: a restart would
+        // find state for commands the journal does not hold.
+        let mut backoff = Backoff(0);
+        while shared.stats.durable.load(Ordering::Acquire) < engine.seq() {
+            if shared.stats.journal_failed.load(Ordering::Relaxed) {
+                return;
+            }
+            backoff.snooze();
+        }
+        if engine.check_ledger().is_err() {
+            shared.stats.ledger_broken.store(true, Ordering::Release);
+            continue;
+        }
+        if snapshot::write(dir, &engine.export()).is_ok() {
+            shared.stats.snapshots.fetch_add(1, Ordering::Relaxed);
+            shared.stats.last_snapshot_seq.store(engine.seq(), Ordering::Release);
+            let _ = snapshot::prune(dir, keep);
+        }
+    }
+}
