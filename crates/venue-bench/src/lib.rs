@@ -7,6 +7,7 @@
 //! little.
 
 pub mod alloc;
+pub mod engine;
 pub mod measure;
 pub mod peers;
 pub mod report;

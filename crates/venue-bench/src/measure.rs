@@ -65,7 +65,8 @@ pub struct Percentiles {
 }
 
 impl Percentiles {
-    fn of(histogram: &Histogram<u64>) -> Percentiles {
+    /// Reads the percentiles off a histogram of nanoseconds.
+    pub fn of(histogram: &Histogram<u64>) -> Percentiles {
         Percentiles {
             p50: histogram.value_at_quantile(0.50),
             p99: histogram.value_at_quantile(0.99),

@@ -161,19 +161,25 @@ pub fn targets(results: &[WorkloadResult]) -> Vec<(String, bool)> {
     lines
 }
 
-const START: &str = "<!-- bench:book:start -->";
-const END: &str = "<!-- bench:book:end -->";
-
 /// Replaces the `venue bench book` section of BENCHMARKS.md (between its
 /// markers), creating the file or the section if needed.
 pub fn write_benchmarks_md(path: &std::path::Path, section: &str) -> std::io::Result<()> {
+    write_section(path, "book", section)
+}
+
+/// Replaces the section between `<!-- bench:{name}:start -->` and its end
+/// marker in BENCHMARKS.md, creating the file or the section if needed: each
+/// `venue bench` subcommand owns one section and leaves the rest alone.
+pub fn write_section(path: &std::path::Path, name: &str, section: &str) -> std::io::Result<()> {
+    let (start_marker, end_marker) =
+        (format!("<!-- bench:{name}:start -->"), format!("<!-- bench:{name}:end -->"));
     let existing = std::fs::read_to_string(path).unwrap_or_else(|_| "# Benchmarks\n".to_owned());
-    let block = format!("{START}\n{section}{END}");
-    let updated = match (existing.find(START), existing.find(END)) {
+    let block = format!("{start_marker}\n{section}{end_marker}");
+    let updated = match (existing.find(&start_marker), existing.find(&end_marker)) {
         (Some(start), Some(end)) if end > start => {
-            format!("{}{}{}", &existing[..start], block, &existing[end + END.len()..])
+            format!("{}{}{}", &existing[..start], block, &existing[end + end_marker.len()..])
         }
-        _ => format!("{}\n{}\n", existing.trim_end(), block),
+        _ => format!("{}\n\n{}\n", existing.trim_end(), block),
     };
     std::fs::write(path, updated)
 }

@@ -1,9 +1,13 @@
 //! `venue`: the trading venue's one binary.
 //!
-//! For now it carries the benchmarks (`venue bench book`); `venue serve`,
-//! `venue journal` and the rest arrive with their components. Every
+//! For now it carries the benchmarks (`venue bench book`, `venue bench
+//! engine`) and the journal tools (`venue journal verify|dump`); `venue
+//! serve` and the rest arrive with their components. Every
 //! subcommand is a thin shell over a library crate, so that what the binary
 //! does can also be tested in-process.
+
+mod crash_node;
+mod journal_cmd;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -29,6 +33,49 @@ enum Command {
     /// Measure the venue's components on seeded, reproducible workloads.
     #[command(subcommand)]
     Bench(Bench),
+    /// Inspect a journal directory without changing it.
+    #[command(subcommand)]
+    Journal(JournalCmd),
+    /// Internal: the process the crash test kills (see crash_node.rs).
+    #[command(hide = true)]
+    CrashNode(CrashArgs),
+}
+
+#[derive(Subcommand)]
+enum JournalCmd {
+    /// Check every record (length, CRC32C, sequence); exit 1 if a torn tail
+    /// or corruption is found.
+    Verify {
+        /// The journal directory (`DATA/journal`).
+        dir: PathBuf,
+    },
+    /// Print records as decoded commands.
+    Dump {
+        /// The journal directory (`DATA/journal`).
+        dir: PathBuf,
+        /// First sequence number to print.
+        #[arg(long, default_value_t = 1)]
+        from: u64,
+        /// Print at most this many records.
+        #[arg(long)]
+        limit: Option<u64>,
+    },
+}
+
+#[derive(Args)]
+struct CrashArgs {
+    #[arg(long)]
+    data: PathBuf,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// always, never, or interval (1 ms).
+    #[arg(long, default_value = "always")]
+    durability: String,
+    #[arg(long)]
+    max_commands: Option<u64>,
+    /// Compare snapshot+tail recovery with a full replay instead of running.
+    #[arg(long)]
+    verify: bool,
 }
 
 #[derive(Subcommand)]
@@ -36,6 +83,9 @@ enum Bench {
     /// The order book alone against published peer books on the same streams;
     /// results go to BENCHMARKS.md.
     Book(BookArgs),
+    /// The whole engine pipeline (rings, sequencer, risk, book, ledger,
+    /// journal) against a bare ring pass; results go to BENCHMARKS.md.
+    Engine(EngineArgs),
     /// Internal: the child process that callgrind counts.
     #[command(hide = true)]
     BookKernel(KernelArgs),
@@ -74,6 +124,34 @@ struct BookArgs {
 }
 
 #[derive(Args)]
+struct EngineArgs {
+    /// Print one JSON object with every figure instead of tables.
+    #[arg(long)]
+    json: bool,
+    /// A seconds-long smoke run (small streams, no BENCHMARKS.md update).
+    #[arg(long)]
+    quick: bool,
+    /// Do not update BENCHMARKS.md.
+    #[arg(long)]
+    no_write: bool,
+    /// Where the results section is written.
+    #[arg(long, default_value = "BENCHMARKS.md")]
+    benchmarks_md: PathBuf,
+    /// Measured commands per throughput run.
+    #[arg(long)]
+    ops: Option<usize>,
+    /// Commands in the replay/restart journal.
+    #[arg(long)]
+    replay_commands: Option<usize>,
+    /// Offered rate of the latency run (commands per second).
+    #[arg(long)]
+    rate: Option<u64>,
+    /// Symbol counts to run (repeatable; default 1 and 100).
+    #[arg(long)]
+    symbols: Vec<usize>,
+}
+
+#[derive(Args)]
 struct KernelArgs {
     #[arg(long, value_parser = parse_workload)]
     workload: Workload,
@@ -97,6 +175,24 @@ fn parse_workload(name: &str) -> Result<Workload, String> {
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Bench(Bench::Book(args)) => bench_book(args),
+        Command::Bench(Bench::Engine(args)) => bench_engine(args),
+        Command::Journal(JournalCmd::Verify { dir }) => journal_cmd::verify(&dir),
+        Command::Journal(JournalCmd::Dump { dir, from, limit }) => journal_cmd::dump(&dir, from, limit),
+        Command::CrashNode(args) => {
+            if args.verify {
+                return crash_node::verify(&args.data);
+            }
+            let durability = match args.durability.as_str() {
+                "always" => venue_pipeline::Durability::Always,
+                "never" => venue_pipeline::Durability::Never,
+                "interval" => venue_pipeline::Durability::Interval(std::time::Duration::from_millis(1)),
+                other => {
+                    eprintln!("venue: unknown durability {other:?}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            crash_node::run(&args.data, args.seed, durability, args.max_commands)
+        }
         Command::Bench(Bench::BookKernel(args)) => {
             match measure::callgrind_kernel(args.workload, &args.book, args.seed, args.warmup, args.ops) {
                 Ok(checksum) => {
@@ -191,6 +287,57 @@ fn bench_book(args: BookArgs) -> ExitCode {
         }
         if !args.json {
             eprintln!("venue bench book: results written to {}", args.benchmarks_md.display());
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn bench_engine(args: EngineArgs) -> ExitCode {
+    use venue_bench::engine::{EngineOptions, run};
+    let mut options = if args.quick { EngineOptions::quick() } else { EngineOptions::full() };
+    if let Some(ops) = args.ops {
+        options.ops = ops;
+        options.latency_ops = ops;
+    }
+    if let Some(replay) = args.replay_commands {
+        options.replay_commands = replay;
+    }
+    if let Some(rate) = args.rate {
+        options.rate = rate;
+    }
+    if !args.symbols.is_empty() {
+        options.symbols = args.symbols.clone();
+    }
+    let json = args.json;
+    let report = run(&options, &mut |step| {
+        if !json {
+            eprintln!("venue bench engine: {step} ...");
+        }
+    });
+    let tables = report.to_markdown();
+    let mut target_text = String::from("Targets (from the engine issue):\n\n");
+    for (line, met) in report.targets() {
+        target_text.push_str(&format!("- {} {line}\n", if met { "✅" } else { "❌" }));
+    }
+    if json {
+        println!("{}", report.to_json());
+    } else {
+        println!("{tables}\n{target_text}");
+    }
+    if !args.quick && !args.no_write {
+        let section = format!(
+            "## `venue bench engine`\n\nReproduce: `cargo run --release -p venue -- bench engine` (add `--json` \
+             for one JSON object). Seed {seed}, {ops} measured commands per throughput run, 1,000 accounts, \
+             journal in the system temp directory. Machine: {cpu}, {cores} cores (shared; compare ratios, not \
+             absolute numbers).\n\n{tables}\n{target_text}\n",
+            seed = options.seed,
+            ops = options.ops,
+            cpu = cpu_model(),
+            cores = std::thread::available_parallelism().map_or(0, |n| n.get()),
+        );
+        if let Err(error) = report::write_section(&args.benchmarks_md, "engine", &section) {
+            eprintln!("venue: cannot write {}: {error}", args.benchmarks_md.display());
+            return ExitCode::FAILURE;
         }
     }
     ExitCode::SUCCESS
