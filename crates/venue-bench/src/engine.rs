@@ -76,11 +76,18 @@ pub struct Workbench {
     pub stream: Vec<Command>,
 }
 
+/// Commands per symbol run before measuring: they fill each book to its
+/// working size (about 1,000 resting orders) and fault in its memory.
+pub const WARMUP_PER_SYMBOL: usize = 5_000;
+
 /// Builds `symbols` instruments, `accounts` funded accounts and `ops`
-/// commands of the exchange-core mix, spread round-robin over the symbols.
-/// Order ids in the generated streams are mapped to the sequence numbers
-/// the engine will give them.
+/// measured commands of the exchange-core mix, spread round-robin over the
+/// symbols, after [`WARMUP_PER_SYMBOL`] unmeasured ones per symbol (part of
+/// `setup`). Order ids in the generated streams are mapped to the sequence
+/// numbers the engine will give them.
 pub fn workbench(symbols: usize, accounts: u32, ops: usize, seed: u64) -> Workbench {
+    let warmup = WARMUP_PER_SYMBOL * symbols;
+    let ops = ops + warmup;
     let mut assets = vec![AssetSpec { name: "USD".into(), decimals: 2 }];
     let mut instruments = Vec::new();
     for s in 0..symbols {
@@ -96,7 +103,9 @@ pub fn workbench(symbols: usize, accounts: u32, ops: usize, seed: u64) -> Workbe
         fee_tiers: vec![FeeTier { maker_bps: 2, taker_bps: 5 }],
         fee_account: AccountId(0),
         max_accounts: accounts + 1,
-        book: BookConfig { max_orders: 100_000 },
+        // 200,000 live orders across the venue, at least 10,000 per book:
+        // each book pre-sizes its tables for its capacity.
+        book: BookConfig { max_orders: (200_000 / symbols as u32).max(10_000) },
     };
     let mut setup = Vec::new();
     let mut transfer = 0;
@@ -165,6 +174,7 @@ pub fn workbench(symbols: usize, accounts: u32, ops: usize, seed: u64) -> Workbe
             stream.push(command);
         }
     }
+    setup.extend(stream.drain(..warmup.min(stream.len())));
     Workbench { config, setup, stream }
 }
 

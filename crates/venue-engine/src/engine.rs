@@ -199,7 +199,11 @@ impl Engine {
             books,
             accounts: Vec::new(),
             balances: Vec::new(),
-            orders: id_map(reserve.min(1 << 22)),
+            // Sized for the working set, not the sum of every book's
+            // capacity: a table is copied whole by a snapshot clone and its
+            // entries spread over all its cache lines, so an oversized one
+            // costs misses and pause time. It grows (rarely) beyond this.
+            orders: id_map(reserve.min(1 << 14)),
             transfers: id_map(1024),
             supply: vec![0; config.assets.len()],
             seq: 0,

@@ -381,6 +381,12 @@ impl OrderBook {
         debug_assert_eq!(spec.validate(), Ok(()), "unvalidated instrument spec");
         let max_orders = config.max_orders.min(NIL - 1);
         let reserve = max_orders as usize;
+        // Hash tables start at a working size, not at capacity: entries of an
+        // oversized table are spread over many more cache lines and pages
+        // (a venue with a hundred books pays a cache miss per lookup), and a
+        // snapshot clone copies the whole table. They grow, rarely, during
+        // warm-up; the node pool is reserved for the full capacity.
+        let table = reserve.min(1 << 12);
         OrderBook {
             status: spec.status,
             spec,
@@ -389,10 +395,10 @@ impl OrderBook {
             free_node: NIL,
             levels: Vec::with_capacity(reserve.min(1 << 16)),
             free_level: NIL,
-            bids: Ladder::with_capacity(reserve.min(1 << 16)),
-            asks: Ladder::with_capacity(reserve.min(1 << 16)),
-            ids: id_map(reserve),
-            client_ids: id_map(reserve.min(1 << 16)),
+            bids: Ladder::with_capacity(table),
+            asks: Ladder::with_capacity(table),
+            ids: id_map(table),
+            client_ids: id_map(table.min(1 << 10)),
             buy_stops: SortedVec::with_capacity(reserve.min(1 << 12)),
             sell_stops: SortedVec::with_capacity(reserve.min(1 << 12)),
             gtd: SortedVec::with_capacity(reserve.min(1 << 12)),

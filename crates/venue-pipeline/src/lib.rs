@@ -537,11 +537,15 @@ fn engine_loop(
     let mut seq = engine.seq();
     loop {
         let mut worked = false;
+        // One clock read per batch: commands popped together share a
+        // timestamp (time is still monotonic, and the read costs more than
+        // applying a simple command).
+        let now = Timestamp(clock.now());
         for _ in 0..256 {
             let Some((origin, command)) = inbound.pop() else { break };
             worked = true;
             seq += 1;
-            let sequenced = Sequenced { seq, time: Timestamp(clock.now()), command };
+            let sequenced = Sequenced { seq, time: now, command };
             push_wait(&mut journal_tx, sequenced, shared);
             outputs.clear();
             engine.apply(&sequenced, &mut outputs);
