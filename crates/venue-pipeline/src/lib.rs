@@ -36,7 +36,7 @@ pub mod snapshot;
 use crossbeam_queue::ArrayQueue;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use venue_domain::{Reject, Timestamp};
@@ -271,6 +271,10 @@ pub struct Stats {
 
 struct Shared {
     stop: AtomicBool,
+    /// Submitters between their `stop` check and the end of their push: the
+    /// engine must not finish while one may still queue a command it was
+    /// told is accepted.
+    submitting: AtomicUsize,
     engine_done: AtomicBool,
     snapshot_requested: AtomicBool,
     stats: Stats,
@@ -291,10 +295,20 @@ impl Submitter {
         if self.shared.stop.load(Ordering::Relaxed) {
             return Err(Reject::Backpressure);
         }
-        self.inbound.push((origin, command)).map_err(|_| {
-            self.shared.stats.backpressure.fetch_add(1, Ordering::Relaxed);
-            Reject::Backpressure
-        })
+        // Register, then check again. SeqCst pairs with `stop_threads` and
+        // the engine's exit check: a push that passed the check is seen by
+        // the engine before it stops, so an accepted command is sequenced.
+        self.shared.submitting.fetch_add(1, Ordering::SeqCst);
+        let result = if self.shared.stop.load(Ordering::SeqCst) {
+            Err(Reject::Backpressure)
+        } else {
+            self.inbound.push((origin, command)).map_err(|_| {
+                self.shared.stats.backpressure.fetch_add(1, Ordering::Relaxed);
+                Reject::Backpressure
+            })
+        };
+        self.shared.submitting.fetch_sub(1, Ordering::SeqCst);
+        result
     }
 
     /// Commands waiting for the engine.
@@ -427,6 +441,7 @@ impl Pipeline {
         let (engine, journal, recovery) = recover(&config, engine_config)?;
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
+            submitting: AtomicUsize::new(0),
             engine_done: AtomicBool::new(false),
             snapshot_requested: AtomicBool::new(false),
             stats: Stats::default(),
@@ -503,7 +518,7 @@ impl Pipeline {
     }
 
     fn stop_threads(&mut self) -> Result<Engine, PipelineError> {
-        self.shared.stop.store(true, Ordering::Release);
+        self.shared.stop.store(true, Ordering::SeqCst);
         let engine = self.engine.take().expect("engine thread").join().expect("engine thread panicked");
         let journal = self.journal.take().expect("journal thread").join().expect("journal thread panicked");
         if let Some(snapshots) = self.snapshots.take() {
@@ -570,7 +585,10 @@ fn engine_loop(
         }
         if worked {
             backoff.reset();
-        } else if shared.stop.load(Ordering::Acquire) && inbound.is_empty() {
+        } else if shared.stop.load(Ordering::SeqCst)
+            && shared.submitting.load(Ordering::SeqCst) == 0
+            && inbound.is_empty()
+        {
             break;
         } else {
             backoff.snooze();
