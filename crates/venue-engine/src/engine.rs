@@ -461,7 +461,12 @@ impl Engine {
                         // fee, fits the available balance.
                         let room =
                             i128::from(available) * i128::from(BPS) / (i128::from(BPS) + i128::from(max_bps));
-                        let lots_of_ticks = (room / i128::from(scale.quote_per_tick_lot)) as i64;
+                        let mut lots_of_ticks = (room / i128::from(scale.quote_per_tick_lot)) as i64;
+                        if limits.max_notional > 0 {
+                            // This budget is the order's notional: keep it
+                            // within the account's limit.
+                            lots_of_ticks = lots_of_ticks.min(limits.max_notional / scale.quote_per_tick_lot);
+                        }
                         if lots_of_ticks == 0 {
                             return Err(Reject::InsufficientBalance);
                         }
@@ -880,11 +885,12 @@ impl Engine {
     pub fn check_ledger(&self) -> Result<(), LedgerError> {
         let assets = self.config.assets.len();
         let mut sums = vec![0i128; assets];
-        let mut holds = vec![0i64; self.balances.len()];
+        // Wide sums: a damaged snapshot's holds must be reported, not overflow.
+        let mut holds = vec![0i128; self.balances.len()];
         let mut open = vec![0u32; self.accounts.len()];
         for (order_id, order) in &self.orders {
             let asset = self.hold_asset(order);
-            holds[order.account.0 as usize * assets + asset.0 as usize] += order.hold;
+            holds[order.account.0 as usize * assets + asset.0 as usize] += i128::from(order.hold);
             open[order.account.0 as usize] += 1;
             let live = self.books.book(order.instrument).and_then(|b| b.order(*order_id));
             if live.is_none_or(|o| o.leaves != order.leaves) {
@@ -893,7 +899,8 @@ impl Engine {
         }
         for transfer in self.transfers.values() {
             if transfer.state == TransferState::Pending {
-                holds[transfer.account.0 as usize * assets + transfer.asset.0 as usize] += transfer.amount;
+                holds[transfer.account.0 as usize * assets + transfer.asset.0 as usize] +=
+                    i128::from(transfer.amount);
             }
         }
         for (at, balance) in self.balances.iter().enumerate() {
@@ -901,12 +908,12 @@ impl Engine {
             if balance.available < 0 || balance.held < 0 {
                 return Err(LedgerError::Negative { account, asset });
             }
-            if balance.held != holds[at] {
+            if i128::from(balance.held) != holds[at] {
                 return Err(LedgerError::HeldMismatch {
                     account,
                     asset,
                     held: balance.held,
-                    holds: holds[at],
+                    holds: i64::try_from(holds[at]).unwrap_or(i64::MAX),
                 });
             }
             sums[at % assets] += i128::from(balance.available) + i128::from(balance.held);

@@ -135,9 +135,15 @@ impl Engine {
             if order.instrument.0 as usize >= engine.scales.len() {
                 return Err(bad("order on an unknown instrument"));
             }
+            if engine.account(order.account).is_none() {
+                return Err(bad("order of an unknown account"));
+            }
             engine.orders.insert(id, order);
         }
         for &(id, transfer) in &state.transfers {
+            if engine.account(transfer.account).is_none() || transfer.asset.0 as usize >= assets {
+                return Err(bad("transfer of an unknown account or asset"));
+            }
             engine.transfers.insert(id, transfer);
         }
         if state.supply.len() != assets {
@@ -309,7 +315,7 @@ impl EngineState {
             let next_trade_id = r.u64()?;
             let mut sides: [Vec<OrderState>; 4] = Default::default();
             for side in &mut sides {
-                *side = list(r, 100, get_order)?;
+                *side = list(r, 97, get_order)?;
             }
             let [bids, asks, buy_stops, sell_stops] = sides;
             Ok(BookState { status, last_price, next_trade_id, bids, asks, buy_stops, sell_stops })
