@@ -150,6 +150,23 @@ fn fee(notional: i64, bps: u16) -> i64 {
     ((i128::from(notional) * i128::from(bps)) / i128::from(BPS)) as i64
 }
 
+/// The price band: the tighter of the instrument's and the account's (0 =
+/// none), in basis points around the reference (last trade) price; no band
+/// before the first trade.
+fn check_band(instrument_bps: u32, account_bps: u32, reference: i64, price: Price) -> Result<(), Reject> {
+    let band = match (instrument_bps, account_bps) {
+        (0, b) | (b, 0) => b,
+        (a, b) => a.min(b),
+    };
+    if band > 0 && reference > 0 {
+        let distance = i128::from((price.0 - reference).abs()) * i128::from(BPS);
+        if distance > i128::from(reference) * i128::from(band) {
+            return Err(Reject::PriceBandExceeded);
+        }
+    }
+    Ok(())
+}
+
 fn reject(out: &mut Vec<Output>, order: &NewOrder, request: RequestKind, reason: Reject) {
     out.push(Output::Book(Event {
         instrument: order.instrument,
@@ -432,15 +449,8 @@ impl Engine {
                 return Err(Reject::MaxNotionalExceeded);
             }
         }
-        let band = match (spec.price_band_bps, limits.price_band_bps) {
-            (0, b) | (b, 0) => b,
-            (a, b) => a.min(b),
-        };
-        if has_limit && band > 0 && reference > 0 {
-            let distance = i128::from((order.price.0 - reference).abs()) * i128::from(BPS);
-            if distance > i128::from(reference) * i128::from(band) {
-                return Err(Reject::PriceBandExceeded);
-            }
+        if has_limit {
+            check_band(spec.price_band_bps, limits.price_band_bps, reference, order.price)?;
         }
         if limits.max_open_orders > 0 && account.open_orders >= limits.max_open_orders {
             return Err(Reject::TooManyOpenOrders);
@@ -555,16 +565,7 @@ impl Engine {
             return Err(Reject::MaxNotionalExceeded);
         }
         let reference = book.last_price().map_or(0, |p| p.0);
-        let band = match (book.spec().price_band_bps, limits.price_band_bps) {
-            (0, b) | (b, 0) => b,
-            (a, b) => a.min(b),
-        };
-        if band > 0 && reference > 0 {
-            let distance = i128::from((amend.new_price.0 - reference).abs()) * i128::from(BPS);
-            if distance > i128::from(reference) * i128::from(band) {
-                return Err(Reject::PriceBandExceeded);
-            }
-        }
+        check_band(book.spec().price_band_bps, limits.price_band_bps, reference, amend.new_price)?;
         let next = OrderHold { price: amend.new_price, leaves: Qty(new_qty.0 - filled), ..held };
         let need = self.required(&next) - held.hold;
         let asset = self.hold_asset(&held);
