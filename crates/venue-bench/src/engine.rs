@@ -67,6 +67,7 @@ impl EngineOptions {
 }
 
 /// A configuration plus the commands that set it up and the measured stream.
+#[derive(Clone)]
 pub struct Workbench {
     /// Engine configuration: one quote asset, one base asset per symbol.
     pub config: EngineConfig,
@@ -303,8 +304,8 @@ fn pipeline_throughput(
 /// The baseline: the same commands through an MPMC ring into a thread that
 /// passes each on through an SPSC ring, doing nothing else.
 fn ring_throughput(bench: &Workbench) -> Throughput {
-    let started = ring_pass(bench, None);
-    Throughput { ops_per_sec: bench.stream.len() as f64 / started.0, commits: 0 }
+    let (elapsed, _) = ring_pass(bench, None);
+    Throughput { ops_per_sec: bench.stream.len() as f64 / elapsed, commits: 0 }
 }
 
 /// Runs the bare ring; with `rate`, open-loop and returns latencies.
@@ -455,11 +456,7 @@ pub fn run(options: &EngineOptions, progress: &mut dyn FnMut(&str)) -> EngineRep
     for &symbols in &options.symbols {
         progress(&format!("{symbols} symbol(s): generating"));
         let bench = workbench(symbols, options.accounts, options.ops.max(options.latency_ops), options.seed);
-        let mut measured = Workbench {
-            config: bench.config.clone(),
-            setup: bench.setup.clone(),
-            stream: bench.stream.clone(),
-        };
+        let mut measured = bench.clone();
         measured.stream.truncate(options.ops);
         progress(&format!("{symbols} symbol(s): throughput"));
         let ring = ring_throughput(&measured);

@@ -102,6 +102,14 @@ pub enum LedgerError {
         /// Sum of the holds.
         holds: i64,
     },
+    /// A live order holds other than exactly what its leaves require at its
+    /// price and fee rates (a snapshot that contradicts itself, or a bug).
+    OrderHold {
+        /// Order.
+        order_id: OrderId,
+        /// What it holds.
+        hold: i64,
+    },
     /// An account's open-order count differs from its live orders.
     OpenOrders {
         /// Account.
@@ -165,6 +173,14 @@ fn check_band(instrument_bps: u32, account_bps: u32, reference: i64, price: Pric
         }
     }
     Ok(())
+}
+
+/// The output of a non-order command: what it did, or why it was refused.
+fn outcome(result: Result<(), Reject>, done: Output) -> Output {
+    match result {
+        Ok(()) => done,
+        Err(reason) => Output::CommandRejected { reason },
+    }
 }
 
 fn reject(out: &mut Vec<Output>, order: &NewOrder, request: RequestKind, reason: Reject) {
@@ -325,28 +341,14 @@ impl Engine {
             Command::Tick => self.book_command(&BookCommand::Expire, now, out),
             Command::EndOfSession => self.book_command(&BookCommand::EndOfSession, now, out),
             Command::Deposit { transfer_id, account, asset, amount } => {
-                let result = self.deposit(transfer_id, account, asset, amount);
-                Self::transfer_outcome(
-                    result,
-                    transfer_id,
-                    account,
-                    asset,
-                    amount,
-                    TransferState::Deposited,
-                    out,
-                );
+                let done =
+                    Output::Transfer { transfer_id, account, asset, amount, state: TransferState::Deposited };
+                out.push(outcome(self.deposit(transfer_id, account, asset, amount), done));
             }
             Command::WithdrawPending { transfer_id, account, asset, amount } => {
-                let result = self.withdraw_pending(transfer_id, account, asset, amount);
-                Self::transfer_outcome(
-                    result,
-                    transfer_id,
-                    account,
-                    asset,
-                    amount,
-                    TransferState::Pending,
-                    out,
-                );
+                let done =
+                    Output::Transfer { transfer_id, account, asset, amount, state: TransferState::Pending };
+                out.push(outcome(self.withdraw_pending(transfer_id, account, asset, amount), done));
             }
             Command::WithdrawPost { transfer_id } => {
                 self.withdraw_finish(transfer_id, TransferState::Posted, out)
@@ -354,10 +356,9 @@ impl Engine {
             Command::WithdrawVoid { transfer_id } => {
                 self.withdraw_finish(transfer_id, TransferState::Voided, out)
             }
-            Command::SetAccount { account, tier, limits } => match self.set_account(account, tier, limits) {
-                Ok(()) => out.push(Output::AccountSet { account }),
-                Err(reason) => out.push(Output::CommandRejected { reason }),
-            },
+            Command::SetAccount { account, tier, limits } => {
+                out.push(outcome(self.set_account(account, tier, limits), Output::AccountSet { account }));
+            }
             Command::KillSwitch { account, on } => self.kill_switch(account, on, out),
         }
     }
@@ -623,17 +624,14 @@ impl Engine {
                     self.finish(order_id);
                 }
                 EventKind::Amended { order_id, price, leaves, .. } => {
-                    if let Some(held) = self.orders.get_mut(&order_id) {
-                        held.price = price;
-                        held.leaves = leaves;
+                    if let Some(&order) = self.orders.get(&order_id) {
+                        self.store(order_id, OrderHold { price, leaves, ..order });
                     }
-                    self.rebalance(order_id);
                 }
                 EventKind::Reduced { order_id, leaves, .. } => {
-                    if let Some(held) = self.orders.get_mut(&order_id) {
-                        held.leaves = leaves;
+                    if let Some(&order) = self.orders.get(&order_id) {
+                        self.store(order_id, OrderHold { leaves, ..order });
                     }
-                    self.rebalance(order_id);
                 }
                 _ => {}
             }
@@ -658,43 +656,47 @@ impl Engine {
         let scale = self.scales[event.instrument.0 as usize];
         let notional = scale.notional(price.0, qty.0);
         let base = scale.base_amount(qty.0);
-        let maker = self.orders[&maker_order_id];
-        let taker = self.orders[&taker_order_id];
+        // Work on copies and write each order back once: a trade costs two
+        // lookups and two stores (or removals) in the order map.
+        let mut maker = self.orders[&maker_order_id];
+        let mut taker = self.orders[&taker_order_id];
         let maker_fee = fee(notional, maker.maker_bps);
         let taker_fee = fee(notional, taker.taker_bps);
-        let (buy, sell, buyer_fee, seller_fee) = match aggressor {
-            Side::Buy => ((taker_order_id, taker), (maker_order_id, maker), taker_fee, maker_fee),
-            Side::Sell => ((maker_order_id, maker), (taker_order_id, taker), maker_fee, taker_fee),
+        maker.leaves = maker_leaves;
+        taker.leaves = taker_leaves;
+        let (buy, sell, buy_order, sell_order, buyer_fee, seller_fee) = match aggressor {
+            Side::Buy => (&mut taker, &mut maker, taker_order_id, maker_order_id, taker_fee, maker_fee),
+            Side::Sell => (&mut maker, &mut taker, maker_order_id, taker_order_id, maker_fee, taker_fee),
         };
+        let (buyer, seller) = (buy.account, sell.account);
         // Buyer: quote leaves its order's hold, base arrives.
         let paid = notional + buyer_fee;
-        self.orders.get_mut(&buy.0).expect("buy order is live").hold -= paid;
-        self.bal(buy.1.account, scale.quote).held -= paid;
-        self.bal(buy.1.account, scale.base).available += base;
+        buy.hold -= paid;
+        self.bal(buyer, scale.quote).held -= paid;
+        self.bal(buyer, scale.base).available += base;
         // Seller: base leaves its order's hold, quote less fee arrives.
-        self.orders.get_mut(&sell.0).expect("sell order is live").hold -= base;
-        self.bal(sell.1.account, scale.base).held -= base;
-        self.bal(sell.1.account, scale.quote).available += notional - seller_fee;
+        sell.hold -= base;
+        self.bal(seller, scale.base).held -= base;
+        self.bal(seller, scale.quote).available += notional - seller_fee;
         let fee_account = self.config.fee_account;
         self.bal(fee_account, scale.quote).available += buyer_fee + seller_fee;
-        debug_assert!(self.orders[&buy.0].hold >= 0, "buy hold went negative");
-        debug_assert!(self.orders[&sell.0].hold >= 0, "sell hold went negative");
+        debug_assert!(buy.hold >= 0 && sell.hold >= 0, "a hold went negative");
 
-        for (order_id, leaves) in [(maker_order_id, maker_leaves), (taker_order_id, taker_leaves)] {
-            if leaves.0 == 0 {
-                self.finish(order_id);
+        for (order_id, order) in [(maker_order_id, maker), (taker_order_id, taker)] {
+            if order.leaves.0 == 0 {
+                self.orders.remove(&order_id);
+                self.release_ended(&order);
             } else {
-                self.orders.get_mut(&order_id).expect("live").leaves = leaves;
-                self.rebalance(order_id);
+                self.store(order_id, order);
             }
         }
         Settlement {
             instrument: event.instrument,
             trade_id,
-            buyer: buy.1.account,
-            seller: sell.1.account,
-            buy_order: buy.0,
-            sell_order: sell.0,
+            buyer,
+            seller,
+            buy_order,
+            sell_order,
             base,
             quote: notional,
             buyer_fee,
@@ -722,11 +724,11 @@ impl Engine {
         }
     }
 
-    /// Brings an order's hold to exactly what it requires: releases the
-    /// excess (a fill at a better price, a decrement) or takes an increase
-    /// (an amend, already checked against the available balance).
-    fn rebalance(&mut self, order_id: OrderId) {
-        let Some(&order) = self.orders.get(&order_id) else { return };
+    /// Stores a live order's new state with its hold brought to exactly
+    /// what it requires: releases the excess (a fill at a better price, a
+    /// decrement) or takes an increase (an amend, already checked against
+    /// the available balance).
+    fn store(&mut self, order_id: OrderId, order: OrderHold) {
         let target = self.required(&order);
         let asset = self.hold_asset(&order);
         let delta = order.hold - target;
@@ -735,14 +737,21 @@ impl Engine {
         } else if delta < 0 {
             self.move_to_held(order.account, asset, -delta);
         }
-        self.orders.get_mut(&order_id).expect("live").hold = target;
+        if let Some(slot) = self.orders.get_mut(&order_id) {
+            *slot = OrderHold { hold: target, ..order };
+        }
     }
 
-    /// An order ended: its remaining hold is released and it stops counting
-    /// as open.
+    /// An order ended (filled, cancelled, expired): its remaining hold is
+    /// released and it stops counting as open.
     fn finish(&mut self, order_id: OrderId) {
-        let Some(order) = self.orders.remove(&order_id) else { return };
-        let asset = self.hold_asset(&order);
+        if let Some(order) = self.orders.remove(&order_id) {
+            self.release_ended(&order);
+        }
+    }
+
+    fn release_ended(&mut self, order: &OrderHold) {
+        let asset = self.hold_asset(order);
         self.release_held(order.account, asset, order.hold);
         if let Some(Some(state)) = self.accounts.get_mut(order.account.0 as usize) {
             state.open_orders -= 1;
@@ -858,21 +867,6 @@ impl Engine {
         out.push(Output::Transfer { transfer_id, account, asset, amount, state });
     }
 
-    fn transfer_outcome(
-        result: Result<(), Reject>,
-        transfer_id: u64,
-        account: AccountId,
-        asset: AssetId,
-        amount: i64,
-        state: TransferState,
-        out: &mut Vec<Output>,
-    ) {
-        out.push(match result {
-            Ok(()) => Output::Transfer { transfer_id, account, asset, amount, state },
-            Err(reason) => Output::CommandRejected { reason },
-        });
-    }
-
     // ------------------------------------------------------------------
     // Invariants
     // ------------------------------------------------------------------
@@ -880,7 +874,8 @@ impl Engine {
     /// Checks the ledger: per asset, the sum of all balances equals deposits
     /// minus posted withdrawals; no balance part is negative; every held
     /// amount equals the holds of its orders and pending withdrawals; every
-    /// open-order count is right and risk and books agree on live orders.
+    /// order holds exactly what its leaves require; every open-order count
+    /// is right and risk and books agree on live orders.
     /// O(accounts × assets + orders): tests run it after every command, an
     /// operator on demand (on a snapshot copy, off the engine thread).
     pub fn check_ledger(&self) -> Result<(), LedgerError> {
@@ -894,8 +889,14 @@ impl Engine {
             holds[order.account.0 as usize * assets + asset.0 as usize] += i128::from(order.hold);
             open[order.account.0 as usize] += 1;
             let live = self.books.book(order.instrument).and_then(|b| b.order(*order_id));
-            if live.is_none_or(|o| o.leaves != order.leaves) {
+            let agrees = |o: venue_matching::BookOrder| {
+                o.leaves == order.leaves && o.account == order.account && o.side == order.side
+            };
+            if !live.is_some_and(agrees) {
                 return Err(LedgerError::OrphanOrder { order_id: *order_id });
+            }
+            if order.hold < 0 || self.required(order) != order.hold {
+                return Err(LedgerError::OrderHold { order_id: *order_id, hold: order.hold });
             }
         }
         for transfer in self.transfers.values() {

@@ -411,19 +411,22 @@ impl Clock {
     }
 }
 
-fn push_wait<T>(tx: &mut rtrb::Producer<T>, mut value: T, shared: &Shared) {
+/// Pushes, waiting while the ring is full; returns whether it had to wait.
+fn push_wait<T>(tx: &mut rtrb::Producer<T>, mut value: T, shared: &Shared) -> bool {
     let mut backoff = Backoff(0);
+    let mut waited = false;
     loop {
         match tx.push(value) {
-            Ok(()) => return,
+            Ok(()) => return waited,
             Err(rtrb::PushError::Full(back)) => {
                 value = back;
                 if shared.stats.journal_failed.load(Ordering::Relaxed) {
                     // The journal is gone: nothing can become durable, so
                     // nothing will be acknowledged; keep the engine alive
                     // for inspection but stop feeding the dead ring.
-                    return;
+                    return true;
                 }
+                waited = true;
                 backoff.snooze();
             }
         }
@@ -554,20 +557,24 @@ fn engine_loop(
         let mut worked = false;
         // One clock read per batch: commands popped together share a
         // timestamp (time is still monotonic, and the read costs more than
-        // applying a simple command).
-        let now = Timestamp(clock.now());
+        // applying a simple command). A wait on a full ring reads it again,
+        // so commands popped after a stall are not stamped with stale time.
+        let mut now = Timestamp(clock.now());
         for _ in 0..256 {
             let Some((origin, command)) = inbound.pop() else { break };
             worked = true;
             seq += 1;
             let sequenced = Sequenced { seq, time: now, command };
-            push_wait(&mut journal_tx, sequenced, shared);
+            let mut waited = push_wait(&mut journal_tx, sequenced, shared);
             outputs.clear();
             engine.apply(&sequenced, &mut outputs);
             for tx in &mut output_txs {
                 for &output in &outputs {
-                    push_wait(tx, Stamped { seq, origin, output }, shared);
+                    waited |= push_wait(tx, Stamped { seq, origin, output }, shared);
                 }
+            }
+            if waited {
+                now = Timestamp(clock.now());
             }
             if snapshot_every > 0 && seq.is_multiple_of(snapshot_every) {
                 shared.snapshot_requested.store(true, Ordering::Relaxed);
