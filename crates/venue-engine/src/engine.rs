@@ -155,7 +155,10 @@ const BPS: i64 = 10_000;
 fn fee(notional: i64, bps: u16) -> i64 {
     // Floor: a member never pays more than the rate, and per-fill fees of a
     // split order never sum above the fee its hold was sized for.
-    ((i128::from(notional) * i128::from(bps)) / i128::from(BPS)) as i64
+    // Saturating: valid orders never come near i64::MAX (configuration
+    // bounds price × quantity), but a damaged snapshot's record must be
+    // refused by the ledger check, not overflow in it.
+    i64::try_from((i128::from(notional) * i128::from(bps)) / i128::from(BPS)).unwrap_or(i64::MAX)
 }
 
 /// The price band: the tighter of the instrument's and the account's (0 =
@@ -718,7 +721,7 @@ impl Engine {
             (Side::Sell, _) => scale.base_amount(order.leaves.0),
             (Side::Buy, OrderKind::Limit | OrderKind::StopLimit) => {
                 let notional = scale.notional(order.price.0, order.leaves.0);
-                notional + fee(notional, order.maker_bps.max(order.taker_bps))
+                notional.saturating_add(fee(notional, order.maker_bps.max(order.taker_bps)))
             }
             (Side::Buy, OrderKind::Market | OrderKind::Stop) => order.hold,
         }
