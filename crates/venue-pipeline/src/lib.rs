@@ -66,6 +66,10 @@ pub struct PipelineConfig {
     pub keep_snapshots: usize,
     /// Journal segment size.
     pub segment_bytes: u64,
+    /// Capacity of the command tap; 0 disables it (see [`CommandTap`]).
+    /// Like an output stream, an enabled tap must be polled: when it is
+    /// full the engine waits.
+    pub tap_capacity: usize,
 }
 
 impl PipelineConfig {
@@ -82,6 +86,7 @@ impl PipelineConfig {
             snapshot_every: 0,
             keep_snapshots: 2,
             segment_bytes: 256 << 20,
+            tap_capacity: 0,
         }
     }
 
@@ -237,8 +242,59 @@ pub struct Stamped {
     /// The submitter's tag (connection, session) for routing replies;
     /// 0 for commands with no one to answer.
     pub origin: u64,
+    /// Whether this is the command's last output: a consumer answering a
+    /// request knows its answer is complete. Every command that can be
+    /// awaited produces at least one output; only `Tick` and `EndOfSession`
+    /// may produce none.
+    pub last: bool,
     /// What happened.
     pub output: Output,
+}
+
+/// A sequenced command, who sent it, and how many outputs it produced: what
+/// the command tap carries for the audit log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tapped {
+    /// The command with its sequencer stamp.
+    pub sequenced: Sequenced,
+    /// The submitter's tag.
+    pub origin: u64,
+    /// Number of outputs it produced (each consumer's stream holds them
+    /// right after the outputs of the previous command).
+    pub outputs: u32,
+}
+
+/// Every sequenced command in order, for a consumer that records commands
+/// with their outcome (the audit log). The engine pushes a command here
+/// before its outputs, so when a command is popped its outputs are on their
+/// way to every output stream.
+pub struct CommandTap {
+    rx: rtrb::Consumer<Tapped>,
+    shared: Arc<Shared>,
+}
+
+impl CommandTap {
+    /// Hands over, in order, up to `max` commands that are durable.
+    pub fn poll(&mut self, max: usize, mut f: impl FnMut(&Tapped)) -> usize {
+        let durable = self.shared.stats.durable.load(Ordering::Acquire);
+        let mut taken = 0;
+        while taken < max {
+            match self.rx.peek() {
+                Ok(item) if item.sequenced.seq <= durable => {
+                    f(item);
+                    let _ = self.rx.pop();
+                    taken += 1;
+                }
+                _ => break,
+            }
+        }
+        taken
+    }
+
+    /// True once the engine has stopped and everything was handed over.
+    pub fn finished(&self) -> bool {
+        self.shared.engine_done.load(Ordering::Acquire) && self.rx.is_empty()
+    }
 }
 
 /// Counters the pipeline publishes (for metrics and benchmarks).
@@ -342,6 +398,12 @@ impl OutputStream {
         taken
     }
 
+    /// True once the engine has stopped and everything was handed over:
+    /// the consumer's thread may end.
+    pub fn finished(&self) -> bool {
+        self.shared.engine_done.load(Ordering::Acquire) && self.rx.is_empty()
+    }
+
     /// As [`poll`](Self::poll) but without waiting for durability: for
     /// measuring the engine alone and for consumers (market data) that may
     /// publish before the journal, never for acknowledgements.
@@ -368,6 +430,7 @@ pub struct Pipeline {
     engine: Option<JoinHandle<Engine>>,
     journal: Option<JoinHandle<Result<(), venue_journal::JournalError>>>,
     snapshots: Option<JoinHandle<()>>,
+    tap: Option<CommandTap>,
 }
 
 /// Spin, then yield, then sleep: an idle thread costs little, a busy one
@@ -462,6 +525,12 @@ impl Pipeline {
             streams.push(OutputStream { rx, shared: shared.clone() });
         }
         let (snap_tx, snap_rx) = std::sync::mpsc::sync_channel::<Engine>(1);
+        let (tap_tx, tap) = if config.tap_capacity > 0 {
+            let (tx, rx) = rtrb::RingBuffer::new(config.tap_capacity);
+            (Some(tx), Some(CommandTap { rx, shared: shared.clone() }))
+        } else {
+            (None, None)
+        };
 
         let journal_thread = {
             let shared = shared.clone();
@@ -485,7 +554,10 @@ impl Pipeline {
             let every = config.snapshot_every;
             std::thread::Builder::new()
                 .name("venue-engine".into())
-                .spawn(move || engine_loop(engine, &inbound, journal_tx, output_txs, snap_tx, every, &shared))
+                .spawn(move || {
+                    let rings = Rings { journal: journal_tx, outputs: output_txs, tap: tap_tx, snapshots: snap_tx };
+                    engine_loop(engine, &inbound, rings, every, &shared)
+                })
                 .map_err(PipelineError::Io)?
         };
         let pipeline = Pipeline {
@@ -494,6 +566,7 @@ impl Pipeline {
             engine: Some(engine_thread),
             journal: Some(journal_thread),
             snapshots: Some(snapshot_thread),
+            tap,
         };
         Ok((pipeline, streams, recovery))
     }
@@ -501,6 +574,12 @@ impl Pipeline {
     /// A handle for submitting commands.
     pub fn submitter(&self) -> Submitter {
         self.submitter.clone()
+    }
+
+    /// The command tap, once (None if disabled in the configuration or
+    /// already taken).
+    pub fn take_command_tap(&mut self) -> Option<CommandTap> {
+        self.tap.take()
     }
 
     /// Live counters.
@@ -540,12 +619,18 @@ impl Drop for Pipeline {
     }
 }
 
+/// Where the engine thread sends what it does.
+struct Rings {
+    journal: rtrb::Producer<Sequenced>,
+    outputs: Vec<rtrb::Producer<Stamped>>,
+    tap: Option<rtrb::Producer<Tapped>>,
+    snapshots: std::sync::mpsc::SyncSender<Engine>,
+}
+
 fn engine_loop(
     mut engine: Engine,
     inbound: &ArrayQueue<(u64, Command)>,
-    mut journal_tx: rtrb::Producer<Sequenced>,
-    mut output_txs: Vec<rtrb::Producer<Stamped>>,
-    snapshots: std::sync::mpsc::SyncSender<Engine>,
+    mut rings: Rings,
     snapshot_every: u64,
     shared: &Shared,
 ) -> Engine {
@@ -565,12 +650,17 @@ fn engine_loop(
             worked = true;
             seq += 1;
             let sequenced = Sequenced { seq, time: now, command };
-            let mut waited = push_wait(&mut journal_tx, sequenced, shared);
+            let mut waited = push_wait(&mut rings.journal, sequenced, shared);
             outputs.clear();
             engine.apply(&sequenced, &mut outputs);
-            for tx in &mut output_txs {
-                for &output in &outputs {
-                    waited |= push_wait(tx, Stamped { seq, origin, output }, shared);
+            if let Some(tap) = &mut rings.tap {
+                let tapped = Tapped { sequenced, origin, outputs: outputs.len() as u32 };
+                waited |= push_wait(tap, tapped, shared);
+            }
+            let last = outputs.len().wrapping_sub(1);
+            for tx in &mut rings.outputs {
+                for (i, &output) in outputs.iter().enumerate() {
+                    waited |= push_wait(tx, Stamped { seq, origin, last: i == last, output }, shared);
                 }
             }
             if waited {
@@ -588,7 +678,7 @@ fn engine_loop(
             shared.stats.last_snapshot_pause_ns.store(pause, Ordering::Relaxed);
             shared.stats.max_snapshot_pause_ns.fetch_max(pause, Ordering::Relaxed);
             // A snapshot still being written: skip this one rather than wait.
-            let _ = snapshots.try_send(copy);
+            let _ = rings.snapshots.try_send(copy);
         }
         if worked {
             backoff.reset();

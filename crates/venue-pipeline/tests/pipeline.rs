@@ -521,3 +521,39 @@ fn poll_never_releases_beyond_durable() {
     assert_eq!(live.seq(), COMMANDS);
     assert_eq!(replayed(&config).state_hash(), live.state_hash());
 }
+
+#[test]
+fn each_command_ends_with_one_last_output_and_the_tap_counts_them() {
+    let dir = TempDir::new("tap");
+    let mut config = config(dir.path());
+    config.tap_capacity = 1 << 10;
+    let (mut pipeline, mut stream, _) = start(&config);
+    let mut tap = pipeline.take_command_tap().expect("tap enabled");
+    assert!(pipeline.take_command_tap().is_none(), "the tap is handed out once");
+    let mut commands = trading_commands();
+    commands.push(Command::Tick);
+    commands.push(Command::MassCancel { instrument: None, account: Some(AccountId(1)) });
+    let outputs = run(&pipeline, &mut stream, 1, &commands);
+
+    let mut tapped = Vec::new();
+    let deadline = Instant::now() + TIMEOUT;
+    while tapped.len() < commands.len() {
+        tap.poll(usize::MAX, |t| tapped.push(*t));
+        assert!(Instant::now() < deadline, "tap gave {} of {} commands", tapped.len(), commands.len());
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    for (at, t) in tapped.iter().enumerate() {
+        let seq = at as u64 + 1;
+        assert_eq!((t.sequenced.seq, t.origin, t.sequenced.command), (seq, 100 + seq, commands[at]));
+        let mine: Vec<&Stamped> = outputs.iter().filter(|s| s.seq == seq).collect();
+        assert_eq!(t.outputs as usize, mine.len(), "output count of command {seq}");
+        let lasts: Vec<bool> = mine.iter().map(|s| s.last).collect();
+        if let Some((final_one, rest)) = lasts.split_last() {
+            assert!(*final_one && rest.iter().all(|l| !l), "command {seq}: last flags {lasts:?}");
+        }
+    }
+    assert_eq!(tapped[6].outputs, 0, "a tick with nothing due has no outputs");
+    assert!(tapped[7].outputs >= 1, "a mass cancel always answers (one report per book)");
+    let _ = pipeline.shutdown().expect("clean shutdown");
+    assert!(tap.finished() && stream.finished());
+}
