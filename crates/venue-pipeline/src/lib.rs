@@ -336,10 +336,22 @@ struct Shared {
     stats: Stats,
 }
 
+/// A read of the engine's state, run by the engine thread between batches
+/// (so it sees a state at a command boundary) and never journalled. It
+/// must be quick: the engine does nothing else while it runs. It sends its
+/// answer through a channel it captured; [`Engine::seq`] tells the caller
+/// which command the answer reflects, so it can wait until that command is
+/// durable before showing it to a client.
+pub type Query = Box<dyn FnOnce(&Engine) + Send>;
+
+/// Queries waiting for the engine: few and small, so a short ring.
+const QUERY_CAPACITY: usize = 1024;
+
 /// Where gateways submit commands. Cheap to clone; usable from any thread.
 #[derive(Clone)]
 pub struct Submitter {
     inbound: Arc<ArrayQueue<(u64, Command)>>,
+    queries: Arc<ArrayQueue<Query>>,
     shared: Arc<Shared>,
 }
 
@@ -367,9 +379,44 @@ impl Submitter {
         result
     }
 
+    /// Queues a read of the engine's state (see [`Query`]). A full query
+    /// ring or a stopping pipeline refuses it with
+    /// [`Reject::Backpressure`]; a query queued as the engine stops is
+    /// dropped unanswered (its channel closes).
+    pub fn query(&self, query: Query) -> Result<(), Reject> {
+        if self.shared.stop.load(Ordering::Relaxed) {
+            return Err(Reject::Backpressure);
+        }
+        self.queries.push(query).map_err(|_| Reject::Backpressure)
+    }
+
     /// Commands waiting for the engine.
     pub fn queued(&self) -> usize {
         self.inbound.len()
+    }
+}
+
+/// A handle on a running pipeline's counters and snapshot trigger, for
+/// threads that watch it (metrics, health, admin) while another owns it.
+#[derive(Clone)]
+pub struct Monitor {
+    shared: Arc<Shared>,
+}
+
+impl Monitor {
+    /// Live counters.
+    pub fn stats(&self) -> &Stats {
+        &self.shared.stats
+    }
+
+    /// As [`Pipeline::request_snapshot`].
+    pub fn request_snapshot(&self) {
+        self.shared.snapshot_requested.store(true, Ordering::Release);
+    }
+
+    /// Whether the engine thread has stopped.
+    pub fn stopped(&self) -> bool {
+        self.shared.engine_done.load(Ordering::Acquire)
     }
 }
 
@@ -516,6 +563,7 @@ impl Pipeline {
             counter.store(recovery.last_seq, Ordering::Relaxed);
         }
         let inbound = Arc::new(ArrayQueue::new(config.inbound_capacity.max(1)));
+        let queries = Arc::new(ArrayQueue::new(QUERY_CAPACITY));
         let (journal_tx, journal_rx) = rtrb::RingBuffer::new(config.journal_capacity.max(1));
         let mut output_txs = Vec::new();
         let mut streams = Vec::new();
@@ -551,17 +599,19 @@ impl Pipeline {
         let engine_thread = {
             let shared = shared.clone();
             let inbound = inbound.clone();
+            let queries = queries.clone();
             let every = config.snapshot_every;
             std::thread::Builder::new()
                 .name("venue-engine".into())
                 .spawn(move || {
-                    let rings = Rings { journal: journal_tx, outputs: output_txs, tap: tap_tx, snapshots: snap_tx };
-                    engine_loop(engine, &inbound, rings, every, &shared)
+                    let rings =
+                        Rings { journal: journal_tx, outputs: output_txs, tap: tap_tx, snapshots: snap_tx };
+                    engine_loop(engine, &inbound, &queries, rings, every, &shared)
                 })
                 .map_err(PipelineError::Io)?
         };
         let pipeline = Pipeline {
-            submitter: Submitter { inbound, shared: shared.clone() },
+            submitter: Submitter { inbound, queries, shared: shared.clone() },
             shared,
             engine: Some(engine_thread),
             journal: Some(journal_thread),
@@ -585,6 +635,11 @@ impl Pipeline {
     /// Live counters.
     pub fn stats(&self) -> &Stats {
         &self.shared.stats
+    }
+
+    /// A handle on the counters that outlives borrows of the pipeline.
+    pub fn monitor(&self) -> Monitor {
+        Monitor { shared: self.shared.clone() }
     }
 
     /// Asks the engine thread to take a snapshot at its next command
@@ -630,6 +685,7 @@ struct Rings {
 fn engine_loop(
     mut engine: Engine,
     inbound: &ArrayQueue<(u64, Command)>,
+    queries: &ArrayQueue<Query>,
     mut rings: Rings,
     snapshot_every: u64,
     shared: &Shared,
@@ -671,6 +727,11 @@ fn engine_loop(
             }
         }
         shared.stats.applied.store(seq, Ordering::Release);
+        for _ in 0..16 {
+            let Some(query) = queries.pop() else { break };
+            query(&engine);
+            worked = true;
+        }
         if shared.snapshot_requested.swap(false, Ordering::AcqRel) {
             let started = Instant::now();
             let copy = engine.clone();

@@ -557,3 +557,32 @@ fn each_command_ends_with_one_last_output_and_the_tap_counts_them() {
     let _ = pipeline.shutdown().expect("clean shutdown");
     assert!(tap.finished() && stream.finished());
 }
+
+#[test]
+fn queries_read_the_engine_at_a_command_boundary() {
+    let dir = TempDir::new("query");
+    let config = config(dir.path());
+    let (pipeline, mut stream, _) = start(&config);
+    let commands = trading_commands();
+    run(&pipeline, &mut stream, 1, &commands);
+    let (tx, rx) = std::sync::mpsc::channel();
+    pipeline
+        .submitter()
+        .query(Box::new(move |engine: &Engine| {
+            let _ = tx.send((
+                engine.seq(),
+                engine.balance(AccountId(1), BTC),
+                engine.balance(AccountId(2), USDT),
+            ));
+        }))
+        .expect("query queued");
+    let (seq, buyer_btc, seller_usdt) = rx.recv_timeout(TIMEOUT).expect("query answered");
+    assert_eq!(seq, 6, "the answer reflects every applied command");
+    assert!(
+        buyer_btc.available > 0 && seller_usdt.available > 0,
+        "the trade settled: {buyer_btc:?} {seller_usdt:?}"
+    );
+    let engine = pipeline.shutdown().expect("clean shutdown");
+    assert_eq!(engine.balance(AccountId(1), BTC), buyer_btc);
+    assert_eq!(engine.balance(AccountId(2), USDT), seller_usdt);
+}

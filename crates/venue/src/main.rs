@@ -1,11 +1,13 @@
 //! `venue`: the trading venue's one binary.
 //!
-//! For now it carries the benchmarks (`venue bench book`, `venue bench
-//! engine`) and the journal tools (`venue journal verify|dump`); `venue
-//! serve` and the rest arrive with their components. Every
-//! subcommand is a thin shell over a library crate, so that what the binary
-//! does can also be tested in-process.
+//! `venue serve` runs the venue (`venue-server`); `venue config
+//! example|check` write and check its configuration; the benchmarks
+//! (`venue bench book|engine`) and the journal tools (`venue journal
+//! verify|dump`) measure and inspect it. Every subcommand is a thin shell
+//! over a library crate, so that what the binary does can also be tested
+//! in-process.
 
+mod config_cmd;
 mod crash_node;
 mod journal_cmd;
 
@@ -30,6 +32,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the venue: engine, journal, listeners. With no --config, the
+    /// built-in demo configuration (printed by `venue config example`).
+    Serve(ServeArgs),
+    /// Write or check a configuration file.
+    #[command(subcommand)]
+    Config(ConfigCmd),
     /// Measure the venue's components on seeded, reproducible workloads.
     #[command(subcommand)]
     Bench(Bench),
@@ -39,6 +47,33 @@ enum Command {
     /// Internal: the process the crash test kills (see crash_node.rs).
     #[command(hide = true)]
     CrashNode(CrashArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// The configuration file (TOML); without it the built-in demo runs.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Use this data directory instead of the configured one.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Listen for public HTTP here instead of the configured address.
+    #[arg(long)]
+    http: Option<std::net::SocketAddr>,
+    /// Listen for the admin API here instead of the configured address.
+    #[arg(long)]
+    admin: Option<std::net::SocketAddr>,
+}
+
+#[derive(Subcommand)]
+enum ConfigCmd {
+    /// Print a fully commented configuration (the built-in demo one).
+    Example,
+    /// Check a configuration file; exit 1 naming the first bad field.
+    Check {
+        /// The file.
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -174,6 +209,9 @@ fn parse_workload(name: &str) -> Result<Workload, String> {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
+        Command::Serve(args) => config_cmd::serve(args.config, args.data_dir, args.http, args.admin),
+        Command::Config(ConfigCmd::Example) => config_cmd::example(),
+        Command::Config(ConfigCmd::Check { file }) => config_cmd::check(&file),
         Command::Bench(Bench::Book(args)) => bench_book(args),
         Command::Bench(Bench::Engine(args)) => bench_engine(args),
         Command::Journal(JournalCmd::Verify { dir }) => journal_cmd::verify(&dir),

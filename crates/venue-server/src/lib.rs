@@ -1,0 +1,24 @@
+//! `venue serve`: what turns the engine into a product an operator runs.
+//!
+//! One process: the pipeline's threads (engine, journal, snapshots), a
+//! router thread that answers requests from the engine's durable outputs,
+//! an audit thread, and a small tokio runtime for the listeners. The engine
+//! thread never touches the runtime: gateways talk to it only through the
+//! pipeline's bounded rings (`../shared/DESIGN.md`, "Data flow").
+//!
+//! - [`config`]: the configuration file, checked field by field, and the
+//!   built-in demo configuration (also the commented example).
+//! - [`router`]: request/answer over the rings, by origin tag.
+//! - [`metrics`]: Prometheus text for `/metrics`.
+//! - [`http`]: the public (health, metrics) and admin listeners.
+//! - [`serve`]: start-up, signals, and the orderly shutdown.
+
+pub mod config;
+pub mod http;
+pub mod metrics;
+pub mod router;
+pub mod serve;
+pub mod venue;
+
+pub use config::{ConfigError, Settings};
+pub use serve::{Overrides, serve};

@@ -1,0 +1,177 @@
+//! Answers to requests: the consumer thread that reads the engine's durable
+//! outputs and hands each command's outputs to whoever is waiting for them.
+//!
+//! A request gets a fresh origin tag, registers a waiter under it, and
+//! submits its command with that tag. The router thread polls its output
+//! stream (durable outputs only: an answer is never sent for a command the
+//! journal could still lose) and collects outputs per origin until the one
+//! marked `last`, then completes the waiter. Outputs nobody waits for (fills
+//! of resting orders, timer expiries) only feed the counters.
+
+use crate::metrics::Metrics;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+use venue_domain::Reject;
+use venue_engine::Engine;
+use venue_engine::{Command, Output};
+use venue_pipeline::{Monitor, OutputStream, Stamped, Submitter};
+
+/// Origins below this are reserved for long-lived sources (timer, start-up,
+/// gateway sessions); requests count up from here.
+const FIRST_REQUEST_ORIGIN: u64 = 1 << 32;
+
+/// Why a request got no answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestError {
+    /// Refused before sequencing (ring full, venue stopping): nothing
+    /// happened, the client may retry.
+    Refused(Reject),
+    /// No answer in time. The command may still have been applied: the
+    /// client must check before retrying.
+    Timeout,
+    /// The venue stopped before answering; as with a timeout, the outcome
+    /// is unknown.
+    Stopped,
+}
+
+struct Waiter {
+    outputs: Vec<Output>,
+    done: oneshot::Sender<Vec<Output>>,
+    started: Instant,
+}
+
+/// Submits commands and awaits their outputs. Cheap to share.
+pub struct Router {
+    submitter: Submitter,
+    waiters: Mutex<BTreeMap<u64, Waiter>>,
+    next_origin: AtomicU64,
+    metrics: Arc<Metrics>,
+}
+
+impl Router {
+    /// A router over `submitter`, counting into `metrics`.
+    pub fn new(submitter: Submitter, metrics: Arc<Metrics>) -> Arc<Router> {
+        Arc::new(Router {
+            submitter,
+            waiters: Mutex::new(BTreeMap::new()),
+            next_origin: AtomicU64::new(FIRST_REQUEST_ORIGIN),
+            metrics,
+        })
+    }
+
+    /// Submits without waiting (timers, start-up); `origin` should be
+    /// below the request range.
+    pub fn submit(&self, origin: u64, command: Command) -> Result<(), Reject> {
+        self.submitter.submit(origin, command)
+    }
+
+    /// Reads the engine's state with `read` (run on the engine thread: keep
+    /// it small) and returns the answer once the command it reflects is
+    /// durable, so a client never sees a state the journal could lose.
+    pub async fn query<T: Send + 'static>(
+        &self,
+        monitor: &Monitor,
+        read: impl FnOnce(&Engine) -> T + Send + 'static,
+        timeout: Duration,
+    ) -> Result<T, RequestError> {
+        let (done, answer) = oneshot::channel();
+        self.submitter
+            .query(Box::new(move |engine: &Engine| {
+                let _ = done.send((engine.seq(), read(engine)));
+            }))
+            .map_err(RequestError::Refused)?;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let (seq, value) = match tokio::time::timeout_at(deadline, answer).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(_)) => return Err(RequestError::Stopped),
+            Err(_) => return Err(RequestError::Timeout),
+        };
+        while monitor.stats().durable.load(Ordering::Acquire) < seq {
+            if monitor.stats().journal_failed.load(Ordering::Relaxed) {
+                return Err(RequestError::Stopped);
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(RequestError::Timeout);
+            }
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+        Ok(value)
+    }
+
+    /// Commands waiting in the inbound ring.
+    pub fn queued(&self) -> usize {
+        self.submitter.queued()
+    }
+
+    /// Submits `command` and returns its outputs once durable. The command
+    /// must be one that always produces an output (anything but `Tick` and
+    /// `EndOfSession`).
+    pub async fn execute(&self, command: Command, timeout: Duration) -> Result<Vec<Output>, RequestError> {
+        let origin = self.next_origin.fetch_add(1, Ordering::Relaxed);
+        let (done, answer) = oneshot::channel();
+        self.lock().insert(origin, Waiter { outputs: Vec::new(), done, started: Instant::now() });
+        if let Err(reject) = self.submitter.submit(origin, command) {
+            self.lock().remove(&origin);
+            return Err(RequestError::Refused(reject));
+        }
+        match tokio::time::timeout(timeout, answer).await {
+            Ok(Ok(outputs)) => Ok(outputs),
+            Ok(Err(_)) => Err(RequestError::Stopped),
+            Err(_) => {
+                self.lock().remove(&origin);
+                Err(RequestError::Timeout)
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Waiter>> {
+        // A panic while holding this lock cannot leave the map half-changed
+        // (each use is one insert or remove), so a poisoned lock is usable.
+        self.waiters.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn dispatch(&self, stamped: &Stamped) {
+        self.metrics.count_output(&stamped.output);
+        if stamped.origin < FIRST_REQUEST_ORIGIN {
+            return;
+        }
+        let mut waiters = self.lock();
+        let Some(waiter) = waiters.get_mut(&stamped.origin) else { return };
+        waiter.outputs.push(stamped.output);
+        if stamped.last {
+            let waiter = waiters.remove(&stamped.origin).expect("present");
+            drop(waiters);
+            self.metrics.request_latency.record(waiter.started.elapsed());
+            let _ = waiter.done.send(waiter.outputs);
+        }
+    }
+
+    /// The router thread's body: polls until the pipeline has stopped and
+    /// everything was handed over. Waiters still pending then are dropped,
+    /// which answers them [`RequestError::Stopped`].
+    pub fn run(self: Arc<Router>, mut stream: OutputStream) {
+        let mut idle = 0u32;
+        loop {
+            let taken = stream.poll(4096, |stamped| self.dispatch(stamped));
+            if taken > 0 {
+                idle = 0;
+                continue;
+            }
+            if stream.finished() {
+                break;
+            }
+            idle = idle.saturating_add(1);
+            if idle < 64 {
+                std::hint::spin_loop();
+            } else if idle < 128 {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(Duration::from_micros(100));
+            }
+        }
+        self.lock().clear();
+    }
+}

@@ -1,0 +1,282 @@
+//! Start-up, signals and the orderly shutdown.
+//!
+//! Start-up: recover (snapshot + journal tail), start the pipeline and the
+//! consumer threads, create or update the configured accounts (demo funds
+//! only on a fresh venue), bind every listener, then report ready and print
+//! the endpoints. SIGHUP reloads the configuration file. SIGTERM or SIGINT:
+//! not ready, stop accepting connections and let in-flight requests finish,
+//! drain the rings, have the journal commit everything, check the ledger and
+//! write a final snapshot, exit 0. A restart resumes from that snapshot
+//! with nothing to replay.
+
+use crate::config::Settings;
+use crate::metrics::Metrics;
+use crate::router::Router;
+use crate::venue::Venue;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use venue_engine::Command;
+use venue_pipeline::{Pipeline, snapshot};
+
+/// Origin tag of the timer's commands (below the request range).
+const ORIGIN_TIMER: u64 = 2;
+
+/// Transfer ids of demo funding: this bit set, then account and asset, so
+/// they never collide with a funding system's ids below 2^63.
+const DEMO_TRANSFER_BASE: u64 = 1 << 63;
+
+/// Command-line settings that win over the file (tests and one-off runs).
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    /// Replaces `venue.data_dir`.
+    pub data_dir: Option<PathBuf>,
+    /// Replaces `http.listen`.
+    pub http_listen: Option<SocketAddr>,
+    /// Replaces `admin.listen`.
+    pub admin_listen: Option<SocketAddr>,
+}
+
+impl Overrides {
+    /// Applies the overrides to resolved settings.
+    pub fn apply(&self, settings: &mut Settings) {
+        if let Some(dir) = &self.data_dir {
+            if let Some(audit) = &mut settings.audit
+                && let Ok(relative) = audit.path.strip_prefix(&settings.pipeline.data_dir)
+            {
+                audit.path = dir.join(relative);
+            }
+            settings.pipeline.data_dir = dir.clone();
+        }
+        if let Some(addr) = self.http_listen {
+            settings.http_listen = addr;
+        }
+        if let Some(addr) = self.admin_listen {
+            settings.admin_listen = addr;
+        }
+    }
+}
+
+fn init_logging(settings: &Settings) {
+    let builder = tracing_subscriber::fmt().with_max_level(settings.log.level).with_writer(std::io::stderr);
+    let _ = if settings.log.json { builder.json().try_init() } else { builder.try_init() };
+}
+
+/// Runs the venue until SIGTERM or SIGINT. `config_path` is the file to
+/// re-read on reload (`None` for the built-in demo, whose credentials are
+/// then printed). Returns an error message if start-up fails or the final
+/// shutdown finds something wrong.
+pub fn serve(settings: Settings, config_path: Option<PathBuf>) -> Result<(), String> {
+    init_logging(&settings);
+    let started = Instant::now();
+    let data_dir = settings.pipeline.data_dir.clone();
+    std::fs::create_dir_all(&data_dir).map_err(|e| format!("venue.data_dir {}: {e}", data_dir.display()))?;
+
+    let mut pipeline_config = settings.pipeline.clone();
+    pipeline_config.consumers = 1;
+    let (pipeline, mut streams, recovery) = Pipeline::start(pipeline_config, settings.engine.clone())
+        .map_err(|e| format!("recovery failed: {e}"))?;
+    tracing::info!(
+        last_seq = recovery.last_seq,
+        snapshot_seq = recovery.snapshot_seq,
+        replayed = recovery.replayed,
+        ms = started.elapsed().as_millis() as u64,
+        "recovered"
+    );
+    let metrics = Arc::new(Metrics::default());
+    let router = Router::new(pipeline.submitter(), metrics.clone());
+    let router_thread = {
+        let router = router.clone();
+        let stream = streams.remove(0);
+        std::thread::Builder::new()
+            .name("venue-router".into())
+            .spawn(move || router.run(stream))
+            .map_err(|e| format!("cannot start the router thread: {e}"))?
+    };
+    let venue = Arc::new(Venue::new(
+        router.clone(),
+        metrics.clone(),
+        pipeline.monitor(),
+        settings.clone(),
+        config_path.clone(),
+    ));
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("venue-io")
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the I/O runtime: {e}"))?;
+    let result =
+        runtime.block_on(run(venue.clone(), &settings, recovery.last_seq == 0, config_path.is_none()));
+    drop(runtime);
+
+    metrics.ready.store(false, Ordering::Release);
+    let engine = pipeline.shutdown().map_err(|e| format!("shutdown: {e}"))?;
+    let _ = router_thread.join();
+    result?;
+    engine
+        .check_ledger()
+        .map_err(|e| format!("ledger check at shutdown failed, no final snapshot written: {e:?}"))?;
+    let dir = settings.pipeline.snapshot_dir();
+    let (path, bytes) = snapshot::write(&dir, &engine.export())
+        .map_err(|e| format!("final snapshot in {}: {e}", dir.display()))?;
+    let _ = snapshot::prune(&dir, settings.pipeline.keep_snapshots);
+    tracing::info!(seq = engine.seq(), snapshot = %path.display(), bytes, "stopped cleanly");
+    Ok(())
+}
+
+async fn bind(what: &str, addr: SocketAddr) -> Result<TcpListener, String> {
+    TcpListener::bind(addr).await.map_err(|e| format!("{what} cannot listen on {addr}: {e}"))
+}
+
+async fn run(venue: Arc<Venue>, settings: &Settings, fresh: bool, demo: bool) -> Result<(), String> {
+    set_up_accounts(&venue, settings, fresh).await?;
+    let public = bind("http.listen", settings.http_listen).await?;
+    let admin = bind("admin.listen", settings.admin_listen).await?;
+    let public_addr = public.local_addr().map_err(|e| e.to_string())?;
+    let admin_addr = admin.local_addr().map_err(|e| e.to_string())?;
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let until_stop = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let public_server = tokio::spawn(
+        axum::serve(public, crate::http::public(venue.clone()))
+            .with_graceful_shutdown(until_stop(stop_rx.clone()))
+            .into_future(),
+    );
+    let admin_server = tokio::spawn(
+        axum::serve(admin, crate::http::admin(venue.clone()))
+            .with_graceful_shutdown(until_stop(stop_rx.clone()))
+            .into_future(),
+    );
+    if let Some(period) = settings.tick_interval {
+        let router = venue.router.clone();
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let mut timer = tokio::time::interval(period);
+            timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                tokio::select! {
+                    _ = timer.tick() => {
+                        // A full ring refuses the tick; the next one expires
+                        // whatever was due, so nothing is lost.
+                        let _ = router.submit(ORIGIN_TIMER, Command::Tick);
+                    }
+                    _ = stop.wait_for(|s| *s) => break,
+                }
+            }
+        });
+    }
+
+    venue.metrics.ready.store(true, Ordering::Release);
+    print_banner(settings, public_addr, admin_addr, demo);
+    tracing::info!(%public_addr, %admin_addr, "ready");
+
+    wait_for_stop(&venue).await;
+    tracing::info!("stopping: no new connections, draining");
+    venue.metrics.ready.store(false, Ordering::Release);
+    let _ = stop_tx.send(true);
+    for server in [public_server, admin_server] {
+        match tokio::time::timeout(Duration::from_secs(10), server).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "listener ended with an error"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "listener task failed"),
+            Err(_) => tracing::warn!("listener did not finish in-flight requests within 10 s"),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+async fn wait_for_stop(venue: &Venue) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) =
+        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
+    else {
+        tracing::error!(
+            "cannot install signal handlers; stop with SIGKILL (recovery will replay the journal)"
+        );
+        std::future::pending::<()>().await;
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => return,
+            _ = int.recv() => return,
+            _ = hup.recv() => match venue.reload().await {
+                Ok(report) => tracing::info!(%report, "SIGHUP: configuration reloaded"),
+                Err(e) => tracing::error!(error = ?e, "SIGHUP: reload refused"),
+            },
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_stop(_venue: &Venue) {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Creates or updates the configured accounts (every start, so the file
+/// stays the truth for tiers and limits) and, on a fresh venue, credits the
+/// demo deposits. Waits for each answer so that "ready" means funded.
+async fn set_up_accounts(venue: &Venue, settings: &Settings, fresh: bool) -> Result<(), String> {
+    let timeout = Duration::from_secs(30);
+    let mut commands = Vec::new();
+    for account in &settings.accounts {
+        commands.push(Command::SetAccount {
+            account: account.id,
+            tier: account.tier,
+            limits: account.limits,
+        });
+        if fresh {
+            for &(asset, amount) in &account.deposits {
+                let transfer_id = DEMO_TRANSFER_BASE | (u64::from(account.id.0) << 16) | u64::from(asset.0);
+                commands.push(Command::Deposit { transfer_id, account: account.id, asset, amount });
+            }
+        }
+    }
+    for command in commands {
+        let outputs = venue
+            .router
+            .execute(command, timeout)
+            .await
+            .map_err(|e| format!("start-up {command:?}: {e:?}"))?;
+        if let Some(venue_engine::Output::CommandRejected { reason }) = outputs.first() {
+            return Err(format!("start-up {command:?} refused: {reason}"));
+        }
+    }
+    Ok(())
+}
+
+fn print_banner(settings: &Settings, public: SocketAddr, admin: SocketAddr, demo: bool) {
+    let mut text = String::new();
+    text.push_str(&format!("venue {} ready\n", env!("CARGO_PKG_VERSION")));
+    text.push_str(&format!("  data directory  {}\n", settings.pipeline.data_dir.display()));
+    text.push_str(&format!(
+        "  public HTTP     http://{public}  (GET /health/live, /health/ready, /metrics)\n"
+    ));
+    text.push_str(&format!(
+        "  admin HTTP      http://{admin}  (/admin/v1/..., Authorization: Bearer <token>)\n"
+    ));
+    if let Some(audit) = &settings.audit {
+        text.push_str(&format!("  audit log       {}\n", audit.path.display()));
+    }
+    let symbols: Vec<&str> = settings.engine.instruments.iter().map(|i| i.symbol.as_str()).collect();
+    text.push_str(&format!("  instruments     {}\n", symbols.join(", ")));
+    if demo {
+        text.push_str("built-in demo configuration (for trying the venue, never for production):\n");
+        text.push_str(&format!("  admin token     {}\n", settings.admin_token.expose()));
+        for account in &settings.accounts {
+            text.push_str(&format!("  account {:<7} {}\n", account.id.0, account.name));
+        }
+    }
+    print!("{text}");
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+}

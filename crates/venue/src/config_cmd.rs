@@ -1,0 +1,60 @@
+//! `venue serve` and `venue config example|check`: thin shells over
+//! `venue-server`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use venue_server::config;
+use venue_server::serve::Overrides;
+
+pub fn serve(
+    config_path: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
+    http_listen: Option<SocketAddr>,
+    admin_listen: Option<SocketAddr>,
+) -> ExitCode {
+    let loaded = match &config_path {
+        Some(path) => config::load(path).map_err(|e| format!("{}: {e}", path.display())),
+        None => Ok(config::demo()),
+    };
+    let mut settings = match loaded {
+        Ok(settings) => settings,
+        Err(message) => {
+            eprintln!("venue: configuration error: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    Overrides { data_dir, http_listen, admin_listen }.apply(&mut settings);
+    match venue_server::serve(settings, config_path) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("venue: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+pub fn example() -> ExitCode {
+    print!("{}", config::DEMO);
+    ExitCode::SUCCESS
+}
+
+pub fn check(file: &Path) -> ExitCode {
+    match config::load(file) {
+        Ok(settings) => {
+            println!(
+                "{}: ok ({} assets, {} instruments, {} fee tiers, {} accounts)",
+                file.display(),
+                settings.engine.assets.len(),
+                settings.engine.instruments.len(),
+                settings.engine.fee_tiers.len(),
+                settings.accounts.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{}: {e}", file.display());
+            ExitCode::FAILURE
+        }
+    }
+}

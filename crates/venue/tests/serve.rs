@@ -1,0 +1,528 @@
+//! `venue serve` as an operator runs it: the real binary, real sockets, real
+//! signals. The demo configuration, health and metrics, every admin
+//! endpoint with good and bad input, hot reload (admin API and SIGHUP), and
+//! SIGTERM followed by a restart that finds every acknowledged change.
+
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+const TOKEN: &str = "demo-admin-token";
+
+/// A data directory removed when the test passes (kept as evidence when it
+/// fails).
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let path = std::env::temp_dir().join(format!("venue-serve-{name}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&path).expect("temp dir");
+        TempDir(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// A running `venue serve`.
+struct Venue {
+    child: Child,
+    public: SocketAddr,
+    admin: SocketAddr,
+    stderr: Receiver<String>,
+}
+
+impl Venue {
+    /// Starts the binary on `data` (demo configuration unless `config`),
+    /// on ephemeral ports, and waits for its banner.
+    fn start(data: &Path, config: Option<&Path>) -> Venue {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_venue"));
+        command.arg("serve").arg("--data-dir").arg(data);
+        command.args(["--http", "127.0.0.1:0", "--admin", "127.0.0.1:0"]);
+        if let Some(config) = config {
+            command.arg("--config").arg(config);
+        }
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("venue starts");
+        let (err_tx, stderr) = channel();
+        let mut err = BufReader::new(child.stderr.take().expect("stderr"));
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            while err.read_line(&mut line).is_ok_and(|n| n > 0) {
+                let _ = err_tx.send(std::mem::take(&mut line));
+            }
+        });
+        let (out_tx, out_rx) = channel();
+        let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            while out.read_line(&mut line).is_ok_and(|n| n > 0) {
+                let _ = out_tx.send(std::mem::take(&mut line));
+            }
+        });
+        let deadline = Instant::now() + START_TIMEOUT;
+        let (mut public, mut admin) = (None, None);
+        while public.is_none() || admin.is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = out_rx.recv_timeout(left).unwrap_or_else(|_| {
+                let _ = child.kill();
+                let log: Vec<String> = stderr.try_iter().collect();
+                panic!("no banner within {START_TIMEOUT:?}; stderr:\n{}", log.concat())
+            });
+            let addr = || {
+                let url = line.split_whitespace().find(|w| w.starts_with("http://")).expect("url");
+                url.trim_start_matches("http://").parse::<SocketAddr>().expect("address")
+            };
+            if line.trim_start().starts_with("public HTTP") {
+                public = Some(addr());
+            } else if line.trim_start().starts_with("admin HTTP") {
+                admin = Some(addr());
+            }
+        }
+        Venue { child, public: public.expect("public"), admin: admin.expect("admin"), stderr }
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill").arg(format!("-{name}")).arg(self.child.id().to_string()).status();
+        assert!(status.expect("kill runs").success(), "kill -{name}");
+    }
+
+    /// SIGTERM, then the exit status and everything it logged.
+    fn terminate(mut self) -> (ExitStatus, String) {
+        self.signal("TERM");
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                // The reader thread ends at EOF; give it a moment.
+                std::thread::sleep(Duration::from_millis(50));
+                return (status, self.stderr.try_iter().collect::<Vec<_>>().concat());
+            }
+            assert!(Instant::now() < deadline, "venue did not stop within {START_TIMEOUT:?} of SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn public(&self, method: &str, path: &str) -> (u16, String) {
+        request(self.public, method, path, None, None)
+    }
+
+    /// An admin call with the demo token; the body parsed as JSON.
+    fn admin(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.admin_with(Some(TOKEN), method, path, body.map(|b| b.to_string()).as_deref())
+    }
+
+    fn admin_with(&self, token: Option<&str>, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
+        let (status, text) = request(self.admin, method, path, token, body);
+        let value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{method} {path}: not JSON ({e}): {text}"));
+        (status, value)
+    }
+}
+
+impl Drop for Venue {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection; returns status and body.
+fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    let body = body.unwrap_or("");
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some(token) = token {
+        head.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    }
+    if !body.is_empty() || method != "GET" {
+        head.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len()));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).expect("write head");
+    stream.write_all(body.as_bytes()).expect("write body");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).expect("read response");
+    let text = String::from_utf8(response).expect("utf-8 response");
+    let (head, rest) = text.split_once("\r\n\r\n").expect("response head");
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("status code");
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        dechunk(rest)
+    } else {
+        rest.to_owned()
+    };
+    (status, body)
+}
+
+fn dechunk(mut text: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = text.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).expect("chunk size");
+        if size == 0 {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        text = &rest[size + 2..];
+    }
+    out
+}
+
+fn balance(account: &Value, asset: &str) -> (String, String) {
+    let entry = account["balances"]
+        .as_array()
+        .expect("balances")
+        .iter()
+        .find(|b| b["asset"] == asset)
+        .unwrap_or_else(|| panic!("no {asset} in {account}"));
+    (
+        entry["available"].as_str().expect("available").to_owned(),
+        entry["held"].as_str().expect("held").to_owned(),
+    )
+}
+
+/// Value of an unlabelled metric line.
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+        .unwrap_or_else(|| panic!("metric {name} missing"))
+        .trim()
+        .parse()
+        .expect("metric value")
+}
+
+#[test]
+fn demo_venue_serves_health_metrics_admin_and_survives_sigterm() {
+    let data = TempDir::new("demo");
+    let venue = Venue::start(&data.0, None);
+
+    assert_eq!(venue.public("GET", "/health/live").0, 200);
+    let (status, body) = venue.public("GET", "/health/ready");
+    assert_eq!(status, 200, "ready after start: {body}");
+
+    // Demo accounts are funded on a fresh venue.
+    let (status, alice) = venue.admin("GET", "/admin/v1/accounts/1", None);
+    assert_eq!(status, 200, "{alice}");
+    assert_eq!(balance(&alice, "BTC"), ("100.00000000".into(), "0.00000000".into()));
+    assert_eq!(balance(&alice, "USDT"), ("10000000.00000000".into(), "0.00000000".into()));
+
+    // Deposit, a repeated deposit id, a two-phase withdrawal.
+    let deposit = json!({ "transfer_id": 7, "account": 1, "asset": "BTC", "amount": "1.5" });
+    let (status, body) = venue.admin("POST", "/admin/v1/deposits", Some(deposit.clone()));
+    assert_eq!((status, body["state"].as_str()), (200, Some("deposited")), "{body}");
+    let (status, body) = venue.admin("POST", "/admin/v1/deposits", Some(deposit));
+    assert_eq!(
+        (status, body["code"].as_str(), body["reject"].as_u64()),
+        (409, Some("DUPLICATE_TRANSFER"), Some(509))
+    );
+    let withdrawal = json!({ "transfer_id": 8, "account": 1, "asset": "BTC", "amount": "0.5" });
+    let (status, body) = venue.admin("POST", "/admin/v1/withdrawals", Some(withdrawal));
+    assert_eq!((status, body["state"].as_str()), (200, Some("pending")), "{body}");
+    let (_, alice) = venue.admin("GET", "/admin/v1/accounts/1", None);
+    assert_eq!(
+        balance(&alice, "BTC"),
+        ("101.00000000".into(), "0.50000000".into()),
+        "pending withdrawal is held"
+    );
+    let (status, body) = venue.admin("POST", "/admin/v1/withdrawals/8/post", None);
+    assert_eq!((status, body["state"].as_str()), (200, Some("posted")), "{body}");
+    let (status, body) = venue.admin("POST", "/admin/v1/withdrawals/8/void", None);
+    assert_eq!((status, body["code"].as_str()), (409, Some("TRANSFER_NOT_PENDING")), "{body}");
+
+    // Limits, kill switch, halt/resume, cancel-all.
+    let limits = json!({ "tier": 1, "limits": { "max_open_orders": 5 } });
+    let (status, body) = venue.admin("PUT", "/admin/v1/accounts/2", Some(limits));
+    assert_eq!(status, 200, "{body}");
+    let (_, bob) = venue.admin("GET", "/admin/v1/accounts/2", None);
+    assert_eq!(
+        (bob["tier"].as_u64(), bob["limits"]["max_open_orders"].as_u64()),
+        (Some(1), Some(5)),
+        "{bob}"
+    );
+    let (status, body) = venue.admin("POST", "/admin/v1/accounts/2/kill-switch", Some(json!({ "on": true })));
+    assert_eq!((status, body["on"].as_bool()), (200, Some(true)), "{body}");
+    let (_, bob) = venue.admin("GET", "/admin/v1/accounts/2", None);
+    assert_eq!(bob["kill_switch"], true);
+    let (status, body) = venue.admin("POST", "/admin/v1/instruments/BTC-USDT/halt", None);
+    assert_eq!((status, body["status"].as_str()), (200, Some("halted")), "{body}");
+    let (status, body) = venue.admin("POST", "/admin/v1/instruments/BTC-USDT/resume", None);
+    assert_eq!((status, body["status"].as_str()), (200, Some("open")), "{body}");
+    let (status, body) = venue.admin("POST", "/admin/v1/cancel-all", Some(json!({ "account": 1 })));
+    assert_eq!((status, body["cancelled"].as_u64()), (200, Some(0)), "{body}");
+
+    // Snapshot and ledger check on demand.
+    let (status, body) = venue.admin("POST", "/admin/v1/snapshot", None);
+    assert_eq!(status, 200, "{body}");
+    assert!(body["seq"].as_u64().is_some_and(|s| s > 0), "{body}");
+    let (status, body) = venue.admin("POST", "/admin/v1/ledger/check", None);
+    assert_eq!((status, body["ok"].as_bool()), (200, Some(true)), "{body}");
+    let (status, body) = venue.admin("POST", "/admin/v1/reload", None);
+    assert_eq!((status, body["code"].as_str()), (409, Some("NO_CONFIG_FILE")), "{body}");
+
+    // Metrics reflect what happened.
+    let (status, text) = venue.public("GET", "/metrics");
+    assert_eq!(status, 200);
+    assert_eq!(metric(&text, "venue_ready"), 1.0);
+    assert!(metric(&text, "venue_snapshots_total") >= 2.0, "{text}");
+    assert!(metric(&text, "venue_journal_durable_seq") >= metric(&text, "venue_snapshot_last_seq"));
+    assert!(
+        text.contains("venue_rejections_total{request=\"command\",reason=\"DuplicateTransfer\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("venue_http_responses_total{listener=\"admin\",status=\"409\"}"), "{text}");
+    assert!(text.contains("venue_request_latency_seconds_bucket{le=\"+Inf\"}"), "{text}");
+
+    let (_, before_alice) = venue.admin("GET", "/admin/v1/accounts/1", None);
+    let (_, before_bob) = venue.admin("GET", "/admin/v1/accounts/2", None);
+    let (status, log) = venue.terminate();
+    assert!(status.success(), "SIGTERM must exit 0, got {status}; log:\n{log}");
+    assert!(log.contains("stopped cleanly"), "log:\n{log}");
+
+    // The restart recovers from the final snapshot with nothing to replay,
+    // and every acknowledged change is there.
+    let venue = Venue::start(&data.0, None);
+    let (_, after_alice) = venue.admin("GET", "/admin/v1/accounts/1", None);
+    let (_, after_bob) = venue.admin("GET", "/admin/v1/accounts/2", None);
+    assert_eq!(after_alice, before_alice, "account 1 changed across the restart");
+    // Start-up re-applies the configured tier and limits (the file is the
+    // truth for them); balances and the kill switch carry over.
+    assert_eq!(after_bob["balances"], before_bob["balances"]);
+    assert_eq!(after_bob["kill_switch"], true);
+    let (status, body) = venue.admin("POST", "/admin/v1/withdrawals/8/void", None);
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("TRANSFER_NOT_PENDING")),
+        "transfer state survives"
+    );
+    let (status, log) = venue.terminate();
+    assert!(status.success(), "{log}");
+    let recovered = log.lines().find(|l| l.contains("\"recovered\"")).expect("recovery log line");
+    let recovered: Value = serde_json::from_str(recovered).expect("JSON log line");
+    assert_eq!(
+        recovered["fields"]["replayed"], 0,
+        "the final snapshot leaves nothing to replay: {recovered}"
+    );
+}
+
+#[test]
+fn admin_refuses_missing_or_wrong_credentials_and_bad_input_changes_nothing() {
+    let data = TempDir::new("admin-errors");
+    let venue = Venue::start(&data.0, None);
+    let deposit = r#"{"transfer_id":1,"account":1,"asset":"BTC","amount":"1"}"#;
+    for token in [None, Some("wrong"), Some("")] {
+        let (status, body) = venue.admin_with(token, "POST", "/admin/v1/deposits", Some(deposit));
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (401, Some("UNAUTHENTICATED")),
+            "token {token:?}: {body}"
+        );
+    }
+    let (_, before) = venue.admin("GET", "/admin/v1/accounts/1", None);
+
+    let cases: &[(&str, &str, Option<&str>, u16, &str)] = &[
+        ("POST", "/admin/v1/deposits", Some("{not json"), 400, "BAD_REQUEST"),
+        ("POST", "/admin/v1/deposits", Some(r#"{"transfer_id":1}"#), 400, "BAD_REQUEST"),
+        (
+            "POST",
+            "/admin/v1/deposits",
+            Some(r#"{"transfer_id":1,"account":1,"asset":"BTC","amount":"1","x":1}"#),
+            400,
+            "BAD_REQUEST",
+        ),
+        (
+            "POST",
+            "/admin/v1/deposits",
+            Some(r#"{"transfer_id":1,"account":1,"asset":"DOGE","amount":"1"}"#),
+            404,
+            "UNKNOWN_ASSET",
+        ),
+        (
+            "POST",
+            "/admin/v1/deposits",
+            Some(r#"{"transfer_id":1,"account":1,"asset":"BTC","amount":"1e3"}"#),
+            422,
+            "MALFORMED_NUMBER",
+        ),
+        (
+            "POST",
+            "/admin/v1/deposits",
+            Some(r#"{"transfer_id":1,"account":1,"asset":"BTC","amount":"0.000000001"}"#),
+            422,
+            "OFF_GRID",
+        ),
+        (
+            "POST",
+            "/admin/v1/deposits",
+            Some(r#"{"transfer_id":1,"account":1,"asset":"BTC","amount":"-1"}"#),
+            422,
+            "INVALID_AMOUNT",
+        ),
+        (
+            "POST",
+            "/admin/v1/deposits",
+            Some(r#"{"transfer_id":1,"account":999999999,"asset":"BTC","amount":"1"}"#),
+            404,
+            "UNKNOWN_ACCOUNT",
+        ),
+        (
+            "POST",
+            "/admin/v1/withdrawals",
+            Some(r#"{"transfer_id":2,"account":1,"asset":"BTC","amount":"1000000"}"#),
+            422,
+            "INSUFFICIENT_BALANCE",
+        ),
+        ("POST", "/admin/v1/withdrawals/99/post", None, 404, "UNKNOWN_TRANSFER"),
+        ("POST", "/admin/v1/withdrawals/x/post", None, 400, "BAD_REQUEST"),
+        ("POST", "/admin/v1/instruments/DOGE-USDT/halt", None, 404, "UNKNOWN_INSTRUMENT"),
+        ("POST", "/admin/v1/instruments/BTC-USDT/explode", None, 404, "NOT_FOUND"),
+        ("GET", "/admin/v1/accounts/12345", None, 404, "UNKNOWN_ACCOUNT"),
+        ("GET", "/admin/v1/accounts/abc", None, 400, "BAD_REQUEST"),
+        ("PUT", "/admin/v1/accounts/1", Some(r#"{"tier":9}"#), 422, "UNKNOWN_FEE_TIER"),
+        (
+            "PUT",
+            "/admin/v1/accounts/1",
+            Some(r#"{"tier":0,"limits":{"max_notional":-1}}"#),
+            400,
+            "BAD_REQUEST",
+        ),
+        ("POST", "/admin/v1/cancel-all", Some("{}"), 400, "BAD_REQUEST"),
+        ("GET", "/admin/v1/nothing-here", None, 404, "NOT_FOUND"),
+    ];
+    for &(method, path, body, want_status, want_code) in cases {
+        let (status, answer) = venue.admin_with(Some(TOKEN), method, path, body);
+        assert_eq!(
+            (status, answer["code"].as_str()),
+            (want_status, Some(want_code)),
+            "{method} {path} {body:?}: {answer}"
+        );
+        assert!(answer["msg"].as_str().is_some_and(|m| !m.is_empty()), "a message for people: {answer}");
+    }
+    // An oversized body is refused before it is parsed.
+    let huge = format!(r#"{{"transfer_id":1,"account":1,"asset":"BTC","amount":"{}"}}"#, "1".repeat(100_000));
+    let (status, _) = request(venue.admin, "POST", "/admin/v1/deposits", Some(TOKEN), Some(&huge));
+    assert_eq!(status, 413);
+
+    let (_, after) = venue.admin("GET", "/admin/v1/accounts/1", None);
+    assert_eq!(after, before, "refused requests changed account 1");
+    let (status, log) = venue.terminate();
+    assert!(status.success(), "{log}");
+}
+
+fn demo_config_with(dir: &Path, name: &str, edit: impl Fn(String) -> String) -> PathBuf {
+    let text = Command::new(env!("CARGO_BIN_EXE_venue"))
+        .args(["config", "example"])
+        .output()
+        .expect("config example");
+    assert!(text.status.success());
+    let text = edit(String::from_utf8(text.stdout).expect("utf-8"));
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+#[test]
+fn reload_changes_limits_without_restart_and_refuses_instrument_changes() {
+    let data = TempDir::new("reload");
+    let config = demo_config_with(&data.0, "venue.toml", |t| t);
+    let venue = Venue::start(&data.0.join("data"), Some(&config));
+    let (_, alice) = venue.admin("GET", "/admin/v1/accounts/1", None);
+    assert_eq!(alice["limits"]["max_open_orders"], 1000);
+
+    // Admin API reload: new limits for alice, BTC-USDT halted.
+    demo_config_with(&data.0, "venue.toml", |t| {
+        t.replacen("max_open_orders = 1000", "max_open_orders = 7", 1).replacen(
+            "status = \"open\"",
+            "status = \"halted\"",
+            1,
+        )
+    });
+    let (status, report) = venue.admin("POST", "/admin/v1/reload", None);
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["applied"].as_array().map(Vec::len), Some(2), "{report}");
+    let (_, alice) = venue.admin("GET", "/admin/v1/accounts/1", None);
+    assert_eq!(alice["limits"]["max_open_orders"], 7, "{alice}");
+    let (status, body) = venue.admin("POST", "/admin/v1/instruments/BTC-USDT/halt", None);
+    assert_eq!(status, 200, "{body}");
+
+    // SIGHUP reload: bob's tier.
+    demo_config_with(&data.0, "venue.toml", |t| {
+        let t = t.replacen("max_open_orders = 1000", "max_open_orders = 7", 1).replacen(
+            "status = \"open\"",
+            "status = \"halted\"",
+            1,
+        );
+        let at = t.find("name = \"bob\"").expect("bob");
+        format!("{}{}", &t[..at], t[at..].replacen("tier = 0", "tier = 1", 1))
+    });
+    venue.signal("HUP");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, bob) = venue.admin("GET", "/admin/v1/accounts/2", None);
+        if bob["tier"] == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "SIGHUP did not reload: {bob}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // A changed instrument grid needs a restart: refused, nothing applied.
+    demo_config_with(&data.0, "venue.toml", |t| {
+        t.replacen("max_qty = \"100\"", "max_qty = \"50\"", 1).replacen(
+            "max_open_orders = 1000",
+            "max_open_orders = 3",
+            1,
+        )
+    });
+    let (status, body) = venue.admin("POST", "/admin/v1/reload", None);
+    assert_eq!((status, body["code"].as_str()), (409, Some("RESTART_REQUIRED")), "{body}");
+    let (_, alice) = venue.admin("GET", "/admin/v1/accounts/1", None);
+    assert_eq!(alice["limits"]["max_open_orders"], 7, "a refused reload applied a limit");
+    // A broken file is refused with the field named.
+    std::fs::write(&config, "[venue]\ndata_dir = 3\n").expect("write");
+    let (status, body) = venue.admin("POST", "/admin/v1/reload", None);
+    assert_eq!((status, body["code"].as_str()), (400, Some("CONFIG_INVALID")), "{body}");
+    let (status, log) = venue.terminate();
+    assert!(status.success(), "{log}");
+}
+
+#[test]
+fn config_check_names_the_bad_field_and_serve_refuses_to_start() {
+    let dir = TempDir::new("config");
+    let good = demo_config_with(&dir.0, "good.toml", |t| t);
+    let out = Command::new(env!("CARGO_BIN_EXE_venue"))
+        .arg("config")
+        .arg("check")
+        .arg(&good)
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let bad = demo_config_with(&dir.0, "bad.toml", |t| {
+        t.replacen("tick_size = \"0.01\"", "tick_size = \"0.001\"", 1)
+    });
+    for args in [vec!["config", "check"], vec!["serve", "--config"]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_venue")).args(&args).arg(&bad).output().expect("runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains("instruments[0].tick_size"), "{args:?} must name the field: {stderr}");
+    }
+}
