@@ -215,10 +215,23 @@ pub fn recover(
 /// how many. Outputs are discarded: they were (or, if never durable, were
 /// never) delivered before the restart.
 pub fn replay(journal_dir: &Path, engine: &mut Engine) -> Result<u64, PipelineError> {
+    replay_with(journal_dir, engine, u64::MAX, |_, _| {})
+}
+
+/// As [`replay`], up to and including command `until`, handing each command
+/// and its outputs to `each`: for consumers that must rebuild what they
+/// missed (the audit log after a crash).
+pub fn replay_with(
+    journal_dir: &Path,
+    engine: &mut Engine,
+    until: u64,
+    mut each: impl FnMut(&Sequenced, &[Output]),
+) -> Result<u64, PipelineError> {
     let mut reader = venue_journal::read(journal_dir, engine.seq() + 1).map_err(PipelineError::Journal)?;
     let mut outputs = Vec::with_capacity(1024);
     let mut replayed = 0;
-    while let Some(record) = reader.next().map_err(PipelineError::Journal)? {
+    while engine.seq() < until {
+        let Some(record) = reader.next().map_err(PipelineError::Journal)? else { break };
         if record.seq <= engine.seq() {
             continue;
         }
@@ -228,7 +241,9 @@ pub fn replay(journal_dir: &Path, engine: &mut Engine) -> Result<u64, PipelineEr
         let command = Command::decode(record.kind, record.seq, record.payload)
             .map_err(|error| PipelineError::BadRecord { seq: record.seq, error })?;
         outputs.clear();
-        engine.apply(&Sequenced { seq: record.seq, time: Timestamp(record.time), command }, &mut outputs);
+        let sequenced = Sequenced { seq: record.seq, time: Timestamp(record.time), command };
+        engine.apply(&sequenced, &mut outputs);
+        each(&sequenced, &outputs);
         replayed += 1;
     }
     Ok(replayed)
@@ -291,9 +306,11 @@ impl CommandTap {
         taken
     }
 
-    /// True once the engine has stopped and everything was handed over.
+    /// True once the engine and the journal have stopped and everything
+    /// that became durable was handed over (after a journal failure, what
+    /// never became durable is never handed over).
     pub fn finished(&self) -> bool {
-        self.shared.engine_done.load(Ordering::Acquire) && self.rx.is_empty()
+        self.shared.finished(self.rx.peek().ok().map(|t| t.sequenced.seq))
     }
 }
 
@@ -332,6 +349,8 @@ struct Shared {
     /// told is accepted.
     submitting: AtomicUsize,
     engine_done: AtomicBool,
+    /// The journal thread has ended: `durable` will not move again.
+    journal_done: AtomicBool,
     snapshot_requested: AtomicBool,
     stats: Stats,
 }
@@ -346,6 +365,17 @@ pub type Query = Box<dyn FnOnce(&Engine) + Send>;
 
 /// Queries waiting for the engine: few and small, so a short ring.
 const QUERY_CAPACITY: usize = 1024;
+
+impl Shared {
+    /// Whether a consumer whose next item has sequence number `next` will
+    /// get nothing more.
+    fn finished(&self, next: Option<u64>) -> bool {
+        // Order matters: journal_done is set after the last durable store.
+        self.engine_done.load(Ordering::Acquire)
+            && self.journal_done.load(Ordering::Acquire)
+            && next.is_none_or(|seq| seq > self.stats.durable.load(Ordering::Acquire))
+    }
+}
 
 /// Where gateways submit commands. Cheap to clone; usable from any thread.
 #[derive(Clone)]
@@ -445,10 +475,10 @@ impl OutputStream {
         taken
     }
 
-    /// True once the engine has stopped and everything was handed over:
-    /// the consumer's thread may end.
+    /// True once the engine and the journal have stopped and everything
+    /// that became durable was handed over: the consumer's thread may end.
     pub fn finished(&self) -> bool {
-        self.shared.engine_done.load(Ordering::Acquire) && self.rx.is_empty()
+        self.shared.finished(self.rx.peek().ok().map(|s| s.seq))
     }
 
     /// As [`poll`](Self::poll) but without waiting for durability: for
@@ -556,6 +586,7 @@ impl Pipeline {
             stop: AtomicBool::new(false),
             submitting: AtomicUsize::new(0),
             engine_done: AtomicBool::new(false),
+            journal_done: AtomicBool::new(false),
             snapshot_requested: AtomicBool::new(false),
             stats: Stats::default(),
         });
@@ -584,7 +615,11 @@ impl Pipeline {
             let shared = shared.clone();
             std::thread::Builder::new()
                 .name("venue-journal".into())
-                .spawn(move || journal_loop(journal, journal_rx, &shared))
+                .spawn(move || {
+                    let result = journal_loop(journal, journal_rx, &shared);
+                    shared.journal_done.store(true, Ordering::Release);
+                    result
+                })
                 .map_err(PipelineError::Io)?
         };
         let snapshot_thread = {

@@ -498,7 +498,10 @@ impl RawConfig {
                 "json" => true,
                 "text" => false,
                 other => {
-                    return Err(ConfigError::new("log.format", format!("{other:?} is not one of json, text")));
+                    return Err(ConfigError::new(
+                        "log.format",
+                        format!("{other:?} is not one of json, text"),
+                    ));
                 }
             },
             level: self.log.level.parse().map_err(|_| {

@@ -197,6 +197,8 @@ async fn ready(State(venue): State<Arc<Venue>>) -> (StatusCode, Json<Value>) {
         (false, "journal failed")
     } else if stats.ledger_broken.load(Ordering::Relaxed) {
         (false, "ledger invariant broken")
+    } else if venue.metrics.audit_errors.load(Ordering::Relaxed) > 0 {
+        (false, "audit log failed")
     } else if venue.monitor.stopped() {
         (false, "stopping")
     } else if !venue.metrics.ready.load(Ordering::Acquire) {

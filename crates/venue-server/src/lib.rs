@@ -10,9 +10,11 @@
 //!   built-in demo configuration (also the commented example).
 //! - [`router`]: request/answer over the rings, by origin tag.
 //! - [`metrics`]: Prometheus text for `/metrics`.
+//! - [`audit`]: the audit thread (hash-chained log of every command).
 //! - [`http`]: the public (health, metrics) and admin listeners.
 //! - [`serve`]: start-up, signals, and the orderly shutdown.
 
+pub mod audit;
 pub mod config;
 pub mod http;
 pub mod metrics;

@@ -77,8 +77,10 @@ pub fn serve(settings: Settings, config_path: Option<PathBuf>) -> Result<(), Str
     std::fs::create_dir_all(&data_dir).map_err(|e| format!("venue.data_dir {}: {e}", data_dir.display()))?;
 
     let mut pipeline_config = settings.pipeline.clone();
-    pipeline_config.consumers = 1;
-    let (pipeline, mut streams, recovery) = Pipeline::start(pipeline_config, settings.engine.clone())
+    pipeline_config.consumers = if settings.audit.is_some() { 2 } else { 1 };
+    pipeline_config.tap_capacity =
+        if settings.audit.is_some() { pipeline_config.inbound_capacity } else { 0 };
+    let (mut pipeline, mut streams, recovery) = Pipeline::start(pipeline_config, settings.engine.clone())
         .map_err(|e| format!("recovery failed: {e}"))?;
     tracing::info!(
         last_seq = recovery.last_seq,
@@ -88,6 +90,22 @@ pub fn serve(settings: Settings, config_path: Option<PathBuf>) -> Result<(), Str
         "recovered"
     );
     let metrics = Arc::new(Metrics::default());
+    let audit_thread = match &settings.audit {
+        Some(audit) => {
+            // On failure the pipeline is dropped, which stops its threads.
+            let writer = crate::audit::open(audit, &settings.pipeline, &settings.engine, recovery.last_seq)?;
+            let tap = pipeline.take_command_tap().expect("tap enabled above");
+            let stream = streams.pop().expect("audit stream");
+            let (durability, metrics) = (settings.pipeline.durability, metrics.clone());
+            let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let thread = std::thread::Builder::new()
+                .name("venue-audit".into())
+                .spawn(move || crate::audit::run(writer, tap, stream, durability, metrics, failed))
+                .map_err(|e| format!("cannot start the audit thread: {e}"))?;
+            Some(thread)
+        }
+        None => None,
+    };
     let router = Router::new(pipeline.submitter(), metrics.clone());
     let router_thread = {
         let router = router.clone();
@@ -118,6 +136,9 @@ pub fn serve(settings: Settings, config_path: Option<PathBuf>) -> Result<(), Str
     metrics.ready.store(false, Ordering::Release);
     let engine = pipeline.shutdown().map_err(|e| format!("shutdown: {e}"))?;
     let _ = router_thread.join();
+    if let Some(audit) = audit_thread {
+        let _ = audit.join();
+    }
     result?;
     engine
         .check_ledger()

@@ -41,6 +41,9 @@ enum Command {
     /// Measure the venue's components on seeded, reproducible workloads.
     #[command(subcommand)]
     Bench(Bench),
+    /// Check an audit log.
+    #[command(subcommand)]
+    Audit(AuditCmd),
     /// Inspect a journal directory without changing it.
     #[command(subcommand)]
     Journal(JournalCmd),
@@ -73,6 +76,20 @@ enum ConfigCmd {
     Check {
         /// The file.
         file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCmd {
+    /// Check every line's hash and the chain; exit 1 naming the first line
+    /// that was edited, inserted, removed or reordered.
+    Verify {
+        /// The audit log (`DATA/audit.jsonl`).
+        file: PathBuf,
+        /// Also require the log to end at this command (the journal's last
+        /// sequence number): detects lines cut from the end.
+        #[arg(long)]
+        expect_last_seq: Option<u64>,
     },
 }
 
@@ -212,6 +229,18 @@ fn main() -> ExitCode {
         Command::Serve(args) => config_cmd::serve(args.config, args.data_dir, args.http, args.admin),
         Command::Config(ConfigCmd::Example) => config_cmd::example(),
         Command::Config(ConfigCmd::Check { file }) => config_cmd::check(&file),
+        Command::Audit(AuditCmd::Verify { file, expect_last_seq }) => {
+            match venue_server::audit::verify(&file, expect_last_seq) {
+                Ok(report) => {
+                    println!("{report}");
+                    ExitCode::SUCCESS
+                }
+                Err(message) => {
+                    eprintln!("{message}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Bench(Bench::Book(args)) => bench_book(args),
         Command::Bench(Bench::Engine(args)) => bench_engine(args),
         Command::Journal(JournalCmd::Verify { dir }) => journal_cmd::verify(&dir),

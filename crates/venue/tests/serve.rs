@@ -296,7 +296,18 @@ fn demo_venue_serves_health_metrics_admin_and_survives_sigterm() {
     let (_, before_bob) = venue.admin("GET", "/admin/v1/accounts/2", None);
     let (status, log) = venue.terminate();
     assert!(status.success(), "SIGTERM must exit 0, got {status}; log:\n{log}");
-    assert!(log.contains("stopped cleanly"), "log:\n{log}");
+    let last_seq = stopped_seq(&log);
+
+    // Every command is in the audit log, chained, ending at the last one.
+    let audit = data.0.join("audit.jsonl");
+    let (ok, out) = audit_verify(&audit, Some(last_seq));
+    assert!(ok, "audit verify: {out}");
+    let text = std::fs::read_to_string(&audit).expect("audit log");
+    assert!(
+        text.contains(r#""type":"deposit""#) && text.contains(r#""reason":"duplicate_transfer""#),
+        "{text}"
+    );
+    assert!(!text.contains(r#""account":"1""#), "account ids are partially masked by default");
 
     // The restart recovers from the final snapshot with nothing to replay,
     // and every acknowledged change is there.
@@ -426,6 +437,81 @@ fn admin_refuses_missing_or_wrong_credentials_and_bad_input_changes_nothing() {
     assert_eq!(after, before, "refused requests changed account 1");
     let (status, log) = venue.terminate();
     assert!(status.success(), "{log}");
+}
+
+/// The sequence number the venue stopped at, from its "stopped cleanly" log
+/// line.
+fn stopped_seq(log: &str) -> u64 {
+    let line = log
+        .lines()
+        .find(|l| l.contains("stopped cleanly"))
+        .unwrap_or_else(|| panic!("no clean stop:\n{log}"));
+    let line: Value = serde_json::from_str(line).expect("JSON log line");
+    line["fields"]["seq"].as_u64().expect("seq")
+}
+
+/// `venue audit verify`: success and what it printed.
+fn audit_verify(file: &Path, expect_last_seq: Option<u64>) -> (bool, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_venue"));
+    command.args(["audit", "verify"]).arg(file);
+    if let Some(seq) = expect_last_seq {
+        command.arg("--expect-last-seq").arg(seq.to_string());
+    }
+    let out = command.output().expect("venue audit verify runs");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+#[test]
+fn audit_log_detects_tampering_and_is_rebuilt_from_the_journal_after_a_crash() {
+    let data = TempDir::new("audit");
+    let venue = Venue::start(&data.0, None);
+    for id in 1..=5u64 {
+        let deposit = json!({ "transfer_id": id, "account": 2, "asset": "USDT", "amount": "10" });
+        assert_eq!(venue.admin("POST", "/admin/v1/deposits", Some(deposit)).0, 200);
+    }
+    let (status, log) = venue.terminate();
+    assert!(status.success(), "{log}");
+    let last_seq = stopped_seq(&log);
+    let audit = data.0.join("audit.jsonl");
+    let original = std::fs::read_to_string(&audit).expect("audit log");
+    let lines: Vec<&str> = original.lines().collect();
+    assert_eq!(lines.len() as u64, last_seq, "one line per command from the first");
+
+    // A crash that lost the audit log's last three lines (the journal is
+    // written first): the restart rebuilds them from the journal.
+    let cut: String = lines[..lines.len() - 3].iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&audit, &cut).expect("cut the log");
+    let (ok, out) = audit_verify(&audit, Some(last_seq));
+    assert!(!ok && out.contains(&format!("should end at seq {last_seq}")), "cut tail must be noticed: {out}");
+    let venue = Venue::start(&data.0, None);
+    let (status, log) = venue.terminate();
+    assert!(status.success(), "{log}");
+    assert!(log.contains("rebuilt lines from the journal"), "{log}");
+    let (ok, out) = audit_verify(&audit, Some(stopped_seq(&log)));
+    assert!(ok, "rebuilt log must verify: {out}");
+    let rebuilt = std::fs::read_to_string(&audit).expect("audit log");
+    for (at, (old, new)) in original.lines().zip(rebuilt.lines()).enumerate() {
+        // Rebuilt lines lose only the submitter's origin tag.
+        let strip = |l: &str| {
+            l.split(",\"origin\":").next().map(str::to_owned).unwrap_or_default()
+                + &l.split_once(",\"command\":")
+                    .map(|(_, rest)| rest.split(",\"prev\":").next().unwrap_or("").to_owned())
+                    .unwrap_or_default()
+        };
+        assert_eq!(strip(old), strip(new), "line {} differs beyond its origin", at + 1);
+    }
+
+    // An edited line is found and named.
+    let mut tampered: Vec<String> = rebuilt.lines().map(str::to_owned).collect();
+    let target = tampered
+        .iter()
+        .position(|l| l.contains(r#""type":"deposit""#) && l.contains("1000000000"))
+        .expect("a deposit line");
+    tampered[target] = tampered[target].replacen("1000000000", "9000000000", 1);
+    std::fs::write(&audit, tampered.join("\n") + "\n").expect("tamper");
+    let (ok, out) = audit_verify(&audit, None);
+    assert!(!ok && out.contains(&format!("line {}", target + 1)) && out.contains("edited"), "{out}");
 }
 
 fn demo_config_with(dir: &Path, name: &str, edit: impl Fn(String) -> String) -> PathBuf {
