@@ -390,7 +390,12 @@ fn listen(field: &str, text: &str) -> Result<SocketAddr, ConfigError> {
 
 fn decimal(field: &str, text: &str, decimals: u8) -> Result<i64, ConfigError> {
     parse_scaled(text, decimals).map_err(|reject| {
-        ConfigError::new(field, format!("{text:?}: {reject} (at most {decimals} decimals)"))
+        let hint = if reject == venue_domain::Reject::OffGrid {
+            format!(" (at most {decimals} decimals)")
+        } else {
+            String::new()
+        };
+        ConfigError::new(field, format!("{text:?}: {reject}{hint}"))
     })
 }
 
@@ -649,6 +654,16 @@ impl RawConfig {
                 price_band_bps: raw.price_band_bps,
                 status: status(&field("status"), &raw.status)?,
             };
+            if let Err(e) = spec.validate() {
+                let reason = match e {
+                    venue_domain::SpecError::NotionalOverflow => {
+                        "max_price x max_qty (in ticks x lots) does not fit in 64-bit integers; lower one"
+                            .to_owned()
+                    }
+                    other => format!("{other:?}"),
+                };
+                return Err(ConfigError::new(field("max_price"), reason));
+            }
             let one = EngineConfig {
                 assets: assets.to_vec(),
                 instruments: vec![InstrumentSpec { id: InstrumentId(0), ..spec.clone() }],
