@@ -17,6 +17,8 @@ use venue_domain::{AccountId, InstrumentId, InstrumentSpec, Price, Qty, TradingS
 use venue_engine::{AccountLimits, AssetId, AssetSpec, EngineConfig, FeeTier};
 use venue_pipeline::{Durability, PipelineConfig};
 
+pub use crate::tls::TlsFiles;
+
 /// The built-in demo configuration, also printed by `venue config example`.
 pub const DEMO: &str = include_str!("demo.toml");
 
@@ -182,6 +184,33 @@ fn default_tick() -> u64 {
 #[allow(missing_docs)]
 pub struct RawListener {
     pub listen: String,
+    #[serde(default)]
+    pub tls: Option<RawTls>,
+}
+
+/// A listener's `tls` table.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct RawTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    #[serde(default)]
+    pub client_ca: Option<PathBuf>,
+}
+
+impl RawTls {
+    /// Checks that the files load and go together (so `venue config check`
+    /// catches a bad certificate, not the first client).
+    fn resolve(&self, section: &str) -> Result<TlsFiles, ConfigError> {
+        let files =
+            TlsFiles { cert: self.cert.clone(), key: self.key.clone(), client_ca: self.client_ca.clone() };
+        crate::tls::server_config(section, &files).map_err(|e| match e.split_once(": ") {
+            Some((field, reason)) if field.starts_with(section) => ConfigError::new(field, reason),
+            _ => ConfigError::new(format!("{section}.tls"), e),
+        })?;
+        Ok(files)
+    }
 }
 
 /// `[admin]`.
@@ -191,6 +220,8 @@ pub struct RawListener {
 pub struct RawAdmin {
     pub listen: String,
     pub token: RawSecret,
+    #[serde(default)]
+    pub tls: Option<RawTls>,
 }
 
 /// `[log]`.
@@ -343,6 +374,10 @@ pub struct Settings {
     pub tick_interval: Option<Duration>,
     /// Public HTTP listener.
     pub http_listen: SocketAddr,
+    /// TLS of the public listener (`None`: plain TCP).
+    pub http_tls: Option<TlsFiles>,
+    /// TLS of the admin listener, with mutual TLS if it names a client CA.
+    pub admin_tls: Option<TlsFiles>,
     /// Admin HTTP listener.
     pub admin_listen: SocketAddr,
     /// Admin bearer token.
@@ -543,6 +578,8 @@ impl RawConfig {
             engine,
             tick_interval: (v.tick_interval_ms > 0).then(|| Duration::from_millis(v.tick_interval_ms)),
             http_listen,
+            http_tls: self.http.tls.as_ref().map(|t| t.resolve("http")).transpose()?,
+            admin_tls: self.admin.tls.as_ref().map(|t| t.resolve("admin")).transpose()?,
             admin_listen,
             admin_token: resolve_secret("admin.token", &self.admin.token)?,
             log,

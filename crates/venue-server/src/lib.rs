@@ -13,6 +13,7 @@
 //! - [`audit`]: the audit thread (hash-chained log of every command).
 //! - [`http`]: the public (health, metrics) and admin listeners.
 //! - [`serve`]: start-up, signals, and the orderly shutdown.
+//! - [`tls`]: rustls for the listeners, mutual TLS for admin.
 
 pub mod audit;
 pub mod config;
@@ -20,6 +21,7 @@ pub mod http;
 pub mod metrics;
 pub mod router;
 pub mod serve;
+pub mod tls;
 pub mod venue;
 
 pub use config::{ConfigError, Settings};

@@ -13,6 +13,7 @@ use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::router::Router;
 use crate::venue::Venue;
+use axum::serve::ListenerExt as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -166,16 +167,20 @@ async fn run(venue: Arc<Venue>, settings: &Settings, fresh: bool, demo: bool) ->
     let until_stop = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
-    let public_server = tokio::spawn(
-        axum::serve(public, crate::http::public(venue.clone()))
-            .with_graceful_shutdown(until_stop(stop_rx.clone()))
-            .into_future(),
-    );
-    let admin_server = tokio::spawn(
-        axum::serve(admin, crate::http::admin(venue.clone()))
-            .with_graceful_shutdown(until_stop(stop_rx.clone()))
-            .into_future(),
-    );
+    let public_server = spawn_server(
+        public,
+        settings.http_tls.as_ref(),
+        "http",
+        crate::http::public(venue.clone()),
+        until_stop(stop_rx.clone()),
+    )?;
+    let admin_server = spawn_server(
+        admin,
+        settings.admin_tls.as_ref(),
+        "admin",
+        crate::http::admin(venue.clone()),
+        until_stop(stop_rx.clone()),
+    )?;
     if let Some(period) = settings.tick_interval {
         let router = venue.router.clone();
         let mut stop = stop_rx.clone();
@@ -212,6 +217,30 @@ async fn run(venue: Arc<Venue>, settings: &Settings, fresh: bool, demo: bool) ->
         }
     }
     Ok(())
+}
+
+/// Serves `app` on `tcp`, behind TLS if configured, until `stop`.
+fn spawn_server(
+    tcp: TcpListener,
+    tls: Option<&crate::tls::TlsFiles>,
+    section: &str,
+    app: axum::Router,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> Result<tokio::task::JoinHandle<std::io::Result<()>>, String> {
+    Ok(match tls {
+        None => {
+            let tcp = tcp.tap_io(|stream| {
+                let _ = stream.set_nodelay(true);
+            });
+            tokio::spawn(axum::serve(tcp, app).with_graceful_shutdown(stop).into_future())
+        }
+        Some(files) => {
+            let config = crate::tls::server_config(section, files)?;
+            let listener =
+                crate::tls::TlsListener::new(tcp, config).map_err(|e| format!("{section}.listen: {e}"))?;
+            tokio::spawn(axum::serve(listener, app).with_graceful_shutdown(stop).into_future())
+        }
+    })
 }
 
 #[cfg(unix)]
@@ -279,11 +308,18 @@ fn print_banner(settings: &Settings, public: SocketAddr, admin: SocketAddr, demo
     let mut text = String::new();
     text.push_str(&format!("venue {} ready\n", env!("CARGO_PKG_VERSION")));
     text.push_str(&format!("  data directory  {}\n", settings.pipeline.data_dir.display()));
+    let scheme = |tls: &Option<crate::tls::TlsFiles>| if tls.is_some() { "https" } else { "http" };
+    let mtls = match &settings.admin_tls {
+        Some(files) if files.client_ca.is_some() => ", client certificate required",
+        _ => "",
+    };
     text.push_str(&format!(
-        "  public HTTP     http://{public}  (GET /health/live, /health/ready, /metrics)\n"
+        "  public HTTP     {}://{public}  (GET /health/live, /health/ready, /metrics)\n",
+        scheme(&settings.http_tls)
     ));
     text.push_str(&format!(
-        "  admin HTTP      http://{admin}  (/admin/v1/..., Authorization: Bearer <token>)\n"
+        "  admin HTTP      {}://{admin}  (/admin/v1/..., Authorization: Bearer <token>{mtls})\n",
+        scheme(&settings.admin_tls)
     ));
     if let Some(audit) = &settings.audit {
         text.push_str(&format!("  audit log       {}\n", audit.path.display()));

@@ -85,8 +85,9 @@ impl Venue {
                 panic!("no banner within {START_TIMEOUT:?}; stderr:\n{}", log.concat())
             });
             let addr = || {
-                let url = line.split_whitespace().find(|w| w.starts_with("http://")).expect("url");
-                url.trim_start_matches("http://").parse::<SocketAddr>().expect("address")
+                let url = line.split_whitespace().find(|w| w.starts_with("http")).expect("url");
+                let url = url.trim_start_matches("https://").trim_start_matches("http://");
+                url.parse::<SocketAddr>().expect("address")
             };
             if line.trim_start().starts_with("public HTTP") {
                 public = Some(addr());
@@ -611,4 +612,123 @@ fn config_check_names_the_bad_field_and_serve_refuses_to_start() {
         assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
         assert!(stderr.contains("instruments[0].tick_size"), "{args:?} must name the field: {stderr}");
     }
+}
+
+/// Runs `openssl` with `args` in `dir`.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out =
+        Command::new("openssl").args(args).current_dir(dir).output().expect("openssl runs (apt: openssl)");
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, all
+/// issued by the CA (EC P-256 keys).
+fn make_certificates(dir: &Path) {
+    // Extensions make these X.509 v3 certificates (webpki refuses v1).
+    std::fs::write(dir.join("server.ext"), "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
+        .expect("ext");
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").expect("ext");
+    openssl(dir, &["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ca-key.pem"]);
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            "ca-key.pem",
+            "-subj",
+            "/CN=venue test CA",
+            "-days",
+            "2",
+            "-out",
+            "ca.pem",
+        ],
+    );
+    for name in ["server", "client"] {
+        let key = format!("{name}-key.pem");
+        openssl(dir, &["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "tmp-key.pem"]);
+        openssl(dir, &["pkcs8", "-topk8", "-nocrypt", "-in", "tmp-key.pem", "-out", &key]);
+        openssl(
+            dir,
+            &["req", "-new", "-key", &key, "-subj", &format!("/CN=venue test {name}"), "-out", "req.csr"],
+        );
+        let mut args = vec!["x509", "-req", "-in", "req.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem"];
+        args.extend(["-CAcreateserial", "-days", "2", "-out"]);
+        let (cert, ext) = (format!("{name}.pem"), format!("{name}.ext"));
+        args.extend([cert.as_str(), "-extfile", ext.as_str()]);
+        openssl(dir, &args);
+    }
+}
+
+/// `curl` over TLS trusting the test CA; `client` adds the client
+/// certificate. Returns curl's exit code and the body.
+fn curl(dir: &Path, url: &str, client: bool, token: Option<&str>) -> (i32, String) {
+    let mut command = Command::new("curl");
+    command.args(["--silent", "--show-error", "--max-time", "20", "--cacert"]).arg(dir.join("ca.pem"));
+    if client {
+        command.arg("--cert").arg(dir.join("client.pem")).arg("--key").arg(dir.join("client-key.pem"));
+    }
+    if let Some(token) = token {
+        command.arg("-H").arg(format!("Authorization: Bearer {token}"));
+    }
+    let out = command.arg(url).output().expect("curl runs (apt: curl)");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn listeners_serve_tls_and_admin_requires_a_client_certificate() {
+    let dir = TempDir::new("tls");
+    make_certificates(&dir.0);
+    let p = |name: &str| dir.0.join(name).display().to_string();
+    let config = demo_config_with(&dir.0, "venue.toml", |t| {
+        t.replacen(
+            "# tls = { cert = \"tls/server.pem\", key = \"tls/server-key.pem\" }",
+            &format!("tls = {{ cert = {:?}, key = {:?} }}", p("server.pem"), p("server-key.pem")),
+            1,
+        )
+        .replacen(
+            "# tls = { cert = \"tls/server.pem\", key = \"tls/server-key.pem\", client_ca = \"tls/clients-ca.pem\" }",
+            &format!("tls = {{ cert = {:?}, key = {:?}, client_ca = {:?} }}", p("server.pem"), p("server-key.pem"), p("ca.pem")),
+            1,
+        )
+    });
+    let venue = Venue::start(&dir.0.join("data"), Some(&config));
+    let public = format!("https://{}", venue.public);
+    let admin = format!("https://{}", venue.admin);
+
+    let (code, body) = curl(&dir.0, &format!("{public}/health/ready"), false, None);
+    assert_eq!(code, 0, "HTTPS health: {body}");
+    assert!(body.contains("\"ready\""), "{body}");
+    // Plain HTTP on a TLS port gets no HTTP answer.
+    let plain = std::panic::catch_unwind(|| request(venue.public, "GET", "/health/live", None, None));
+    assert!(plain.is_err() || plain.is_ok_and(|(status, _)| status != 200), "plain HTTP must not be served");
+
+    let account = format!("{admin}/admin/v1/accounts/1");
+    let (code, body) = curl(&dir.0, &account, true, Some(TOKEN));
+    assert_eq!(code, 0, "mutual TLS with the client certificate: {body}");
+    assert!(body.contains("\"balances\""), "{body}");
+    let (code, _) = curl(&dir.0, &account, false, Some(TOKEN));
+    assert_ne!(code, 0, "the admin listener must refuse a client without a certificate");
+    let (code, body) = curl(&dir.0, &account, true, Some("wrong"));
+    assert_eq!(code, 0);
+    assert!(body.contains("UNAUTHENTICATED"), "a certificate does not replace the token: {body}");
+
+    let (status, log) = venue.terminate();
+    assert!(status.success(), "{log}");
+
+    // A key that does not match the certificate is a configuration error
+    // naming the listener.
+    let bad = demo_config_with(&dir.0, "bad.toml", |t| {
+        t.replacen(
+            "# tls = { cert = \"tls/server.pem\", key = \"tls/server-key.pem\" }",
+            &format!("tls = {{ cert = {:?}, key = {:?} }}", p("server.pem"), p("client-key.pem")),
+            1,
+        )
+    });
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_venue")).args(["config", "check"]).arg(&bad).output().expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("http.tls"), "{stderr}");
 }
