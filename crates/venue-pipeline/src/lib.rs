@@ -314,6 +314,39 @@ impl CommandTap {
     }
 }
 
+/// A latency histogram cheap enough for the journal thread: power-of-two
+/// buckets of microseconds (bucket `i` counts durations below `2^i` µs,
+/// the last one everything longer), atomics only.
+#[derive(Debug, Default)]
+pub struct Log2Histogram {
+    buckets: [AtomicU64; Log2Histogram::BUCKETS],
+    sum_ns: AtomicU64,
+}
+
+impl Log2Histogram {
+    /// Number of buckets: up to 2^23 µs (8.4 s), then overflow.
+    pub const BUCKETS: usize = 25;
+
+    /// Adds one observation.
+    pub fn record(&self, elapsed: Duration) {
+        let micros = elapsed.as_micros() as u64;
+        let at = (u64::BITS - micros.leading_zeros()) as usize;
+        self.buckets[at.min(Self::BUCKETS - 1)].fetch_add(1, Ordering::Relaxed);
+        self.sum_ns.fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    /// Count in bucket `at` (durations below `2^at` µs and at least
+    /// `2^(at-1)` µs; the last bucket is unbounded).
+    pub fn bucket(&self, at: usize) -> u64 {
+        self.buckets.get(at).map_or(0, |b| b.load(Ordering::Relaxed))
+    }
+
+    /// Sum of all observations, ns.
+    pub fn sum_ns(&self) -> u64 {
+        self.sum_ns.load(Ordering::Relaxed)
+    }
+}
+
 /// Counters the pipeline publishes (for metrics and benchmarks).
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -325,6 +358,9 @@ pub struct Stats {
     pub durable: AtomicU64,
     /// Journal commits that wrote something.
     pub commits: AtomicU64,
+    /// Duration of each journal commit that wrote something (write, plus
+    /// fsync under the `Always` policy).
+    pub commit_latency: Log2Histogram,
     /// Commands refused at the inbound ring.
     pub backpressure: AtomicU64,
     /// Snapshots written.
@@ -816,9 +852,11 @@ fn journal_loop(
         }
         let lagging = journal.durable_seq() != journal.written_seq();
         if appended > 0 || lagging {
+            let started = Instant::now();
             let info = journal.commit().map_err(fail)?;
             if appended > 0 {
                 shared.stats.commits.fetch_add(1, Ordering::Relaxed);
+                shared.stats.commit_latency.record(started.elapsed());
             }
             if let Some(written) = info.written_seq {
                 shared.stats.written.store(written, Ordering::Release);

@@ -354,6 +354,22 @@ impl Metrics {
         );
         let _ = writeln!(out, "# TYPE venue_request_latency_seconds histogram");
         self.request_latency.render(&mut out, "venue_request_latency_seconds", "");
+        let _ = writeln!(
+            out,
+            "# HELP venue_journal_commit_seconds Journal group commit: write, plus fsync under durability=always."
+        );
+        let _ = writeln!(out, "# TYPE venue_journal_commit_seconds histogram");
+        let h = &stats.commit_latency;
+        let mut cumulative = 0;
+        for at in 0..venue_pipeline::Log2Histogram::BUCKETS - 1 {
+            cumulative += h.bucket(at);
+            let le = (1u64 << at) as f64 / 1e6;
+            let _ = writeln!(out, "venue_journal_commit_seconds_bucket{{le=\"{le}\"}} {cumulative}");
+        }
+        cumulative += h.bucket(venue_pipeline::Log2Histogram::BUCKETS - 1);
+        let _ = writeln!(out, "venue_journal_commit_seconds_bucket{{le=\"+Inf\"}} {cumulative}");
+        let _ = writeln!(out, "venue_journal_commit_seconds_sum {}", h.sum_ns() as f64 / 1e9);
+        let _ = writeln!(out, "venue_journal_commit_seconds_count {cumulative}");
         out
     }
 }
