@@ -288,22 +288,34 @@ pub struct CommandTap {
     shared: Arc<Shared>,
 }
 
+/// Hands over, in order, up to `max` items of `rx` whose command (`seq_of`)
+/// is durable; returns how many.
+fn poll_durable<T>(
+    rx: &mut rtrb::Consumer<T>,
+    shared: &Shared,
+    max: usize,
+    seq_of: impl Fn(&T) -> u64,
+    mut f: impl FnMut(&T),
+) -> usize {
+    let durable = shared.stats.durable.load(Ordering::Acquire);
+    let mut taken = 0;
+    while taken < max {
+        match rx.peek() {
+            Ok(item) if seq_of(item) <= durable => {
+                f(item);
+                let _ = rx.pop();
+                taken += 1;
+            }
+            _ => break,
+        }
+    }
+    taken
+}
+
 impl CommandTap {
     /// Hands over, in order, up to `max` commands that are durable.
-    pub fn poll(&mut self, max: usize, mut f: impl FnMut(&Tapped)) -> usize {
-        let durable = self.shared.stats.durable.load(Ordering::Acquire);
-        let mut taken = 0;
-        while taken < max {
-            match self.rx.peek() {
-                Ok(item) if item.sequenced.seq <= durable => {
-                    f(item);
-                    let _ = self.rx.pop();
-                    taken += 1;
-                }
-                _ => break,
-            }
-        }
-        taken
+    pub fn poll(&mut self, max: usize, f: impl FnMut(&Tapped)) -> usize {
+        poll_durable(&mut self.rx, &self.shared, max, |t| t.sequenced.seq, f)
     }
 
     /// True once the engine and the journal have stopped and everything
@@ -495,20 +507,8 @@ pub struct OutputStream {
 impl OutputStream {
     /// Hands over, in order, up to `max` outputs whose commands are durable;
     /// returns how many. This is what may be acknowledged to clients.
-    pub fn poll(&mut self, max: usize, mut f: impl FnMut(&Stamped)) -> usize {
-        let durable = self.shared.stats.durable.load(Ordering::Acquire);
-        let mut taken = 0;
-        while taken < max {
-            match self.rx.peek() {
-                Ok(item) if item.seq <= durable => {
-                    f(item);
-                    let _ = self.rx.pop();
-                    taken += 1;
-                }
-                _ => break,
-            }
-        }
-        taken
+    pub fn poll(&mut self, max: usize, f: impl FnMut(&Stamped)) -> usize {
+        poll_durable(&mut self.rx, &self.shared, max, |s| s.seq, f)
     }
 
     /// True once the engine and the journal have stopped and everything

@@ -63,7 +63,7 @@ impl ApiError {
         };
         ApiError {
             status,
-            code: screaming(reject_name(reject)),
+            code: screaming(&reject_name(reject)),
             msg: reject.as_str().to_owned(),
             reject: Some(reject.code()),
         }

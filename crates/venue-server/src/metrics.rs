@@ -86,6 +86,10 @@ impl Histogram {
     }
 }
 
+/// Rejection counts keyed by request kind and reason code, with the reason
+/// kept for its name.
+type RejectionCounts = BTreeMap<(&'static str, u16), (venue_domain::Reject, u64)>;
+
 /// Everything `/metrics` reports besides the pipeline's stats.
 #[derive(Default)]
 pub struct Metrics {
@@ -110,67 +114,15 @@ pub struct Metrics {
     pub audit_errors: AtomicU64,
     /// HTTP responses by listener and status code.
     http: Mutex<BTreeMap<(&'static str, u16), u64>>,
-    /// Rejections by request kind and reason.
-    rejections: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    /// Rejections by request kind and reason code (ordered by code).
+    rejections: Mutex<RejectionCounts>,
 }
 
 /// The Rust variant name of a rejection (`InsufficientBalance`): short,
-/// stable, and a valid label value.
-pub fn reject_name(reject: venue_domain::Reject) -> &'static str {
-    macro_rules! names {
-        ($($v:ident),* $(,)?) => {
-            match reject {
-                $(venue_domain::Reject::$v => stringify!($v),)*
-                _ => "Other",
-            }
-        };
-    }
-    names!(
-        MalformedNumber,
-        NumberOutOfRange,
-        OffGrid,
-        QtyNotPositive,
-        QtyOffLot,
-        QtyBelowMin,
-        QtyAboveMax,
-        PriceOffTick,
-        PriceOutOfRange,
-        InvalidDisplayQty,
-        InvalidBudget,
-        BudgetRequired,
-        InvalidAmount,
-        InvalidOrderCombination,
-        InvalidExpireTime,
-        StopWouldTriggerImmediately,
-        PostOnlyWouldTake,
-        UnknownInstrument,
-        InstrumentHalted,
-        InstrumentClosed,
-        UnknownOrder,
-        OrderNotActive,
-        DuplicateClientOrderId,
-        DuplicateOrderId,
-        NotAmendable,
-        AmendQtyTooLow,
-        BookFull,
-        Backpressure,
-        RateLimited,
-        TooManyAccounts,
-        UnknownAccount,
-        Unauthorized,
-        InsufficientBalance,
-        MaxOrderQtyExceeded,
-        MaxNotionalExceeded,
-        PriceBandExceeded,
-        TooManyOpenOrders,
-        KillSwitchActive,
-        UnknownAsset,
-        DuplicateTransfer,
-        UnknownTransfer,
-        TransferNotPending,
-        BalanceOverflow,
-        UnknownFeeTier,
-    )
+/// stable, and a valid label value. Only called when rendering, so the
+/// allocation is off the counting path.
+pub fn reject_name(reject: venue_domain::Reject) -> String {
+    format!("{reject:?}")
 }
 
 fn request_name(kind: RequestKind) -> &'static str {
@@ -207,7 +159,7 @@ impl Metrics {
 
     fn count_rejection(&self, request: &'static str, reason: venue_domain::Reject) {
         let mut map = self.rejections.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        *map.entry((request, reject_name(reason))).or_default() += 1;
+        map.entry((request, reason.code())).or_insert((reason, 0)).1 += 1;
     }
 
     /// Counts one HTTP response.
@@ -332,11 +284,14 @@ impl Metrics {
 
         let _ = writeln!(out, "# HELP venue_rejections_total Requests refused, by request kind and reason.");
         let _ = writeln!(out, "# TYPE venue_rejections_total counter");
-        for ((request, reason), count) in
+        for ((request, _), (reason, count)) in
             self.rejections.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter()
         {
-            let _ =
-                writeln!(out, "venue_rejections_total{{request=\"{request}\",reason=\"{reason}\"}} {count}");
+            let _ = writeln!(
+                out,
+                "venue_rejections_total{{request=\"{request}\",reason=\"{}\"}} {count}",
+                reject_name(*reason)
+            );
         }
         let _ = writeln!(out, "# HELP venue_http_responses_total HTTP responses, by listener and status.");
         let _ = writeln!(out, "# TYPE venue_http_responses_total counter");
