@@ -410,7 +410,7 @@ async fn cancel_all(State(venue): State<Arc<Venue>>, bytes: Bytes) -> ApiResult 
     let req: CancelAllBody = body(&bytes)?;
     if req.account.is_none() && req.symbol.is_none() {
         return Err(ApiError::bad_request(
-            "give an account, a symbol or both (cancelling the whole venue needs both omitted on purpose: not supported here)",
+            "give an account, a symbol or both (cancelling every order on the venue is not offered here)",
         ));
     }
     let instrument = req.symbol.as_deref().map(|s| venue.instrument(s)).transpose()?;
