@@ -61,6 +61,12 @@ pub enum EncodeError {
     UnclosedGroup(u32),
     /// Groups nested deeper than FIX 4.4 ever nests them (three levels).
     TooDeep(u32),
+    /// [`Encoder::raw_fields`] was given bytes that are not whole
+    /// `tag=value<SOH>` fields.
+    MalformedRawFields,
+    /// [`Encoder::set_begin_string`] was given an empty value or one
+    /// containing the delimiter or `=`.
+    InvalidBeginString,
 }
 
 impl core::fmt::Display for EncodeError {
@@ -79,6 +85,8 @@ impl core::fmt::Display for EncodeError {
             EncodeError::NoOpenGroup => f.write_str("no open repeating group"),
             EncodeError::UnclosedGroup(t) => write!(f, "group {t} not closed"),
             EncodeError::TooDeep(t) => write!(f, "group {t} nested too deep"),
+            EncodeError::MalformedRawFields => f.write_str("raw fields are not whole tag=value fields"),
+            EncodeError::InvalidBeginString => f.write_str("invalid BeginString"),
         }
     }
 }
@@ -128,9 +136,11 @@ struct OpenGroup {
 #[derive(Debug)]
 pub struct Encoder {
     dict: &'static Dictionary,
-    begin_string: &'static [u8],
+    begin_string: Vec<u8>,
     msg_type: Range<usize>,
     scratch: Vec<u8>,
+    /// Pre-encoded fields written verbatim after the ordered ones.
+    raw: Vec<u8>,
     items: Vec<Item>,
     open: Vec<OpenGroup>,
     error: Option<EncodeError>,
@@ -142,9 +152,10 @@ impl Encoder {
     pub fn new(dict: &'static Dictionary) -> Encoder {
         Encoder {
             dict,
-            begin_string: b"FIX.4.4",
+            begin_string: b"FIX.4.4".to_vec(),
             msg_type: 0..0,
             scratch: Vec::new(),
+            raw: Vec::new(),
             items: Vec::new(),
             open: Vec::new(),
             error: None,
@@ -152,9 +163,23 @@ impl Encoder {
         }
     }
 
+    /// Writes `value` as `BeginString (8)` instead of `FIX.4.4`, for a session
+    /// configured with another spelling (the layout stays FIX 4.4). Refused,
+    /// keeping the previous value, if empty or containing the delimiter or `=`.
+    pub fn set_begin_string(&mut self, value: &str) -> Result<(), EncodeError> {
+        let bytes = value.as_bytes();
+        if bytes.is_empty() || bytes.iter().any(|&b| b == SOH || b == b'=') {
+            return Err(EncodeError::InvalidBeginString);
+        }
+        self.begin_string.clear();
+        self.begin_string.extend_from_slice(bytes);
+        Ok(())
+    }
+
     /// Begins a new message of this MsgType, discarding any unfinished one.
     pub fn start(&mut self, msg_type: &[u8]) -> &mut Self {
         self.scratch.clear();
+        self.raw.clear();
         self.items.clear();
         self.open.clear();
         self.error = None;
@@ -264,6 +289,32 @@ impl Encoder {
     /// A `UTCTIMESTAMP` with milliseconds from nanoseconds since the epoch.
     pub fn timestamp(&mut self, tag: u32, epoch_ns: u64) -> &mut Self {
         self.bytes(tag, &format_utc_timestamp_millis(epoch_ns))
+    }
+
+    /// Appends already-encoded body fields (`tag=value<SOH>...`) verbatim,
+    /// after every field added by tag. Nothing inside is reordered or
+    /// checked against the dictionary: the caller vouches for it. This is how
+    /// the session layer resends a stored message under a new header
+    /// (PossDupFlag, OrigSendingTime) with its body exactly as first sent.
+    /// Refused unless the bytes start with a tag digit and end with the
+    /// delimiter, and unless their first tag is not one the encoder writes.
+    pub fn raw_fields(&mut self, fields: &[u8]) -> &mut Self {
+        if fields.is_empty() {
+            return self;
+        }
+        let first_tag_end = fields.iter().position(|&b| b == b'=').unwrap_or(0);
+        let first_tag = &fields[..first_tag_end];
+        let well_formed = fields.last() == Some(&SOH)
+            && !first_tag.is_empty()
+            && first_tag[0] != b'0'
+            && first_tag.iter().all(u8::is_ascii_digit)
+            && !matches!(first_tag, b"8" | b"9" | b"10" | b"35");
+        if !well_formed {
+            self.fail(EncodeError::MalformedRawFields);
+            return self;
+        }
+        self.raw.extend_from_slice(fields);
+        self
     }
 
     /// Opens the repeating group counted by `count_tag`, at top level or inside
@@ -388,9 +439,10 @@ impl Encoder {
         for item in &self.items {
             body_len += decimal_len(u64::from(item.tag)) + 1 + (item.end - item.start) as usize + 1;
         }
+        body_len += self.raw.len();
         let begin = out.len();
         out.extend_from_slice(b"8=");
-        out.extend_from_slice(self.begin_string);
+        out.extend_from_slice(&self.begin_string);
         out.extend_from_slice(b"\x019=");
         let mut digits = [0u8; 20];
         out.extend_from_slice(format_u64(body_len as u64, &mut digits));
@@ -405,6 +457,7 @@ impl Encoder {
             out.extend_from_slice(&self.scratch[item.start as usize..item.end as usize]);
             out.push(SOH);
         }
+        out.extend_from_slice(&self.raw);
         debug_assert_eq!(out.len() - body_start, body_len, "BodyLength must count the body exactly");
         let sum = checksum(&out[begin..]);
         out.extend_from_slice(b"10=");

@@ -1,10 +1,13 @@
 //! The FIX 4.4 wire codec of the venue: framing, zero-copy parsing, a FIX 4.4
 //! data dictionary, session-level validation and an encoder.
 //!
-//! This crate does no I/O and keeps no session state (sequence numbers,
-//! heartbeats, logon): it turns bytes into checked messages and messages into
-//! bytes, so that it can be fuzzed and tested in isolation. The acceptor and
-//! the session layer build on it.
+//! The codec does no I/O and keeps no session state: it turns bytes into
+//! checked messages and messages into bytes, so that it can be fuzzed and
+//! tested in isolation. On top of it, [`session`] is the FIX session layer
+//! (logon, sequence numbers, resend, heartbeats, logout) of the acceptor as a
+//! pure state machine — bytes and the time in, [`Action`]s out — and [`store`]
+//! keeps its sequence numbers and sent messages ([`MemoryStore`],
+//! [`FileStore`]). The gateway owns the socket and the clock.
 //!
 //! # Layers, inbound
 //!
@@ -72,6 +75,8 @@ pub mod dict;
 pub mod encode;
 pub mod frame;
 pub mod message;
+pub mod session;
+pub mod store;
 pub mod time;
 pub mod validate;
 
@@ -79,6 +84,8 @@ pub use dict::{Dictionary, FieldType, GroupSpec, MessageSpec, MsgTypeClass};
 pub use encode::{EncodeError, Encoder};
 pub use frame::{FrameResult, Framer, Garble};
 pub use message::{Field, FieldError, Fields, Group, Message, ParseError, Parser, SOH};
+pub use session::{Action, SendError, Session, SessionConfig, SessionState};
+pub use store::{FileStore, MemoryStore, SessionStore};
 pub use validate::{
     BusinessRejectReason, SessionReject, SessionRejectReason, Validator, Verdict, check_comp_ids,
     check_sending_time,

@@ -228,3 +228,45 @@ fn buffers_are_reused_not_regrown() {
         assert_eq!(*capacity.get_or_insert(now), now, "no buffer grows once warmed up");
     }
 }
+
+#[test]
+fn raw_fields_follow_the_ordered_ones_verbatim() {
+    let mut out = Vec::new();
+    let mut enc = encoder();
+    enc.start(b"8")
+        .header("VENUE", "CLIENT", 3, CLIENT_TIME_NS)
+        .bool(43, true)
+        .raw_fields(&soh("37=O-1|11=C|17=E|150=0|39=0|55=X|54=1|151=1|14=0|6=0|"))
+        .finish(&mut out)
+        .unwrap();
+    let text = show(&out);
+    assert!(
+        text.contains("|35=8|34=3|43=Y|49=VENUE|52=20240102-09:30:00.123|56=CLIENT|37=O-1|11=C|17=E|"),
+        "{text}"
+    );
+    assert!(matches!(Framer::default().next_frame(&out), FrameResult::Complete { len } if len == out.len()));
+    let mut parser = Parser::new();
+    let msg = parser.parse(&out).unwrap();
+    assert!(matches!(Validator::new(Dictionary::fix44()).validate(&msg), Ok(Verdict::Valid(_))));
+
+    for bad in [&b"37=x"[..], b"=x\x01", b"035=x\x01", b"10=000\x01", b"35=D\x01", b"a=1\x01"] {
+        assert_eq!(
+            enc.start(b"8").raw_fields(bad).finish(&mut out),
+            Err(EncodeError::MalformedRawFields),
+            "{}",
+            show(bad)
+        );
+    }
+}
+
+#[test]
+fn begin_string_can_be_set() {
+    let mut out = Vec::new();
+    let mut enc = encoder();
+    assert_eq!(enc.set_begin_string(""), Err(EncodeError::InvalidBeginString));
+    assert_eq!(enc.set_begin_string("FIX\x01"), Err(EncodeError::InvalidBeginString));
+    enc.set_begin_string("FIX.4.2").unwrap();
+    enc.start(b"0").header("A", "B", 1, 0).finish(&mut out).unwrap();
+    assert!(out.starts_with(b"8=FIX.4.2\x019="));
+    assert!(matches!(Framer::default().next_frame(&out), FrameResult::Complete { len } if len == out.len()));
+}
