@@ -254,6 +254,8 @@ pub fn replay_with(
 pub struct Stamped {
     /// Sequence number of the command.
     pub seq: u64,
+    /// Sequencer time of the command (what reports call transaction time).
+    pub time: Timestamp,
     /// The submitter's tag (connection, session) for routing replies;
     /// 0 for commands with no one to answer.
     pub origin: u64,
@@ -787,7 +789,8 @@ fn engine_loop(
             let last = outputs.len().wrapping_sub(1);
             for tx in &mut rings.outputs {
                 for (i, &output) in outputs.iter().enumerate() {
-                    waited |= push_wait(tx, Stamped { seq, origin, last: i == last, output }, shared);
+                    let stamped = Stamped { seq, time: now, origin, last: i == last, output };
+                    waited |= push_wait(tx, stamped, shared);
                 }
             }
             if waited {

@@ -128,6 +128,92 @@ pub struct RawConfig {
     pub fee_tiers: Vec<FeeTierRaw>,
     #[serde(default)]
     pub accounts: Vec<RawAccount>,
+    #[serde(default)]
+    pub fix: Option<RawFix>,
+}
+
+/// `[fix]`: the FIX 4.4 acceptor.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct RawFix {
+    pub listen: String,
+    #[serde(default)]
+    pub tls: Option<RawTls>,
+    #[serde(default)]
+    pub sessions: Vec<RawFixSession>,
+}
+
+/// `[[fix.sessions]]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct RawFixSession {
+    pub sender_comp_id: String,
+    pub target_comp_id: String,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<RawSecret>,
+    #[serde(default)]
+    pub account: Option<u32>,
+    #[serde(default = "default_hb_min")]
+    pub heartbeat_min_secs: u32,
+    #[serde(default = "default_hb_max")]
+    pub heartbeat_max_secs: u32,
+    #[serde(default)]
+    pub reset_on_logon: bool,
+    #[serde(default = "default_true")]
+    pub cancel_on_disconnect: bool,
+    #[serde(default = "default_application")]
+    pub application: String,
+}
+
+fn default_hb_min() -> u32 {
+    1
+}
+fn default_hb_max() -> u32 {
+    300
+}
+fn default_true() -> bool {
+    true
+}
+fn default_application() -> String {
+    "venue".into()
+}
+
+/// One configured FIX session.
+#[derive(Clone, Debug)]
+pub struct FixSessionSettings {
+    /// The venue's CompID (their TargetCompID).
+    pub sender_comp_id: String,
+    /// The client's CompID (their SenderCompID).
+    pub target_comp_id: String,
+    /// Username (553) required at logon, if set.
+    pub username: Option<String>,
+    /// Password (554) required at logon, if set.
+    pub password: Option<Secret>,
+    /// The account the session trades for (`None` only for `echo`).
+    pub account: Option<AccountId>,
+    /// Accepted HeartBtInt range.
+    pub heartbeat_secs: (u32, u32),
+    /// Reset sequence numbers at every logon.
+    pub reset_on_logon: bool,
+    /// Cancel the account's orders when the connection drops.
+    pub cancel_on_disconnect: bool,
+    /// Echo application (conformance testing) instead of the venue.
+    pub echo: bool,
+}
+
+/// The FIX acceptor.
+#[derive(Clone, Debug)]
+pub struct FixSettings {
+    /// Where it listens.
+    pub listen: SocketAddr,
+    /// TLS, if any.
+    pub tls: Option<TlsFiles>,
+    /// Its sessions.
+    pub sessions: Vec<FixSessionSettings>,
 }
 
 /// `[venue]`.
@@ -388,6 +474,83 @@ pub struct Settings {
     pub audit: Option<AuditSettings>,
     /// Accounts to create or update.
     pub accounts: Vec<AccountSettings>,
+    /// The FIX acceptor (`None`: no FIX).
+    pub fix: Option<FixSettings>,
+}
+
+fn comp_id(field: &str, text: &str) -> Result<String, ConfigError> {
+    if text.is_empty() || text.len() > 64 || !text.bytes().all(|b| b.is_ascii_graphic() && b != b'=') {
+        return Err(ConfigError::new(
+            field,
+            format!("{text:?} must be 1 to 64 printable characters without '='"),
+        ));
+    }
+    Ok(text.to_owned())
+}
+
+fn resolve_fix(
+    raw: &RawFix,
+    accounts: &[AccountSettings],
+    taken: &[SocketAddr],
+) -> Result<FixSettings, ConfigError> {
+    let listen = listen("fix.listen", &raw.listen)?;
+    if listen.port() != 0 && taken.contains(&listen) {
+        return Err(ConfigError::new("fix.listen", "must differ from http.listen and admin.listen"));
+    }
+    let mut sessions: Vec<FixSessionSettings> = Vec::new();
+    for (at, s) in raw.sessions.iter().enumerate() {
+        let field = |name: &str| format!("fix.sessions[{at}].{name}");
+        let sender_comp_id = comp_id(&field("sender_comp_id"), &s.sender_comp_id)?;
+        let target_comp_id = comp_id(&field("target_comp_id"), &s.target_comp_id)?;
+        if sessions.iter().any(|o| o.sender_comp_id == sender_comp_id && o.target_comp_id == target_comp_id) {
+            return Err(ConfigError::new(field("target_comp_id"), "this CompID pair is configured twice"));
+        }
+        let echo = match s.application.as_str() {
+            "venue" => false,
+            "echo" => true,
+            other => {
+                return Err(ConfigError::new(
+                    field("application"),
+                    format!("{other:?} is not one of venue, echo"),
+                ));
+            }
+        };
+        let account = match (s.account, echo) {
+            (Some(id), _) => {
+                if !accounts.iter().any(|a| a.id.0 == id) {
+                    return Err(ConfigError::new(
+                        field("account"),
+                        format!("account {id} is not in [[accounts]]"),
+                    ));
+                }
+                Some(AccountId(id))
+            }
+            (None, true) => None,
+            (None, false) => {
+                return Err(ConfigError::new(field("account"), "required for application = \"venue\""));
+            }
+        };
+        if s.heartbeat_min_secs == 0 || s.heartbeat_min_secs > s.heartbeat_max_secs {
+            return Err(ConfigError::new(
+                field("heartbeat_min_secs"),
+                "must be at least 1 and not above heartbeat_max_secs",
+            ));
+        }
+        let password = s.password.as_ref().map(|p| resolve_secret(&field("password"), p)).transpose()?;
+        sessions.push(FixSessionSettings {
+            sender_comp_id,
+            target_comp_id,
+            username: s.username.clone(),
+            password,
+            account,
+            heartbeat_secs: (s.heartbeat_min_secs, s.heartbeat_max_secs),
+            reset_on_logon: s.reset_on_logon,
+            cancel_on_disconnect: s.cancel_on_disconnect,
+            echo,
+        });
+    }
+    let tls = raw.tls.as_ref().map(|t| t.resolve("fix")).transpose()?;
+    Ok(FixSettings { listen, tls, sessions })
 }
 
 /// Parses and checks a configuration file's text.
@@ -573,7 +736,10 @@ impl RawConfig {
         if http_listen == admin_listen && http_listen.port() != 0 {
             return Err(ConfigError::new("admin.listen", "must differ from http.listen"));
         }
+        let fix =
+            self.fix.as_ref().map(|f| resolve_fix(f, &accounts, &[http_listen, admin_listen])).transpose()?;
         Ok(Settings {
+            fix,
             pipeline,
             engine,
             tick_interval: (v.tick_interval_ms > 0).then(|| Duration::from_millis(v.tick_interval_ms)),

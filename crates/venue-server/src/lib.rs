@@ -14,9 +14,11 @@
 //! - [`http`]: the public (health, metrics) and admin listeners.
 //! - [`serve`]: start-up, signals, and the orderly shutdown.
 //! - [`tls`]: rustls for the listeners, mutual TLS for admin.
+//! - [`fix`]: the FIX 4.4 acceptor and order entry.
 
 pub mod audit;
 pub mod config;
+pub mod fix;
 pub mod http;
 pub mod metrics;
 pub mod router;

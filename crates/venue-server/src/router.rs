@@ -10,18 +10,75 @@
 
 use crate::metrics::Metrics;
 use std::collections::BTreeMap;
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
-use venue_domain::Reject;
+use venue_domain::{AccountId, Reject};
 use venue_engine::Engine;
 use venue_engine::{Command, Output};
+use venue_matching::EventKind;
 use venue_pipeline::{Monitor, OutputStream, Stamped, Submitter};
 
 /// Origins below this are reserved for long-lived sources (timer, start-up,
 /// gateway sessions); requests count up from here.
 const FIRST_REQUEST_ORIGIN: u64 = 1 << 32;
+
+/// Gateway sessions take origins from here up (below the request range).
+const FIRST_SESSION_ORIGIN: u64 = 1 << 20;
+
+/// A gateway session's feed of outputs: everything concerning its account
+/// plus everything its own commands produced, in order, durable only.
+pub struct Feed {
+    /// The origin tag to submit this session's commands with.
+    pub origin: u64,
+    /// The outputs.
+    pub rx: tokio::sync::mpsc::Receiver<Stamped>,
+    /// Set when the feed could not keep up and lost outputs: the session
+    /// must disconnect (its client resynchronises by order status).
+    pub overflowed: Arc<AtomicBool>,
+    router: Arc<Router>,
+}
+
+impl Drop for Feed {
+    fn drop(&mut self) {
+        let mut subs = self.router.subscribers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        subs.retain(|s| s.origin != self.origin);
+    }
+}
+
+struct Subscriber {
+    origin: u64,
+    account: Option<AccountId>,
+    tx: tokio::sync::mpsc::Sender<Stamped>,
+    overflowed: Arc<AtomicBool>,
+}
+
+/// The accounts an output concerns (for routing to their sessions).
+fn accounts_of(output: &Output) -> [Option<AccountId>; 2] {
+    match output {
+        Output::Book(event) => match event.kind {
+            EventKind::Accepted { account, .. }
+            | EventKind::Rejected { account, .. }
+            | EventKind::Cancelled { account, .. }
+            | EventKind::Expired { account, .. }
+            | EventKind::Triggered { account, .. }
+            | EventKind::Amended { account, .. }
+            | EventKind::Reduced { account, .. } => [Some(account), None],
+            EventKind::Trade { maker_account, taker_account, .. } => {
+                [Some(maker_account), (taker_account != maker_account).then_some(taker_account)]
+            }
+            EventKind::MassCancelled { account, .. } => [account, None],
+            _ => [None, None],
+        },
+        Output::Settlement(s) => [Some(s.buyer), (s.seller != s.buyer).then_some(s.seller)],
+        Output::Transfer { account, .. }
+        | Output::AccountSet { account }
+        | Output::KillSwitch { account, .. } => [Some(*account), None],
+        Output::CommandRejected { .. } => [None, None],
+    }
+}
 
 /// Why a request got no answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,6 +105,8 @@ pub struct Router {
     submitter: Submitter,
     waiters: Mutex<BTreeMap<u64, Waiter>>,
     next_origin: AtomicU64,
+    next_session_origin: AtomicU64,
+    subscribers: Mutex<Vec<Subscriber>>,
     metrics: Arc<Metrics>,
 }
 
@@ -58,6 +117,8 @@ impl Router {
             submitter,
             waiters: Mutex::new(BTreeMap::new()),
             next_origin: AtomicU64::new(FIRST_REQUEST_ORIGIN),
+            next_session_origin: AtomicU64::new(FIRST_SESSION_ORIGIN),
+            subscribers: Mutex::new(Vec::new()),
             metrics,
         })
     }
@@ -101,6 +162,31 @@ impl Router {
         Ok(value)
     }
 
+    /// Opens a feed for a gateway session: outputs concerning `account` (if
+    /// any) and all outputs of commands submitted with the feed's origin.
+    /// `capacity` bounds what may wait unread; beyond it the feed is marked
+    /// overflowed and the session must go (the engine never waits for it).
+    pub fn subscribe(self: &Arc<Router>, account: Option<AccountId>, capacity: usize) -> Feed {
+        let origin = self.next_session_origin.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = tokio::sync::mpsc::channel(capacity.max(1));
+        let overflowed = Arc::new(AtomicBool::new(false));
+        let mut subs = self.subscribers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        subs.push(Subscriber { origin, account, tx, overflowed: overflowed.clone() });
+        Feed { origin, rx, overflowed, router: self.clone() }
+    }
+
+    fn fan_out(&self, stamped: &Stamped) {
+        let accounts = accounts_of(&stamped.output);
+        let subs = self.subscribers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for sub in subs.iter() {
+            let wanted =
+                sub.origin == stamped.origin || (sub.account.is_some() && accounts.contains(&sub.account));
+            if wanted && !sub.overflowed.load(Ordering::Relaxed) && sub.tx.try_send(*stamped).is_err() {
+                sub.overflowed.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+
     /// Commands waiting in the inbound ring.
     pub fn queued(&self) -> usize {
         self.submitter.queued()
@@ -135,6 +221,7 @@ impl Router {
 
     fn dispatch(&self, stamped: &Stamped) {
         self.metrics.count_output(&stamped.output);
+        self.fan_out(stamped);
         if stamped.origin < FIRST_REQUEST_ORIGIN {
             return;
         }
@@ -173,5 +260,7 @@ impl Router {
             }
         }
         self.lock().clear();
+        // Closing the feeds tells the sessions the venue has stopped.
+        self.subscribers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
     }
 }

@@ -40,6 +40,8 @@ pub struct Overrides {
     pub http_listen: Option<SocketAddr>,
     /// Replaces `admin.listen`.
     pub admin_listen: Option<SocketAddr>,
+    /// Replaces `fix.listen`.
+    pub fix_listen: Option<SocketAddr>,
 }
 
 impl Overrides {
@@ -58,6 +60,9 @@ impl Overrides {
         }
         if let Some(addr) = self.admin_listen {
             settings.admin_listen = addr;
+        }
+        if let (Some(addr), Some(fix)) = (self.fix_listen, &mut settings.fix) {
+            fix.listen = addr;
         }
     }
 }
@@ -162,6 +167,11 @@ async fn run(venue: Arc<Venue>, settings: &Settings, fresh: bool, demo: bool) ->
     let admin = bind("admin.listen", settings.admin_listen).await?;
     let public_addr = public.local_addr().map_err(|e| e.to_string())?;
     let admin_addr = admin.local_addr().map_err(|e| e.to_string())?;
+    let fix_listener = match &settings.fix {
+        Some(fix) => Some(bind("fix.listen", fix.listen).await?),
+        None => None,
+    };
+    let fix_addr = fix_listener.as_ref().and_then(|l| l.local_addr().ok());
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let until_stop = |mut rx: watch::Receiver<bool>| async move {
@@ -181,6 +191,20 @@ async fn run(venue: Arc<Venue>, settings: &Settings, fresh: bool, demo: bool) ->
         crate::http::admin(venue.clone()),
         until_stop(stop_rx.clone()),
     )?;
+    let mut fix_tasks = Vec::new();
+    if let (Some(fix), Some(tcp)) = (&settings.fix, fix_listener) {
+        let instruments = Arc::new(settings.engine.instruments.clone());
+        let (acceptor, tasks) = crate::fix::start(
+            fix,
+            &settings.pipeline.data_dir,
+            venue.router.clone(),
+            instruments,
+            stop_rx.clone(),
+        )?;
+        let tls = fix.tls.as_ref().map(|files| crate::tls::server_config("fix", files)).transpose()?;
+        fix_tasks = tasks;
+        tokio::spawn(acceptor.serve(tcp, tls, stop_rx.clone()));
+    }
     if let Some(period) = settings.tick_interval {
         let router = venue.router.clone();
         let mut stop = stop_rx.clone();
@@ -201,13 +225,20 @@ async fn run(venue: Arc<Venue>, settings: &Settings, fresh: bool, demo: bool) ->
     }
 
     venue.metrics.ready.store(true, Ordering::Release);
-    print_banner(settings, public_addr, admin_addr, demo);
+    print_banner(settings, public_addr, admin_addr, fix_addr, demo);
     tracing::info!(%public_addr, %admin_addr, "ready");
 
     wait_for_stop(&venue).await;
     tracing::info!("stopping: no new connections, draining");
     venue.metrics.ready.store(false, Ordering::Release);
     let _ = stop_tx.send(true);
+    // FIX sessions log their clients out (a Logout handshake) before the
+    // rings drain.
+    for task in fix_tasks {
+        if tokio::time::timeout(Duration::from_secs(5), task).await.is_err() {
+            tracing::warn!("a FIX session did not finish its logout within 5 s");
+        }
+    }
     for server in [public_server, admin_server] {
         match tokio::time::timeout(Duration::from_secs(10), server).await {
             Ok(Ok(Ok(()))) => {}
@@ -304,7 +335,13 @@ async fn set_up_accounts(venue: &Venue, settings: &Settings, fresh: bool) -> Res
     Ok(())
 }
 
-fn print_banner(settings: &Settings, public: SocketAddr, admin: SocketAddr, demo: bool) {
+fn print_banner(
+    settings: &Settings,
+    public: SocketAddr,
+    admin: SocketAddr,
+    fix: Option<SocketAddr>,
+    demo: bool,
+) {
     let mut text = String::new();
     text.push_str(&format!("venue {} ready\n", env!("CARGO_PKG_VERSION")));
     text.push_str(&format!("  data directory  {}\n", settings.pipeline.data_dir.display()));
@@ -321,6 +358,13 @@ fn print_banner(settings: &Settings, public: SocketAddr, admin: SocketAddr, demo
         "  admin HTTP      {}://{admin}  (/admin/v1/..., Authorization: Bearer <token>{mtls})\n",
         scheme(&settings.admin_tls)
     ));
+    if let (Some(fix_settings), Some(addr)) = (&settings.fix, fix) {
+        let tls = if fix_settings.tls.is_some() { " over TLS" } else { "" };
+        text.push_str(&format!(
+            "  FIX 4.4         {addr}{tls}  ({} sessions)\n",
+            fix_settings.sessions.len()
+        ));
+    }
     if let Some(audit) = &settings.audit {
         text.push_str(&format!("  audit log       {}\n", audit.path.display()));
     }
@@ -331,6 +375,17 @@ fn print_banner(settings: &Settings, public: SocketAddr, admin: SocketAddr, demo
         text.push_str(&format!("  admin token     {}\n", settings.admin_token.expose()));
         for account in &settings.accounts {
             text.push_str(&format!("  account {:<7} {}\n", account.id.0, account.name));
+        }
+        for session in settings.fix.iter().flat_map(|f| &f.sessions) {
+            let password = session.password.as_ref().map_or("none", |p| p.expose());
+            let role = match session.account {
+                Some(account) => format!("account {}", account.0),
+                None => "echo application".to_owned(),
+            };
+            text.push_str(&format!(
+                "  FIX session     SenderCompID={} TargetCompID={} Password={password} ({role})\n",
+                session.target_comp_id, session.sender_comp_id
+            ));
         }
     }
     print!("{text}");

@@ -12,6 +12,7 @@ pub fn serve(
     data_dir: Option<PathBuf>,
     http_listen: Option<SocketAddr>,
     admin_listen: Option<SocketAddr>,
+    fix_listen: Option<SocketAddr>,
 ) -> ExitCode {
     let loaded = match &config_path {
         Some(path) => config::load(path).map_err(|e| format!("{}: {e}", path.display())),
@@ -24,7 +25,7 @@ pub fn serve(
             return ExitCode::FAILURE;
         }
     };
-    Overrides { data_dir, http_listen, admin_listen }.apply(&mut settings);
+    Overrides { data_dir, http_listen, admin_listen, fix_listen }.apply(&mut settings);
     match venue_server::serve(settings, config_path) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {

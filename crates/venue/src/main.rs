@@ -66,6 +66,9 @@ struct ServeArgs {
     /// Listen for the admin API here instead of the configured address.
     #[arg(long)]
     admin: Option<std::net::SocketAddr>,
+    /// Listen for FIX here instead of the configured address.
+    #[arg(long)]
+    fix: Option<std::net::SocketAddr>,
 }
 
 #[derive(Subcommand)]
@@ -226,7 +229,9 @@ fn parse_workload(name: &str) -> Result<Workload, String> {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Serve(args) => config_cmd::serve(args.config, args.data_dir, args.http, args.admin),
+        Command::Serve(args) => {
+            config_cmd::serve(args.config, args.data_dir, args.http, args.admin, args.fix)
+        }
         Command::Config(ConfigCmd::Example) => config_cmd::example(),
         Command::Config(ConfigCmd::Check { file }) => config_cmd::check(&file),
         Command::Audit(AuditCmd::Verify { file, expect_last_seq }) => {

@@ -3,214 +3,13 @@
 //! endpoint with good and bad input, hot reload (admin API and SIGHUP), and
 //! SIGTERM followed by a restart that finds every acknowledged change.
 
+mod common;
+
+use common::*;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{Receiver, channel};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-const START_TIMEOUT: Duration = Duration::from_secs(60);
-const TOKEN: &str = "demo-admin-token";
-
-/// A data directory removed when the test passes (kept as evidence when it
-/// fails).
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        let path = std::env::temp_dir().join(format!("venue-serve-{name}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&path).expect("temp dir");
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
-/// A running `venue serve`.
-struct Venue {
-    child: Child,
-    public: SocketAddr,
-    admin: SocketAddr,
-    stderr: Receiver<String>,
-}
-
-impl Venue {
-    /// Starts the binary on `data` (demo configuration unless `config`),
-    /// on ephemeral ports, and waits for its banner.
-    fn start(data: &Path, config: Option<&Path>) -> Venue {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_venue"));
-        command.arg("serve").arg("--data-dir").arg(data);
-        command.args(["--http", "127.0.0.1:0", "--admin", "127.0.0.1:0"]);
-        if let Some(config) = config {
-            command.arg("--config").arg(config);
-        }
-        let mut child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("venue starts");
-        let (err_tx, stderr) = channel();
-        let mut err = BufReader::new(child.stderr.take().expect("stderr"));
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            while err.read_line(&mut line).is_ok_and(|n| n > 0) {
-                let _ = err_tx.send(std::mem::take(&mut line));
-            }
-        });
-        let (out_tx, out_rx) = channel();
-        let mut out = BufReader::new(child.stdout.take().expect("stdout"));
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            while out.read_line(&mut line).is_ok_and(|n| n > 0) {
-                let _ = out_tx.send(std::mem::take(&mut line));
-            }
-        });
-        let deadline = Instant::now() + START_TIMEOUT;
-        let (mut public, mut admin) = (None, None);
-        while public.is_none() || admin.is_none() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = out_rx.recv_timeout(left).unwrap_or_else(|_| {
-                let _ = child.kill();
-                let log: Vec<String> = stderr.try_iter().collect();
-                panic!("no banner within {START_TIMEOUT:?}; stderr:\n{}", log.concat())
-            });
-            let addr = || {
-                let url = line.split_whitespace().find(|w| w.starts_with("http")).expect("url");
-                let url = url.trim_start_matches("https://").trim_start_matches("http://");
-                url.parse::<SocketAddr>().expect("address")
-            };
-            if line.trim_start().starts_with("public HTTP") {
-                public = Some(addr());
-            } else if line.trim_start().starts_with("admin HTTP") {
-                admin = Some(addr());
-            }
-        }
-        Venue { child, public: public.expect("public"), admin: admin.expect("admin"), stderr }
-    }
-
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill").arg(format!("-{name}")).arg(self.child.id().to_string()).status();
-        assert!(status.expect("kill runs").success(), "kill -{name}");
-    }
-
-    /// SIGTERM, then the exit status and everything it logged.
-    fn terminate(mut self) -> (ExitStatus, String) {
-        self.signal("TERM");
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                // The reader thread ends at EOF; give it a moment.
-                std::thread::sleep(Duration::from_millis(50));
-                return (status, self.stderr.try_iter().collect::<Vec<_>>().concat());
-            }
-            assert!(Instant::now() < deadline, "venue did not stop within {START_TIMEOUT:?} of SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn public(&self, method: &str, path: &str) -> (u16, String) {
-        request(self.public, method, path, None, None)
-    }
-
-    /// An admin call with the demo token; the body parsed as JSON.
-    fn admin(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        self.admin_with(Some(TOKEN), method, path, body.map(|b| b.to_string()).as_deref())
-    }
-
-    fn admin_with(&self, token: Option<&str>, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
-        let (status, text) = request(self.admin, method, path, token, body);
-        let value =
-            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{method} {path}: not JSON ({e}): {text}"));
-        (status, value)
-    }
-}
-
-impl Drop for Venue {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// One HTTP/1.1 request on a fresh connection; returns status and body.
-fn request(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<&str>,
-) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
-    let body = body.unwrap_or("");
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    if let Some(token) = token {
-        head.push_str(&format!("Authorization: Bearer {token}\r\n"));
-    }
-    if !body.is_empty() || method != "GET" {
-        head.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len()));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).expect("write head");
-    stream.write_all(body.as_bytes()).expect("write body");
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).expect("read response");
-    let text = String::from_utf8(response).expect("utf-8 response");
-    let (head, rest) = text.split_once("\r\n\r\n").expect("response head");
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("status code");
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-        dechunk(rest)
-    } else {
-        rest.to_owned()
-    };
-    (status, body)
-}
-
-fn dechunk(mut text: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = text.split_once("\r\n") {
-        let size = usize::from_str_radix(size.trim(), 16).expect("chunk size");
-        if size == 0 {
-            break;
-        }
-        out.push_str(&rest[..size]);
-        text = &rest[size + 2..];
-    }
-    out
-}
-
-fn balance(account: &Value, asset: &str) -> (String, String) {
-    let entry = account["balances"]
-        .as_array()
-        .expect("balances")
-        .iter()
-        .find(|b| b["asset"] == asset)
-        .unwrap_or_else(|| panic!("no {asset} in {account}"));
-    (
-        entry["available"].as_str().expect("available").to_owned(),
-        entry["held"].as_str().expect("held").to_owned(),
-    )
-}
-
-/// Value of an unlabelled metric line.
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find_map(|line| line.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
-        .unwrap_or_else(|| panic!("metric {name} missing"))
-        .trim()
-        .parse()
-        .expect("metric value")
-}
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
 
 #[test]
 fn demo_venue_serves_health_metrics_admin_and_survives_sigterm() {
@@ -441,17 +240,6 @@ fn admin_refuses_missing_or_wrong_credentials_and_bad_input_changes_nothing() {
     assert!(status.success(), "{log}");
 }
 
-/// The sequence number the venue stopped at, from its "stopped cleanly" log
-/// line.
-fn stopped_seq(log: &str) -> u64 {
-    let line = log
-        .lines()
-        .find(|l| l.contains("stopped cleanly"))
-        .unwrap_or_else(|| panic!("no clean stop:\n{log}"));
-    let line: Value = serde_json::from_str(line).expect("JSON log line");
-    line["fields"]["seq"].as_u64().expect("seq")
-}
-
 /// `venue audit verify`: success and what it printed.
 fn audit_verify(file: &Path, expect_last_seq: Option<u64>) -> (bool, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_venue"));
@@ -514,18 +302,6 @@ fn audit_log_detects_tampering_and_is_rebuilt_from_the_journal_after_a_crash() {
     std::fs::write(&audit, tampered.join("\n") + "\n").expect("tamper");
     let (ok, out) = audit_verify(&audit, None);
     assert!(!ok && out.contains(&format!("line {}", target + 1)) && out.contains("edited"), "{out}");
-}
-
-fn demo_config_with(dir: &Path, name: &str, edit: impl Fn(String) -> String) -> PathBuf {
-    let text = Command::new(env!("CARGO_BIN_EXE_venue"))
-        .args(["config", "example"])
-        .output()
-        .expect("config example");
-    assert!(text.status.success());
-    let text = edit(String::from_utf8(text.stdout).expect("utf-8"));
-    let path = dir.join(name);
-    std::fs::write(&path, text).expect("write config");
-    path
 }
 
 #[test]

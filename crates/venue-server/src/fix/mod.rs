@@ -1,0 +1,436 @@
+//! The FIX 4.4 acceptor: sockets and tasks around `venue-fix`'s session
+//! layer, and order entry through the engine.
+//!
+//! One task per configured session owns its [`Session`] state machine, its
+//! [`OrderDesk`] and its feed of engine outputs, for the life of the venue:
+//! the desk keeps following the account's orders while the client is away.
+//! The acceptor reads a connection's first message, finds the session by
+//! its CompIDs and hands the connection to that session's task; a second
+//! connection for a session already connected is closed (duplicate logon
+//! refused), as is one whose CompIDs match no session.
+//!
+//! Replies to orders leave only once the engine's command is durable (the
+//! feed comes from the router, which reads durable outputs).
+
+pub mod orders;
+
+use crate::config::{FixSessionSettings, FixSettings};
+use crate::router::Router;
+use orders::{Inbound, OrderDesk, Reply};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use venue_domain::InstrumentSpec;
+use venue_engine::Command;
+use venue_fix::session::{Action, FileStore, Session, SessionConfig};
+use venue_fix::{FrameResult, Framer, Parser};
+
+/// A client connection of either kind.
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+/// A connection handed to a session: the socket and what was already read.
+pub struct Connection {
+    stream: Box<dyn Stream>,
+    buffered: Vec<u8>,
+    peer: String,
+}
+
+/// How long a new connection may take to send its Logon.
+const LOGON_TIMEOUT: Duration = Duration::from_secs(10);
+/// Session timer period (heartbeats, test requests, logout timeouts).
+const TICK: Duration = Duration::from_millis(100);
+/// Outputs a session may have unread before it is cut off as too slow.
+const FEED_CAPACITY: usize = 1 << 16;
+
+fn now_ns() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// The running acceptor's sessions, by CompID pair.
+pub struct FixAcceptor {
+    sessions: Vec<(FixSessionSettings, mpsc::Sender<Connection>)>,
+}
+
+/// Starts one task per session; returns the acceptor that routes new
+/// connections to them and the tasks (which end after `stop`, once their
+/// clients are logged out).
+pub fn start(
+    settings: &FixSettings,
+    data_dir: &Path,
+    router: Arc<Router>,
+    instruments: Arc<Vec<InstrumentSpec>>,
+    stop: watch::Receiver<bool>,
+) -> Result<(Arc<FixAcceptor>, Vec<tokio::task::JoinHandle<()>>), String> {
+    let mut sessions = Vec::new();
+    let mut tasks = Vec::new();
+    for config in &settings.sessions {
+        let dir = store_dir(data_dir, config);
+        let store = FileStore::open(&dir).map_err(|e| format!("FIX session store {}: {e}", dir.display()))?;
+        let session_config = SessionConfig {
+            begin_string: "FIX.4.4".into(),
+            sender_comp_id: config.sender_comp_id.clone(),
+            target_comp_id: config.target_comp_id.clone(),
+            password: config.password.as_ref().map(|p| p.expose().to_owned()),
+            username: config.username.clone(),
+            heartbeat_min_secs: config.heartbeat_secs.0,
+            heartbeat_max_secs: config.heartbeat_secs.1,
+            reset_on_logon: config.reset_on_logon,
+            sending_time_tolerance_ns: 120_000_000_000,
+            max_message_len: 64 << 10,
+        };
+        let session = Session::new(session_config, Box::new(store));
+        let (tx, rx) = mpsc::channel(4);
+        let task = SessionTask {
+            config: config.clone(),
+            session,
+            desk: config.account.map(|account| OrderDesk::new(account, instruments.clone())),
+            router: router.clone(),
+            connections: rx,
+            stop: stop.clone(),
+            seen: BTreeSet::new(),
+        };
+        tasks.push(tokio::spawn(task.run()));
+        sessions.push((config.clone(), tx));
+    }
+    Ok((Arc::new(FixAcceptor { sessions }), tasks))
+}
+
+impl FixAcceptor {
+    /// Accepts connections until `stop`.
+    pub async fn serve(
+        self: Arc<FixAcceptor>,
+        tcp: TcpListener,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+        loop {
+            let accepted = tokio::select! {
+                accepted = tcp.accept() => accepted,
+                _ = stop.wait_for(|s| *s) => return,
+            };
+            let (stream, peer) = match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    tracing::warn!(error = %e, "FIX accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let (this, acceptor) = (self.clone(), acceptor.clone());
+            tokio::spawn(async move {
+                let stream: Box<dyn Stream> = match acceptor {
+                    None => Box::new(stream),
+                    Some(acceptor) => {
+                        match tokio::time::timeout(LOGON_TIMEOUT, acceptor.accept(stream)).await {
+                            Ok(Ok(tls)) => Box::new(tls),
+                            _ => return,
+                        }
+                    }
+                };
+                this.route(stream, peer.to_string()).await;
+            });
+        }
+    }
+
+    /// Reads the first message and hands the connection to its session.
+    async fn route(&self, mut stream: Box<dyn Stream>, peer: String) {
+        let mut buffered = Vec::with_capacity(4096);
+        let framer = Framer::new(64 << 10);
+        let deadline = tokio::time::Instant::now() + LOGON_TIMEOUT;
+        let frame_len = loop {
+            match framer.next_frame(&buffered) {
+                FrameResult::Complete { len } => break len,
+                FrameResult::Garbled { skip, .. } => {
+                    buffered.drain(..skip.min(buffered.len()));
+                }
+                FrameResult::Incomplete => {}
+            }
+            let mut chunk = [0u8; 4096];
+            match tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await {
+                Ok(Ok(n)) if n > 0 => buffered.extend_from_slice(&chunk[..n]),
+                // Closed, failed or silent: a connection that never speaks
+                // is harmless.
+                _ => return,
+            }
+        };
+        let mut parser = Parser::new();
+        let Ok(message) = parser.parse(&buffered[..frame_len]) else { return };
+        let (Ok(theirs), Ok(ours)) = (message.fields().get_str(49), message.fields().get_str(56)) else {
+            return;
+        };
+        let Some((_, tx)) =
+            self.sessions.iter().find(|(s, _)| s.target_comp_id == theirs && s.sender_comp_id == ours)
+        else {
+            tracing::warn!(%peer, sender = theirs, target = ours, "FIX logon for an unknown session refused");
+            return;
+        };
+        let _ = tx.try_send(Connection { stream, buffered, peer });
+    }
+}
+
+/// What woke a session task.
+enum Event {
+    Connection(Option<Connection>),
+    Read(Option<usize>),
+    Output(Option<venue_pipeline::Stamped>),
+    Tick,
+    Stop,
+}
+
+struct SessionTask {
+    config: FixSessionSettings,
+    session: Session,
+    desk: Option<OrderDesk>,
+    router: Arc<Router>,
+    connections: mpsc::Receiver<Connection>,
+    stop: watch::Receiver<bool>,
+    /// Echo application: ClOrdIDs seen in this logon.
+    seen: BTreeSet<String>,
+}
+
+impl SessionTask {
+    async fn run(mut self) {
+        let mut feed = self.desk.as_ref().map(|_| self.router.subscribe(self.config.account, FEED_CAPACITY));
+        let mut timer = tokio::time::interval(TICK);
+        timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut current: Option<Connection> = None;
+        let mut actions = Vec::new();
+        let mut read_buf = vec![0u8; 64 << 10];
+        let mut pending: Vec<u8> = Vec::new();
+        let mut stopping = false;
+        loop {
+            actions.clear();
+            let event = tokio::select! {
+                incoming = self.connections.recv() => Event::Connection(incoming),
+                read = read_some(&mut current, &mut read_buf) => Event::Read(read),
+                stamped = next_output(&mut feed) => Event::Output(stamped),
+                _ = timer.tick() => Event::Tick,
+                _ = self.stop.wait_for(|s| *s), if !stopping => Event::Stop,
+            };
+            match event {
+                Event::Connection(None) | Event::Output(None) => return,
+                Event::Connection(Some(mut connection)) => {
+                    if current.is_some() || stopping {
+                        tracing::warn!(peer = %connection.peer, session = %self.config.target_comp_id, "duplicate FIX logon refused");
+                        let _ = connection.stream.shutdown().await;
+                        continue;
+                    }
+                    pending = std::mem::take(&mut connection.buffered);
+                    tracing::info!(peer = %connection.peer, session = %self.config.target_comp_id, "FIX connection");
+                    current = Some(connection);
+                    let used = self.session.on_bytes(&pending, now_ns(), &mut actions);
+                    pending.drain(..used.min(pending.len()));
+                }
+                Event::Read(Some(n)) if n > 0 => {
+                    pending.extend_from_slice(&read_buf[..n]);
+                    let used = self.session.on_bytes(&pending, now_ns(), &mut actions);
+                    pending.drain(..used.min(pending.len()));
+                }
+                Event::Read(_) => {
+                    self.disconnected(&mut current, "connection closed").await;
+                    pending.clear();
+                    if stopping {
+                        return;
+                    }
+                    continue;
+                }
+                Event::Output(Some(stamped)) => {
+                    let mut replies = Vec::new();
+                    if let (Some(desk), Some(feed)) = (&mut self.desk, &feed) {
+                        desk.on_output(&stamped, feed.origin, &mut replies);
+                    }
+                    if self.session.is_logged_on() {
+                        for reply in &replies {
+                            send_reply(&mut self.session, reply, &mut actions);
+                        }
+                    }
+                    if feed.as_ref().is_some_and(|f| f.overflowed.load(std::sync::atomic::Ordering::Relaxed))
+                    {
+                        tracing::error!(session = %self.config.target_comp_id, "FIX session too slow for its feed: disconnected");
+                        self.disconnected(&mut current, "slow consumer").await;
+                        feed = self
+                            .desk
+                            .as_ref()
+                            .map(|_| self.router.subscribe(self.config.account, FEED_CAPACITY));
+                        continue;
+                    }
+                }
+                Event::Tick => self.session.on_timer(now_ns(), &mut actions),
+                Event::Stop => {
+                    stopping = true;
+                    if self.session.is_logged_on() {
+                        self.session.logout("venue shutting down", now_ns(), &mut actions);
+                    } else {
+                        self.disconnected(&mut current, "venue shutting down").await;
+                        return;
+                    }
+                }
+            }
+            if self.perform(&mut actions, &mut current, feed.as_ref().map(|f| f.origin)).await && stopping {
+                return;
+            }
+            if stopping && current.is_none() {
+                return;
+            }
+        }
+    }
+
+    /// Carries out the session's actions; true if the connection ended.
+    async fn perform(
+        &mut self,
+        actions: &mut Vec<Action>,
+        current: &mut Option<Connection>,
+        origin: Option<u64>,
+    ) -> bool {
+        let mut at = 0;
+        while at < actions.len() {
+            let action = std::mem::replace(&mut actions[at], Action::LoggedOn);
+            at += 1;
+            match action {
+                Action::Send(bytes) => {
+                    if let Some(connection) = current.as_mut()
+                        && connection.stream.write_all(&bytes).await.is_err()
+                    {
+                        self.disconnected(current, "write failed").await;
+                        return true;
+                    }
+                }
+                Action::Deliver(frame) => {
+                    let mut more = Vec::new();
+                    self.deliver(&frame, origin, &mut more);
+                    actions.extend(more);
+                }
+                Action::LoggedOn => {}
+                Action::Disconnect { reason } => {
+                    self.disconnected(current, &reason).await;
+                    return true;
+                }
+            }
+        }
+        actions.clear();
+        false
+    }
+
+    /// An in-sequence application message from the client.
+    fn deliver(&mut self, frame: &[u8], origin: Option<u64>, actions: &mut Vec<Action>) {
+        let mut parser = Parser::new();
+        let Ok(message) = parser.parse(frame) else { return };
+        let fields = message.fields();
+        if self.config.echo {
+            let msg_type = message.msg_type();
+            if msg_type != b"D" && msg_type != b"d" {
+                return;
+            }
+            if msg_type == b"D" {
+                let cl = fields.get_str(11).unwrap_or_default().to_owned();
+                let poss_resend = fields.get_bool(97).unwrap_or(false);
+                if !self.seen.insert(cl) && poss_resend {
+                    return;
+                }
+            }
+            let msg_type = if msg_type == b"D" { "D" } else { "d" };
+            let body: Vec<(u32, Vec<u8>)> = fields
+                .iter()
+                .filter(|f| !is_header_or_trailer(f.tag))
+                .map(|f| (f.tag, f.value.to_vec()))
+                .collect();
+            let _ = self.session.send_app(
+                msg_type,
+                |enc| {
+                    for (tag, value) in &body {
+                        enc.bytes(*tag, value);
+                    }
+                },
+                now_ns(),
+                actions,
+            );
+            return;
+        }
+        let (Some(desk), Some(origin)) = (&mut self.desk, origin) else { return };
+        match desk.on_message(message.msg_type(), &fields, now_ns()) {
+            Inbound::Submit(command) => {
+                if let Err(reject) = self.router.submit(origin, command) {
+                    let reply = desk.refused(&command, reject, now_ns());
+                    send_reply(&mut self.session, &reply, actions);
+                }
+            }
+            Inbound::Answer(reply) => send_reply(&mut self.session, &reply, actions),
+            Inbound::NotMine => {
+                let msg_type = String::from_utf8_lossy(message.msg_type()).into_owned();
+                let seq = message.seq_num().unwrap_or(0);
+                let _ = self.session.send_app(
+                    "j",
+                    |enc| {
+                        enc.uint(45, seq)
+                            .str(372, &msg_type)
+                            .str(380, "3")
+                            .str(58, "Unsupported Message Type");
+                    },
+                    now_ns(),
+                    actions,
+                );
+            }
+        }
+    }
+
+    async fn disconnected(&mut self, current: &mut Option<Connection>, reason: &str) {
+        if let Some(mut connection) = current.take() {
+            let _ = connection.stream.shutdown().await;
+            tracing::info!(peer = %connection.peer, session = %self.config.target_comp_id, reason, "FIX disconnected");
+            self.session.on_disconnect();
+            self.seen.clear();
+            if self.config.cancel_on_disconnect
+                && let Some(account) = self.config.account
+            {
+                let _ =
+                    self.router.submit(0, Command::MassCancel { instrument: None, account: Some(account) });
+            }
+        }
+    }
+}
+
+fn is_header_or_trailer(tag: u32) -> bool {
+    matches!(tag, 8 | 9 | 35 | 49 | 56 | 34 | 52 | 43 | 97 | 122 | 50 | 57 | 115 | 128 | 10 | 93 | 89)
+}
+
+fn send_reply(session: &mut Session, reply: &Reply, actions: &mut Vec<Action>) {
+    let result = session.send_app(
+        reply.msg_type,
+        |enc| {
+            for (tag, value) in &reply.fields {
+                enc.str(*tag, value);
+            }
+        },
+        now_ns(),
+        actions,
+    );
+    if let Err(e) = result {
+        tracing::warn!(error = ?e, msg_type = reply.msg_type, "FIX reply not sent");
+    }
+}
+
+async fn read_some(current: &mut Option<Connection>, buf: &mut [u8]) -> Option<usize> {
+    match current {
+        Some(connection) => connection.stream.read(buf).await.ok(),
+        None => std::future::pending().await,
+    }
+}
+
+async fn next_output(feed: &mut Option<crate::router::Feed>) -> Option<venue_pipeline::Stamped> {
+    match feed {
+        Some(feed) => feed.rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Where a session's store lives (for tests and tools).
+pub fn store_dir(data_dir: &Path, session: &FixSessionSettings) -> PathBuf {
+    data_dir.join("fix").join(format!("{}-{}", session.sender_comp_id, session.target_comp_id))
+}

@@ -1,0 +1,842 @@
+//! FIX order entry ↔ engine commands and events, for one session.
+//!
+//! Inbound: NewOrderSingle (D), OrderCancelRequest (F),
+//! OrderCancelReplaceRequest (G) and OrderMassCancelRequest (q) become
+//! engine commands; OrderStatusRequest (H) is answered from the desk's own
+//! view. A field the venue cannot honour is refused here, before the
+//! engine, with the same reply the engine's refusal would get.
+//!
+//! Outbound: engine events become ExecutionReports (8), OrderCancelRejects
+//! (9) and OrderMassCancelReports (r). The engine's events carry ids and
+//! quantities but not a FIX client's text ClOrdIDs, cumulative quantity or
+//! average price, so the desk keeps, per live order of its account, what
+//! the reports need.
+//!
+//! Request context: the session's commands are answered in order, each by
+//! a run of outputs ending with the one marked `last`, so the desk keeps
+//! its submitted requests in a queue and the head is the request the
+//! current outputs answer.
+//!
+//! ClOrdIDs are text in FIX and a `u64` in the engine: the desk hashes the
+//! text (FNV-1a) and keeps the text by hash. Two live orders of an account
+//! whose ClOrdIDs hash alike are refused as duplicates (odds 1 in 2^64).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use venue_domain::{
+    AccountId, CancelReason, ClientOrderId, InstrumentId, InstrumentSpec, OrderId, OrderKind, Price, Qty,
+    Reject, Side, StpGroup, StpMode, TimeInForce, Timestamp,
+};
+use venue_engine::{Command, Output};
+use venue_fix::Fields;
+use venue_matching::{AmendOrder, CancelOrder, EventKind, NewOrder, OrderRef, RequestKind};
+use venue_pipeline::Stamped;
+
+/// One outbound application message: its type and body fields in any
+/// order (the encoder sorts them).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reply {
+    /// MsgType (35).
+    pub msg_type: &'static str,
+    /// Body fields.
+    pub fields: Vec<(u32, String)>,
+}
+
+impl Reply {
+    fn new(msg_type: &'static str) -> Reply {
+        Reply { msg_type, fields: Vec::with_capacity(24) }
+    }
+    fn set(&mut self, tag: u32, value: impl Into<String>) -> &mut Reply {
+        self.fields.push((tag, value.into()));
+        self
+    }
+    /// The value of `tag`, for tests and logs.
+    pub fn get(&self, tag: u32) -> Option<&str> {
+        self.fields.iter().find(|(t, _)| *t == tag).map(|(_, v)| v.as_str())
+    }
+}
+
+/// What to do with an inbound application message.
+#[derive(Debug)]
+pub enum Inbound {
+    /// Submit this command (the desk queued its request context).
+    Submit(Command),
+    /// Answer at once; nothing goes to the engine.
+    Answer(Reply),
+    /// Not an order-entry message (the session answers it).
+    NotMine,
+}
+
+#[derive(Debug)]
+enum Pending {
+    New { cl: String },
+    Cancel { cl: String, orig: String },
+    Amend { cl: String, orig: String },
+    Mass { cl: String, request_type: u8, symbol: Option<String>, affected: u64, rejected: Option<Reject> },
+}
+
+#[derive(Clone, Debug)]
+struct OrderInfo {
+    cl: String,
+    orig: Option<String>,
+    instrument: InstrumentId,
+    side: Side,
+    ord_type: u8,
+    price: Price,
+    qty: Qty,
+    leaves: Qty,
+    cum: i64,
+    /// Σ price × qty of fills, in ticks × lots.
+    notional: i128,
+    status: u8,
+}
+
+/// One session's order-entry state.
+pub struct OrderDesk {
+    account: AccountId,
+    instruments: Arc<Vec<InstrumentSpec>>,
+    orders: BTreeMap<OrderId, OrderInfo>,
+    names: HashMap<u64, String>,
+    pending: VecDeque<Pending>,
+}
+
+/// FNV-1a of a ClOrdID: the engine's `ClientOrderId` (0 is "none", so it
+/// maps to 1).
+pub fn client_id(text: &str) -> ClientOrderId {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for &byte in text.as_bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    ClientOrderId(hash.max(1))
+}
+
+/// OrdRejReason (103) for an engine refusal.
+fn ord_rej_reason(reject: Reject) -> &'static str {
+    match reject {
+        Reject::UnknownInstrument => "1",
+        Reject::InstrumentHalted | Reject::InstrumentClosed => "2",
+        Reject::InsufficientBalance
+        | Reject::MaxOrderQtyExceeded
+        | Reject::MaxNotionalExceeded
+        | Reject::PriceBandExceeded
+        | Reject::TooManyOpenOrders => "3",
+        Reject::DuplicateClientOrderId | Reject::DuplicateOrderId => "6",
+        Reject::InvalidOrderCombination => "11",
+        Reject::QtyNotPositive | Reject::QtyOffLot | Reject::QtyBelowMin | Reject::QtyAboveMax => "13",
+        Reject::UnknownAccount | Reject::Unauthorized => "15",
+        Reject::KillSwitchActive => "0",
+        _ => "99",
+    }
+}
+
+/// CxlRejReason (102) for an engine refusal.
+fn cxl_rej_reason(reject: Reject) -> &'static str {
+    match reject {
+        Reject::OrderNotActive => "0",
+        Reject::UnknownOrder => "1",
+        Reject::DuplicateClientOrderId => "6",
+        _ => "99",
+    }
+}
+
+fn cancel_text(reason: CancelReason) -> &'static str {
+    reason.as_str()
+}
+
+/// A refusal decided before the engine: reason text and OrdRejReason.
+struct Refusal(&'static str, String);
+
+impl Refusal {
+    fn of(reject: Reject) -> Refusal {
+        Refusal(ord_rej_reason(reject), reject.as_str().to_owned())
+    }
+    fn unsupported(what: String) -> Refusal {
+        Refusal("11", what)
+    }
+    fn other(what: String) -> Refusal {
+        Refusal("99", what)
+    }
+}
+
+/// YYYYMMDD → ns at the end of that day (UTC), for ExpireDate (432).
+fn end_of_date(text: &str) -> Option<u64> {
+    if text.len() != 8 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let probe = format!("{text}-23:59:59.999");
+    venue_fix::time::parse_utc_timestamp(probe.as_bytes()).ok()
+}
+
+impl OrderDesk {
+    /// A desk for `account`'s orders.
+    pub fn new(account: AccountId, instruments: Arc<Vec<InstrumentSpec>>) -> OrderDesk {
+        OrderDesk {
+            account,
+            instruments,
+            orders: BTreeMap::new(),
+            names: HashMap::new(),
+            pending: VecDeque::new(),
+        }
+    }
+
+    fn spec(&self, instrument: InstrumentId) -> Option<&InstrumentSpec> {
+        self.instruments.get(instrument.0 as usize)
+    }
+
+    fn symbol_id(&self, symbol: &str) -> Option<InstrumentId> {
+        self.instruments.iter().find(|s| s.symbol == symbol).map(|s| s.id)
+    }
+
+    /// Translates an application message (already validated by the session
+    /// layer against the dictionary).
+    pub fn on_message(&mut self, msg_type: &[u8], fields: &Fields<'_>, now_ns: u64) -> Inbound {
+        match msg_type {
+            b"D" => self.new_order(fields, now_ns),
+            b"F" => self.cancel(fields),
+            b"G" => self.replace(fields),
+            b"H" => Inbound::Answer(self.status(fields, now_ns)),
+            b"q" => self.mass_cancel(fields, now_ns),
+            _ => Inbound::NotMine,
+        }
+    }
+
+    fn text(fields: &Fields<'_>, tag: u32) -> Option<String> {
+        fields.get_str(tag).ok().filter(|s| !s.is_empty()).map(str::to_owned)
+    }
+
+    fn check_account(&self, fields: &Fields<'_>) -> Result<(), Refusal> {
+        match fields.get_str(1) {
+            Ok(account) if account != self.account.0.to_string() => {
+                Err(Refusal("15", format!("account {account:?} is not this session's account")))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn new_order(&mut self, f: &Fields<'_>, now_ns: u64) -> Inbound {
+        let cl = Self::text(f, 11).unwrap_or_default();
+        match self.build_new(f, &cl) {
+            Ok(order) => {
+                self.names.insert(order.client_order_id.0, cl.clone());
+                self.pending.push_back(Pending::New { cl });
+                Inbound::Submit(Command::NewOrder(order))
+            }
+            Err(refusal) => Inbound::Answer(self.reject_new(f, &cl, refusal, now_ns)),
+        }
+    }
+
+    fn build_new(&self, f: &Fields<'_>, cl: &str) -> Result<NewOrder, Refusal> {
+        if cl.is_empty() {
+            return Err(Refusal::other("ClOrdID (11) is required".into()));
+        }
+        self.check_account(f)?;
+        let symbol = f.get_str(55).map_err(|_| Refusal::other("Symbol (55) is required".into()))?;
+        let instrument = self.symbol_id(symbol).ok_or_else(|| Refusal::of(Reject::UnknownInstrument))?;
+        let spec = self.spec(instrument).expect("instrument exists");
+        let side = match f.get_char(54) {
+            Ok(b'1') => Side::Buy,
+            Ok(b'2') => Side::Sell,
+            _ => return Err(Refusal::unsupported("Side (54) must be 1 (buy) or 2 (sell)".into())),
+        };
+        let kind = match f.get_char(40) {
+            Ok(b'1') => OrderKind::Market,
+            Ok(b'2') => OrderKind::Limit,
+            Ok(b'3') => OrderKind::Stop,
+            Ok(b'4') => OrderKind::StopLimit,
+            _ => return Err(Refusal::unsupported("OrdType (40) must be 1, 2, 3 or 4".into())),
+        };
+        let qty_text = f.get_decimal(38).map_err(|_| Refusal("13", "OrderQty (38) is required".into()))?;
+        let qty = spec.parse_qty(qty_text).map_err(Refusal::of)?;
+        let price = if matches!(kind, OrderKind::Limit | OrderKind::StopLimit) {
+            let text = f
+                .get_decimal(44)
+                .map_err(|_| Refusal::other("Price (44) is required for this OrdType".into()))?;
+            spec.parse_price(text).map_err(Refusal::of)?
+        } else {
+            Price(0)
+        };
+        let stop_price = if kind.is_stop() {
+            let text = f
+                .get_decimal(99)
+                .map_err(|_| Refusal::other("StopPx (99) is required for this OrdType".into()))?;
+            spec.parse_price(text).map_err(Refusal::of)?
+        } else {
+            Price(0)
+        };
+        let tif = match f.get_char(59).unwrap_or(b'0') {
+            b'0' => TimeInForce::Day,
+            b'1' => TimeInForce::Gtc,
+            b'3' => TimeInForce::Ioc,
+            b'4' => TimeInForce::Fok,
+            b'6' => TimeInForce::Gtd,
+            other => {
+                return Err(Refusal::unsupported(format!(
+                    "TimeInForce (59) {} is not supported",
+                    other as char
+                )));
+            }
+        };
+        let expire_time = if tif == TimeInForce::Gtd {
+            match (f.get_timestamp_ns(126), f.get_str(432)) {
+                (Ok(ns), _) => ns,
+                (_, Ok(date)) => end_of_date(date)
+                    .ok_or_else(|| Refusal::other("ExpireDate (432) is not a date".into()))?,
+                _ => return Err(Refusal::of(Reject::InvalidExpireTime)),
+            }
+        } else {
+            0
+        };
+        let post_only = f.get_str(18).is_ok_and(|inst| inst.split(' ').any(|i| i == "6"));
+        let display_qty = match f.get_decimal(111) {
+            Ok(text) => spec.parse_qty(text).map_err(|_| Refusal::of(Reject::InvalidDisplayQty))?,
+            Err(_) => Qty::ZERO,
+        };
+        Ok(NewOrder {
+            instrument,
+            order_id: OrderId(0),
+            client_order_id: client_id(cl),
+            account: self.account,
+            stp_group: StpGroup(0),
+            side,
+            kind,
+            tif,
+            price,
+            stop_price,
+            qty,
+            display_qty,
+            post_only,
+            stp: StpMode::default(),
+            expire_time: Timestamp(expire_time),
+            quote_budget: 0,
+        })
+    }
+
+    fn order_ref(&self, f: &Fields<'_>) -> Option<(OrderRef, String)> {
+        if let Some(orig) = Self::text(f, 41) {
+            return Some((OrderRef::Client(self.account, client_id(&orig)), orig));
+        }
+        let id = f.get_u64(37).ok()?;
+        let orig = self.orders.get(&OrderId(id)).map(|o| o.cl.clone()).unwrap_or_default();
+        Some((OrderRef::Id(OrderId(id)), orig))
+    }
+
+    fn cancel(&mut self, f: &Fields<'_>) -> Inbound {
+        let cl = Self::text(f, 11).unwrap_or_default();
+        let instrument = f.get_str(55).ok().and_then(|s| self.symbol_id(s));
+        let (Some((target, orig)), Some(instrument)) = (self.order_ref(f), instrument) else {
+            let orig = Self::text(f, 41).unwrap_or_default();
+            return Inbound::Answer(self.cancel_reject(&cl, &orig, None, '1', Reject::UnknownOrder));
+        };
+        self.pending.push_back(Pending::Cancel { cl, orig });
+        Inbound::Submit(Command::Cancel(CancelOrder { instrument, target, account: Some(self.account) }))
+    }
+
+    fn replace(&mut self, f: &Fields<'_>) -> Inbound {
+        let cl = Self::text(f, 11).unwrap_or_default();
+        let instrument = f.get_str(55).ok().and_then(|s| self.symbol_id(s));
+        let (Some((target, orig)), Some(instrument)) = (self.order_ref(f), instrument) else {
+            let orig = Self::text(f, 41).unwrap_or_default();
+            return Inbound::Answer(self.cancel_reject(&cl, &orig, None, '2', Reject::UnknownOrder));
+        };
+        let spec = self.spec(instrument).expect("instrument exists");
+        let price = match f.get_decimal(44).map(|t| spec.parse_price(t)) {
+            Ok(Ok(price)) => price,
+            Ok(Err(reject)) => return Inbound::Answer(self.cancel_reject(&cl, &orig, None, '2', reject)),
+            Err(_) => match self.orders.values().find(|o| o.cl == orig) {
+                Some(order) => order.price,
+                None => {
+                    return Inbound::Answer(self.cancel_reject(&cl, &orig, None, '2', Reject::UnknownOrder));
+                }
+            },
+        };
+        let new_qty = match f.get_decimal(38).map(|t| spec.parse_qty(t)) {
+            Ok(Ok(qty)) => Some(qty),
+            Ok(Err(reject)) => return Inbound::Answer(self.cancel_reject(&cl, &orig, None, '2', reject)),
+            Err(_) => None,
+        };
+        let new_client_order_id = if cl.is_empty() { ClientOrderId::NONE } else { client_id(&cl) };
+        self.names.insert(new_client_order_id.0, cl.clone());
+        self.pending.push_back(Pending::Amend { cl, orig });
+        Inbound::Submit(Command::Amend(AmendOrder {
+            instrument,
+            target,
+            account: Some(self.account),
+            new_price: price,
+            new_qty,
+            new_client_order_id,
+        }))
+    }
+
+    fn mass_cancel(&mut self, f: &Fields<'_>, now_ns: u64) -> Inbound {
+        let cl = Self::text(f, 11).unwrap_or_default();
+        let request_type = f.get_char(530).unwrap_or(b'7');
+        let symbol = Self::text(f, 55);
+        let instrument = match (request_type, &symbol) {
+            (b'7', _) => None,
+            (b'1', Some(symbol)) => match self.symbol_id(symbol) {
+                Some(id) => Some(id),
+                None => {
+                    let reply = self.mass_report(
+                        &cl,
+                        request_type,
+                        Some(symbol),
+                        0,
+                        Some(Reject::UnknownInstrument),
+                        now_ns,
+                    );
+                    return Inbound::Answer(reply);
+                }
+            },
+            _ => {
+                return Inbound::Answer(self.mass_report(
+                    &cl,
+                    request_type,
+                    symbol.as_deref(),
+                    0,
+                    Some(Reject::InvalidOrderCombination),
+                    now_ns,
+                ));
+            }
+        };
+        self.pending.push_back(Pending::Mass { cl, request_type, symbol, affected: 0, rejected: None });
+        Inbound::Submit(Command::MassCancel { instrument, account: Some(self.account) })
+    }
+
+    fn status(&self, f: &Fields<'_>, now_ns: u64) -> Reply {
+        let by_id = f.get_u64(37).ok().and_then(|id| self.orders.get_key_value(&OrderId(id)));
+        let found = by_id.or_else(|| {
+            let cl = Self::text(f, 11)?;
+            self.orders.iter().find(|(_, o)| o.cl == cl)
+        });
+        match found {
+            Some((&id, info)) => self.report(id, info, b'I', &Exec::default(), now_ns, "status"),
+            None => {
+                let mut r = Reply::new("8");
+                r.set(37, f.get_str(37).unwrap_or("NONE"))
+                    .set(11, Self::text(f, 11).unwrap_or_default())
+                    .set(17, format!("status-{now_ns}"))
+                    .set(150, "I")
+                    .set(39, "8")
+                    .set(54, f.get_str(54).unwrap_or("1"))
+                    .set(55, f.get_str(55).unwrap_or(""))
+                    .set(151, "0")
+                    .set(14, "0")
+                    .set(6, "0")
+                    .set(58, "unknown order");
+                r.set(60, timestamp(now_ns));
+                r
+            }
+        }
+    }
+
+    fn reject_new(&self, f: &Fields<'_>, cl: &str, refusal: Refusal, now_ns: u64) -> Reply {
+        let mut r = Reply::new("8");
+        r.set(37, "NONE")
+            .set(11, cl)
+            .set(17, format!("rej-{now_ns}-{}", self.pending.len()))
+            .set(150, "8")
+            .set(39, "8")
+            .set(103, refusal.0)
+            .set(58, refusal.1)
+            .set(54, f.get_str(54).unwrap_or("1"))
+            .set(55, f.get_str(55).unwrap_or("?"))
+            .set(38, f.get_decimal(38).unwrap_or("0"))
+            .set(151, "0")
+            .set(14, "0")
+            .set(6, "0")
+            .set(60, timestamp(now_ns));
+        r
+    }
+
+    fn cancel_reject(
+        &self,
+        cl: &str,
+        orig: &str,
+        order: Option<OrderId>,
+        response_to: char,
+        reject: Reject,
+    ) -> Reply {
+        let info = order.and_then(|id| self.orders.get(&id));
+        let mut r = Reply::new("9");
+        r.set(37, order.map_or("NONE".to_owned(), |id| id.0.to_string()))
+            .set(11, cl)
+            .set(41, orig)
+            .set(39, info.map_or("8".to_owned(), |i| (i.status as char).to_string()))
+            .set(434, response_to.to_string())
+            .set(102, cxl_rej_reason(reject))
+            .set(58, reject.as_str());
+        r
+    }
+
+    fn mass_report(
+        &self,
+        cl: &str,
+        request_type: u8,
+        symbol: Option<&str>,
+        affected: u64,
+        rejected: Option<Reject>,
+        now_ns: u64,
+    ) -> Reply {
+        let mut r = Reply::new("r");
+        r.set(11, cl)
+            .set(37, format!("mass-{now_ns}"))
+            .set(530, (request_type as char).to_string())
+            .set(531, if rejected.is_some() { "0".to_owned() } else { (request_type as char).to_string() });
+        if let Some(reject) = rejected {
+            r.set(532, if reject == Reject::UnknownInstrument { "1" } else { "99" }).set(58, reject.as_str());
+        } else {
+            r.set(533, affected.to_string());
+        }
+        if let Some(symbol) = symbol {
+            r.set(55, symbol);
+        }
+        r
+    }
+
+    /// The reply to a command the pipeline refused before sequencing (the
+    /// venue is busy or stopping): it drops the request just queued.
+    pub fn refused(&mut self, command: &Command, reject: Reject, now_ns: u64) -> Reply {
+        match (self.pending.pop_back(), command) {
+            (Some(Pending::New { cl }), Command::NewOrder(order)) => {
+                self.names.remove(&order.client_order_id.0);
+                let spec = self.spec(order.instrument);
+                let mut r = Reply::new("8");
+                r.set(37, "NONE")
+                    .set(11, cl)
+                    .set(17, format!("busy-{now_ns}"))
+                    .set(150, "8")
+                    .set(39, "8")
+                    .set(103, ord_rej_reason(reject))
+                    .set(58, reject.as_str())
+                    .set(54, if order.side == Side::Buy { "1" } else { "2" })
+                    .set(55, spec.map_or_else(String::new, |s| s.symbol.clone()))
+                    .set(38, spec.map_or_else(|| order.qty.0.to_string(), |s| s.format_qty(order.qty)))
+                    .set(151, "0")
+                    .set(14, "0")
+                    .set(6, "0")
+                    .set(60, timestamp(now_ns));
+                r
+            }
+            (Some(Pending::Cancel { cl, orig }), _) => self.cancel_reject(&cl, &orig, None, '1', reject),
+            (Some(Pending::Amend { cl, orig }), _) => self.cancel_reject(&cl, &orig, None, '2', reject),
+            (Some(Pending::Mass { cl, request_type, symbol, .. }), _) => {
+                self.mass_report(&cl, request_type, symbol.as_deref(), 0, Some(reject), now_ns)
+            }
+            _ => {
+                let mut r = Reply::new("j");
+                r.set(380, "4").set(58, reject.as_str());
+                r
+            }
+        }
+    }
+
+    /// Turns one durable engine output into the session's replies.
+    /// `mine` is the session's origin: outputs of its own commands close
+    /// its pending requests in order.
+    pub fn on_output(&mut self, stamped: &Stamped, mine: u64, out: &mut Vec<Reply>) {
+        let own = stamped.origin == mine;
+        let time = stamped.time.0;
+        let exec_base = stamped.seq;
+        if let Output::Book(event) = stamped.output {
+            self.on_event(event.instrument, event.kind, own, time, exec_base, out);
+        }
+        if own && stamped.last {
+            if let Some(Pending::Mass { cl, request_type, symbol, affected, rejected }) = self.pending.front()
+            {
+                let reply =
+                    self.mass_report(cl, *request_type, symbol.as_deref(), *affected, *rejected, time);
+                out.push(reply);
+            }
+            self.pending.pop_front();
+        }
+    }
+
+    fn exec_id(seq: u64, out: &[Reply]) -> String {
+        format!("{seq}-{}", out.len())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn on_event(
+        &mut self,
+        instrument: InstrumentId,
+        kind: EventKind,
+        own: bool,
+        time: u64,
+        seq: u64,
+        out: &mut Vec<Reply>,
+    ) {
+        let me = self.account;
+        match kind {
+            EventKind::Accepted { order_id, client_order_id, account, side, kind, price, qty }
+                if account == me =>
+            {
+                let cl = match (own, self.pending.front()) {
+                    (true, Some(Pending::New { cl })) => cl.clone(),
+                    _ => {
+                        self.names.get(&client_order_id.0).cloned().unwrap_or_else(|| order_id.0.to_string())
+                    }
+                };
+                let ord_type = match kind {
+                    OrderKind::Market => b'1',
+                    OrderKind::Limit => b'2',
+                    OrderKind::Stop => b'3',
+                    OrderKind::StopLimit => b'4',
+                };
+                let info = OrderInfo {
+                    cl,
+                    orig: None,
+                    instrument,
+                    side,
+                    ord_type,
+                    price,
+                    qty,
+                    leaves: qty,
+                    cum: 0,
+                    notional: 0,
+                    status: b'0',
+                };
+                let exec = Exec { id: Self::exec_id(seq, out), ..Exec::default() };
+                out.push(self.report(order_id, &info, b'0', &exec, time, ""));
+                self.orders.insert(order_id, info);
+            }
+            EventKind::Rejected { order_id, client_order_id, account, request, reason }
+                if account == me && own =>
+            {
+                match (request, self.pending.front()) {
+                    (RequestKind::New, Some(Pending::New { cl })) => {
+                        let mut r = Reply::new("8");
+                        r.set(37, order_id.0.to_string())
+                            .set(11, cl.clone())
+                            .set(17, Self::exec_id(seq, out))
+                            .set(150, "8")
+                            .set(39, "8")
+                            .set(103, ord_rej_reason(reason))
+                            .set(58, reason.as_str())
+                            .set(1, me.0.to_string())
+                            .set(151, "0")
+                            .set(14, "0")
+                            .set(6, "0")
+                            .set(60, timestamp(time));
+                        if let Some(spec) = self.spec(instrument) {
+                            r.set(55, spec.symbol.clone());
+                        }
+                        r.set(54, "1");
+                        out.push(r);
+                        self.names.remove(&client_order_id.0);
+                    }
+                    (RequestKind::Cancel, Some(Pending::Cancel { cl, orig })) => {
+                        let known = self.orders.contains_key(&order_id).then_some(order_id);
+                        out.push(self.cancel_reject(cl, orig, known, '1', reason));
+                    }
+                    (RequestKind::Amend, Some(Pending::Amend { cl, orig })) => {
+                        let known = self.orders.contains_key(&order_id).then_some(order_id);
+                        out.push(self.cancel_reject(cl, orig, known, '2', reason));
+                        self.names.remove(&client_id(cl).0);
+                    }
+                    (RequestKind::MassCancel, Some(Pending::Mass { .. })) => {
+                        if let Some(Pending::Mass { rejected, .. }) = self.pending.front_mut() {
+                            *rejected = Some(reason);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            EventKind::Trade {
+                trade_id,
+                price,
+                qty,
+                maker_order_id,
+                taker_order_id,
+                maker_account,
+                taker_account,
+                maker_leaves,
+                taker_leaves,
+                aggressor,
+            } => {
+                for (account, order_id, leaves, side) in [
+                    (maker_account, maker_order_id, maker_leaves, aggressor.opposite()),
+                    (taker_account, taker_order_id, taker_leaves, aggressor),
+                ] {
+                    if account != me {
+                        continue;
+                    }
+                    let info = self.orders.entry(order_id).or_insert_with(|| OrderInfo {
+                        cl: order_id.0.to_string(),
+                        orig: None,
+                        instrument,
+                        side,
+                        ord_type: b'2',
+                        price,
+                        qty: Qty(qty.0 + leaves.0),
+                        leaves,
+                        cum: 0,
+                        notional: 0,
+                        status: b'0',
+                    });
+                    info.cum += qty.0;
+                    info.notional += i128::from(price.0) * i128::from(qty.0);
+                    info.leaves = leaves;
+                    info.status = if leaves.0 == 0 { b'2' } else { b'1' };
+                    let info = info.clone();
+                    let exec = Exec {
+                        id: format!("{}-{}", Self::exec_id(seq, out), trade_id.0),
+                        last: Some((price, qty)),
+                    };
+                    out.push(self.report(order_id, &info, b'F', &exec, time, ""));
+                    if leaves.0 == 0 {
+                        self.end(order_id);
+                    }
+                }
+            }
+            EventKind::Cancelled { order_id, account, reason, .. } if account == me => {
+                self.finish(order_id, b'4', own, time, seq, cancel_text(reason), out);
+            }
+            EventKind::Expired { order_id, account, .. } if account == me => {
+                self.finish(order_id, b'C', own, time, seq, "expired", out);
+            }
+            EventKind::Triggered { order_id, account, .. } if account == me => {
+                if let Some(info) = self.orders.get(&order_id).cloned() {
+                    let exec = Exec { id: Self::exec_id(seq, out), ..Exec::default() };
+                    out.push(self.report(order_id, &info, b'L', &exec, time, "stop triggered"));
+                }
+            }
+            EventKind::Amended { order_id, account, price, qty, leaves, .. } if account == me => {
+                let new_cl = match (own, self.pending.front()) {
+                    (true, Some(Pending::Amend { cl, orig })) if !cl.is_empty() => {
+                        Some((cl.clone(), orig.clone()))
+                    }
+                    _ => None,
+                };
+                if let Some(info) = self.orders.get_mut(&order_id) {
+                    if let Some((cl, orig)) = new_cl {
+                        info.orig = Some(orig);
+                        info.cl = cl;
+                    }
+                    info.price = price;
+                    info.qty = qty;
+                    info.leaves = leaves;
+                    let info = info.clone();
+                    let exec = Exec { id: Self::exec_id(seq, out), ..Exec::default() };
+                    out.push(self.report(order_id, &info, b'5', &exec, time, ""));
+                }
+            }
+            EventKind::Reduced { order_id, account, qty, leaves } if account == me => {
+                if let Some(info) = self.orders.get_mut(&order_id) {
+                    info.qty = Qty(info.qty.0 - qty.0);
+                    info.leaves = leaves;
+                    let info = info.clone();
+                    let exec = Exec { id: Self::exec_id(seq, out), ..Exec::default() };
+                    out.push(self.report(
+                        order_id,
+                        &info,
+                        b'D',
+                        &exec,
+                        time,
+                        "reduced by self-trade prevention",
+                    ));
+                }
+            }
+            EventKind::MassCancelled { count, .. } if own => {
+                if let Some(Pending::Mass { affected, .. }) = self.pending.front_mut() {
+                    *affected += u64::from(count);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn finish(
+        &mut self,
+        order_id: OrderId,
+        status: u8,
+        own: bool,
+        time: u64,
+        seq: u64,
+        text: &str,
+        out: &mut Vec<Reply>,
+    ) {
+        let Some(mut info) = self.orders.get(&order_id).cloned() else { return };
+        if let (true, b'4', Some(Pending::Cancel { cl, orig })) = (own, status, self.pending.front())
+            && !cl.is_empty()
+        {
+            info.orig = Some(orig.clone());
+            info.cl = cl.clone();
+        }
+        info.leaves = Qty(0);
+        info.status = status;
+        let exec = Exec { id: Self::exec_id(seq, out), ..Exec::default() };
+        out.push(self.report(order_id, &info, status, &exec, time, text));
+        self.end(order_id);
+    }
+
+    fn end(&mut self, order_id: OrderId) {
+        if let Some(info) = self.orders.remove(&order_id) {
+            self.names.remove(&client_id(&info.cl).0);
+        }
+    }
+
+    fn report(
+        &self,
+        order_id: OrderId,
+        info: &OrderInfo,
+        exec_type: u8,
+        exec: &Exec,
+        time: u64,
+        text: &str,
+    ) -> Reply {
+        let spec = self.spec(info.instrument);
+        let qty = |q: i64| spec.map_or_else(|| q.to_string(), |s| s.format_qty(Qty(q)));
+        let price = |p: Price| spec.map_or_else(|| p.0.to_string(), |s| s.format_price(p));
+        let mut r = Reply::new("8");
+        r.set(37, order_id.0.to_string())
+            .set(11, info.cl.clone())
+            .set(17, exec.id.clone())
+            .set(150, (exec_type as char).to_string())
+            .set(39, (info.status as char).to_string())
+            .set(1, self.account.0.to_string())
+            .set(54, if info.side == Side::Buy { "1" } else { "2" })
+            .set(55, spec.map_or_else(String::new, |s| s.symbol.clone()))
+            .set(38, qty(info.qty.0))
+            .set(40, (info.ord_type as char).to_string())
+            .set(151, qty(info.leaves.0))
+            .set(14, qty(info.cum))
+            .set(6, avg_px(spec, info))
+            .set(60, timestamp(time));
+        if matches!(info.ord_type, b'2' | b'4') {
+            r.set(44, price(info.price));
+        }
+        if let Some(orig) = &info.orig {
+            r.set(41, orig.clone());
+        }
+        if let Some((last_px, last_qty)) = exec.last {
+            r.set(31, price(last_px)).set(32, qty(last_qty.0));
+        }
+        if !text.is_empty() {
+            r.set(58, text);
+        }
+        r
+    }
+}
+
+#[derive(Default)]
+struct Exec {
+    id: String,
+    last: Option<(Price, Qty)>,
+}
+
+fn timestamp(ns: u64) -> String {
+    String::from_utf8_lossy(&venue_fix::time::format_utc_timestamp_millis(ns)).into_owned()
+}
+
+/// Average fill price, exact to four decimals beyond the price grid
+/// (truncated), computed in integers.
+fn avg_px(spec: Option<&InstrumentSpec>, info: &OrderInfo) -> String {
+    let Some(spec) = spec else { return "0".into() };
+    if info.cum == 0 {
+        return "0".into();
+    }
+    let units = info.notional * i128::from(spec.tick_size) * 10_000 / i128::from(info.cum);
+    venue_domain::format_scaled(i64::try_from(units).unwrap_or(i64::MAX), spec.price_decimals + 4)
+}
