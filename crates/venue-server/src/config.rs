@@ -141,6 +141,8 @@ pub struct RawFix {
     #[serde(default)]
     pub tls: Option<RawTls>,
     #[serde(default)]
+    pub store_fsync: bool,
+    #[serde(default)]
     pub sessions: Vec<RawFixSession>,
 }
 
@@ -212,6 +214,11 @@ pub struct FixSettings {
     pub listen: SocketAddr,
     /// TLS, if any.
     pub tls: Option<TlsFiles>,
+    /// fsync the session stores (sequence numbers, sent messages) on every
+    /// message. Orders are durable in the journal either way; this only
+    /// protects FIX sequence numbers against a power cut, at an fsync per
+    /// message (QuickFIX's FileStoreSync, off by default there too).
+    pub store_fsync: bool,
     /// Its sessions.
     pub sessions: Vec<FixSessionSettings>,
 }
@@ -550,7 +557,7 @@ fn resolve_fix(
         });
     }
     let tls = raw.tls.as_ref().map(|t| t.resolve("fix")).transpose()?;
-    Ok(FixSettings { listen, tls, sessions })
+    Ok(FixSettings { listen, tls, store_fsync: raw.store_fsync, sessions })
 }
 
 /// Parses and checks a configuration file's text.

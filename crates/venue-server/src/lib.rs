@@ -27,4 +27,4 @@ pub mod tls;
 pub mod venue;
 
 pub use config::{ConfigError, Settings};
-pub use serve::{Overrides, serve};
+pub use serve::{Control, Endpoints, Overrides, serve, serve_with};

@@ -72,11 +72,38 @@ fn init_logging(settings: &Settings) {
     let _ = if settings.log.json { builder.json().try_init() } else { builder.try_init() };
 }
 
+/// Where a running venue listens (for benchmarks and tests that run it in
+/// process on ephemeral ports).
+#[derive(Clone, Copy, Debug)]
+pub struct Endpoints {
+    /// Public HTTP.
+    pub public: SocketAddr,
+    /// Admin HTTP.
+    pub admin: SocketAddr,
+    /// FIX, if configured.
+    pub fix: Option<SocketAddr>,
+}
+
+/// How an in-process caller controls a venue besides signals.
+#[derive(Default)]
+pub struct Control {
+    /// Stops the venue (as SIGTERM) when it turns true.
+    pub stop: Option<watch::Receiver<bool>>,
+    /// Receives the endpoints once the venue is ready.
+    pub ready: Option<std::sync::mpsc::Sender<Endpoints>>,
+}
+
 /// Runs the venue until SIGTERM or SIGINT. `config_path` is the file to
 /// re-read on reload (`None` for the built-in demo, whose credentials are
 /// then printed). Returns an error message if start-up fails or the final
 /// shutdown finds something wrong.
 pub fn serve(settings: Settings, config_path: Option<PathBuf>) -> Result<(), String> {
+    serve_with(settings, config_path, Control::default())
+}
+
+/// As [`serve`], also stopped through `control` and reporting its
+/// endpoints there.
+pub fn serve_with(settings: Settings, config_path: Option<PathBuf>, control: Control) -> Result<(), String> {
     init_logging(&settings);
     let started = Instant::now();
     let data_dir = settings.pipeline.data_dir.clone();
@@ -135,8 +162,13 @@ pub fn serve(settings: Settings, config_path: Option<PathBuf>) -> Result<(), Str
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the I/O runtime: {e}"))?;
-    let result =
-        runtime.block_on(run(venue.clone(), &settings, recovery.last_seq == 0, config_path.is_none()));
+    let result = runtime.block_on(run(
+        venue.clone(),
+        &settings,
+        recovery.last_seq == 0,
+        config_path.is_none(),
+        control,
+    ));
     drop(runtime);
 
     metrics.ready.store(false, Ordering::Release);
@@ -161,7 +193,13 @@ async fn bind(what: &str, addr: SocketAddr) -> Result<TcpListener, String> {
     TcpListener::bind(addr).await.map_err(|e| format!("{what} cannot listen on {addr}: {e}"))
 }
 
-async fn run(venue: Arc<Venue>, settings: &Settings, fresh: bool, demo: bool) -> Result<(), String> {
+async fn run(
+    venue: Arc<Venue>,
+    settings: &Settings,
+    fresh: bool,
+    demo: bool,
+    control: Control,
+) -> Result<(), String> {
     set_up_accounts(&venue, settings, fresh).await?;
     let public = bind("http.listen", settings.http_listen).await?;
     let admin = bind("admin.listen", settings.admin_listen).await?;
@@ -228,7 +266,10 @@ async fn run(venue: Arc<Venue>, settings: &Settings, fresh: bool, demo: bool) ->
     print_banner(settings, public_addr, admin_addr, fix_addr, demo);
     tracing::info!(%public_addr, %admin_addr, "ready");
 
-    wait_for_stop(&venue).await;
+    if let Some(ready) = control.ready {
+        let _ = ready.send(Endpoints { public: public_addr, admin: admin_addr, fix: fix_addr });
+    }
+    wait_for_stop(&venue, control.stop).await;
     tracing::info!("stopping: no new connections, draining");
     venue.metrics.ready.store(false, Ordering::Release);
     let _ = stop_tx.send(true);
@@ -274,8 +315,18 @@ fn spawn_server(
     })
 }
 
+/// Resolves when `stop` turns true (never without one).
+async fn stopped(stop: Option<watch::Receiver<bool>>) {
+    match stop {
+        Some(mut stop) => {
+            let _ = stop.wait_for(|s| *s).await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
 #[cfg(unix)]
-async fn wait_for_stop(venue: &Venue) {
+async fn wait_for_stop(venue: &Venue, stop: Option<watch::Receiver<bool>>) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int), Ok(mut hup)) =
         (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
@@ -283,11 +334,14 @@ async fn wait_for_stop(venue: &Venue) {
         tracing::error!(
             "cannot install signal handlers; stop with SIGKILL (recovery will replay the journal)"
         );
-        std::future::pending::<()>().await;
+        stopped(stop).await;
         return;
     };
+    let stop = stopped(stop);
+    tokio::pin!(stop);
     loop {
         tokio::select! {
+            _ = &mut stop => return,
             _ = term.recv() => return,
             _ = int.recv() => return,
             _ = hup.recv() => match venue.reload().await {
@@ -299,8 +353,11 @@ async fn wait_for_stop(venue: &Venue) {
 }
 
 #[cfg(not(unix))]
-async fn wait_for_stop(_venue: &Venue) {
-    let _ = tokio::signal::ctrl_c().await;
+async fn wait_for_stop(_venue: &Venue, stop: Option<watch::Receiver<bool>>) {
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = stopped(stop) => {}
+    }
 }
 
 /// Creates or updates the configured accounts (every start, so the file

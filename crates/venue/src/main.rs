@@ -9,6 +9,7 @@
 
 mod config_cmd;
 mod crash_node;
+mod fix_bench;
 mod journal_cmd;
 
 use clap::{Args, Parser, Subcommand};
@@ -141,6 +142,10 @@ enum Bench {
     /// The whole engine pipeline (rings, sequencer, risk, book, ledger,
     /// journal) against a bare ring pass; results go to BENCHMARKS.md.
     Engine(EngineArgs),
+    /// FIX NewOrderSingle → ExecutionReport round trips over loopback at
+    /// fixed offered rates, against a TCP echo of the same bytes; results
+    /// go to BENCHMARKS.md.
+    Fix(FixArgs),
     /// Internal: the child process that callgrind counts.
     #[command(hide = true)]
     BookKernel(KernelArgs),
@@ -207,6 +212,35 @@ struct EngineArgs {
 }
 
 #[derive(Args)]
+struct FixArgs {
+    /// Print one JSON object with every figure instead of tables.
+    #[arg(long)]
+    json: bool,
+    /// A seconds-long smoke run (one low rate, no BENCHMARKS.md update).
+    #[arg(long)]
+    quick: bool,
+    /// Do not update BENCHMARKS.md.
+    #[arg(long)]
+    no_write: bool,
+    /// Where the results section is written.
+    #[arg(long, default_value = "BENCHMARKS.md")]
+    benchmarks_md: PathBuf,
+    /// Offered rates in messages per second (repeatable; default 10000,
+    /// 50000, 100000).
+    #[arg(long)]
+    rate: Vec<u64>,
+    /// Client connections (FIX sessions).
+    #[arg(long, default_value_t = 4)]
+    sessions: usize,
+    /// Measured seconds per rate.
+    #[arg(long)]
+    seconds: Option<f64>,
+    /// Journal durability: always, interval or never.
+    #[arg(long, default_value = "always")]
+    durability: String,
+}
+
+#[derive(Args)]
 struct KernelArgs {
     #[arg(long, value_parser = parse_workload)]
     workload: Workload,
@@ -248,6 +282,7 @@ fn main() -> ExitCode {
         }
         Command::Bench(Bench::Book(args)) => bench_book(args),
         Command::Bench(Bench::Engine(args)) => bench_engine(args),
+        Command::Bench(Bench::Fix(args)) => bench_fix(args),
         Command::Journal(JournalCmd::Verify { dir }) => journal_cmd::verify(&dir),
         Command::Journal(JournalCmd::Dump { dir, from, limit }) => journal_cmd::dump(&dir, from, limit),
         Command::CrashNode(args) => {
@@ -359,6 +394,62 @@ fn bench_book(args: BookArgs) -> ExitCode {
         }
         if !args.json {
             eprintln!("venue bench book: results written to {}", args.benchmarks_md.display());
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn bench_fix(args: FixArgs) -> ExitCode {
+    let options = fix_bench::FixBenchOptions {
+        rates: if !args.rate.is_empty() {
+            args.rate.clone()
+        } else if args.quick {
+            vec![5_000]
+        } else {
+            vec![10_000, 50_000, 100_000]
+        },
+        sessions: args.sessions.max(1),
+        seconds: args.seconds.unwrap_or(if args.quick { 1.0 } else { 5.0 }),
+        durability: args.durability.clone(),
+    };
+    let json = args.json;
+    let results = match fix_bench::run(&options, &mut |step| {
+        if !json {
+            eprintln!("venue bench fix: {step} ...");
+        }
+    }) {
+        Ok(results) => results,
+        Err(e) => {
+            eprintln!("venue bench fix: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let table = fix_bench::to_markdown(&results, &options);
+    let target = match fix_bench::target(&results) {
+        Some((ratio, met)) => format!(
+            "Target (from the FIX issue): {} venue p99 ≤ 2× echo p99 at 50K msg/s: {ratio:.2}×\n",
+            if met { "✅" } else { "❌" }
+        ),
+        None => String::new(),
+    };
+    if json {
+        println!("{}", fix_bench::to_json(&results, &options));
+    } else {
+        println!("{table}\n{target}");
+    }
+    if !args.quick && !args.no_write {
+        let section = format!(
+            "## `venue bench fix`\n\nReproduce: `cargo run --release -p venue -- bench fix` (add `--json` for one \
+             JSON object; `--durability never` to leave fsync out). The venue runs in process on its demo \
+             configuration (journal, audit log); each client is a FIX session sending IOC NewOrderSingles that \
+             are accepted and cancelled, open loop at the offered rate. Machine: {cpu}, {cores} cores (shared; \
+             compare ratios, not absolute numbers).\n\n{table}\n{target}\n",
+            cpu = cpu_model(),
+            cores = std::thread::available_parallelism().map_or(0, |n| n.get()),
+        );
+        if let Err(e) = report::write_section(&args.benchmarks_md, "fix", &section) {
+            eprintln!("venue: cannot update {}: {e}", args.benchmarks_md.display());
+            return ExitCode::FAILURE;
         }
     }
     ExitCode::SUCCESS

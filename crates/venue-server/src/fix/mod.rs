@@ -70,7 +70,9 @@ pub fn start(
     let mut tasks = Vec::new();
     for config in &settings.sessions {
         let dir = store_dir(data_dir, config);
-        let store = FileStore::open(&dir).map_err(|e| format!("FIX session store {}: {e}", dir.display()))?;
+        let store = FileStore::open(&dir)
+            .map_err(|e| format!("FIX session store {}: {e}", dir.display()))?
+            .with_fsync(settings.store_fsync);
         let session_config = SessionConfig {
             begin_string: "FIX.4.4".into(),
             sender_comp_id: config.sender_comp_id.clone(),
