@@ -1256,3 +1256,17 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn file_store_without_fsync_rewrites_seqnums_in_place_and_reopens_them() {
+    let dir = TempDir::new("inplace");
+    let mut store = FileStore::open(dir.path()).unwrap().with_fsync(false);
+    for seq in 2..=50 {
+        store.set_next_target_seq(seq).unwrap();
+    }
+    store.set_next_sender_seq(9).unwrap();
+    assert!(!dir.path().join("seqnums.tmp").exists(), "no temporary file without fsync");
+    drop(store);
+    let store = FileStore::open(dir.path()).unwrap();
+    assert_eq!((store.next_sender_seq(), store.next_target_seq()), (9, 50));
+}

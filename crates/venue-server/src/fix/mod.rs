@@ -245,8 +245,13 @@ impl SessionTask {
                 }
                 Event::Output(Some(stamped)) => {
                     let mut replies = Vec::new();
-                    if let (Some(desk), Some(feed)) = (&mut self.desk, &feed) {
+                    if let (Some(desk), Some(feed)) = (&mut self.desk, &mut feed) {
                         desk.on_output(&stamped, feed.origin, &mut replies);
+                        // Take what else is waiting, so the replies share a write.
+                        for _ in 0..1024 {
+                            let Ok(more) = feed.rx.try_recv() else { break };
+                            desk.on_output(&more, feed.origin, &mut replies);
+                        }
                     }
                     if self.session.is_logged_on() {
                         for reply in &replies {
@@ -291,19 +296,14 @@ impl SessionTask {
         current: &mut Option<Connection>,
         origin: Option<u64>,
     ) -> bool {
+        // Everything to send in this round goes out in one write.
+        let mut outgoing = Vec::new();
         let mut at = 0;
         while at < actions.len() {
             let action = std::mem::replace(&mut actions[at], Action::LoggedOn);
             at += 1;
             match action {
-                Action::Send(bytes) => {
-                    if let Some(connection) = current.as_mut()
-                        && connection.stream.write_all(&bytes).await.is_err()
-                    {
-                        self.disconnected(current, "write failed").await;
-                        return true;
-                    }
-                }
+                Action::Send(bytes) => outgoing.extend_from_slice(&bytes),
                 Action::Deliver(frame) => {
                     let mut more = Vec::new();
                     self.deliver(&frame, origin, &mut more);
@@ -311,12 +311,23 @@ impl SessionTask {
                 }
                 Action::LoggedOn => {}
                 Action::Disconnect { reason } => {
+                    // What came before the disconnect (a Logout) still goes.
+                    if let Some(connection) = current.as_mut() {
+                        let _ = connection.stream.write_all(&outgoing).await;
+                    }
                     self.disconnected(current, &reason).await;
                     return true;
                 }
             }
         }
         actions.clear();
+        if !outgoing.is_empty()
+            && let Some(connection) = current.as_mut()
+            && connection.stream.write_all(&outgoing).await.is_err()
+        {
+            self.disconnected(current, "write failed").await;
+            return true;
+        }
         false
     }
 
