@@ -150,7 +150,10 @@ impl FixAcceptor {
             match framer.next_frame(&buffered) {
                 FrameResult::Complete { len } => break len,
                 FrameResult::Garbled { skip, .. } => {
-                    buffered.drain(..skip.min(buffered.len()));
+                    // Ignored, as the spec says; frame the rest before
+                    // reading more (a Logon may already be behind it).
+                    buffered.drain(..skip.clamp(1, buffered.len().max(1)));
+                    continue;
                 }
                 FrameResult::Incomplete => {}
             }

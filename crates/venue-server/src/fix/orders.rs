@@ -69,7 +69,7 @@ pub enum Inbound {
 
 #[derive(Debug)]
 enum Pending {
-    New { cl: String },
+    New { cl: String, side: Side },
     Cancel { cl: String, orig: String },
     Amend { cl: String, orig: String },
     Mass { cl: String, request_type: u8, symbol: Option<String>, affected: u64, rejected: Option<Reject> },
@@ -219,7 +219,7 @@ impl OrderDesk {
         match self.build_new(f, &cl) {
             Ok(order) => {
                 self.names.insert(order.client_order_id.0, cl.clone());
-                self.pending.push_back(Pending::New { cl });
+                self.pending.push_back(Pending::New { cl, side: order.side });
                 Inbound::Submit(Command::NewOrder(order))
             }
             Err(refusal) => Inbound::Answer(self.reject_new(f, &cl, refusal, now_ns)),
@@ -498,7 +498,7 @@ impl OrderDesk {
     /// venue is busy or stopping): it drops the request just queued.
     pub fn refused(&mut self, command: &Command, reject: Reject, now_ns: u64) -> Reply {
         match (self.pending.pop_back(), command) {
-            (Some(Pending::New { cl }), Command::NewOrder(order)) => {
+            (Some(Pending::New { cl, .. }), Command::NewOrder(order)) => {
                 self.names.remove(&order.client_order_id.0);
                 let spec = self.spec(order.instrument);
                 let mut r = Reply::new("8");
@@ -572,7 +572,7 @@ impl OrderDesk {
                 if account == me =>
             {
                 let cl = match (own, self.pending.front()) {
-                    (true, Some(Pending::New { cl })) => cl.clone(),
+                    (true, Some(Pending::New { cl, .. })) => cl.clone(),
                     _ => {
                         self.names.get(&client_order_id.0).cloned().unwrap_or_else(|| order_id.0.to_string())
                     }
@@ -604,7 +604,7 @@ impl OrderDesk {
                 if account == me && own =>
             {
                 match (request, self.pending.front()) {
-                    (RequestKind::New, Some(Pending::New { cl })) => {
+                    (RequestKind::New, Some(Pending::New { cl, side })) => {
                         let mut r = Reply::new("8");
                         r.set(37, order_id.0.to_string())
                             .set(11, cl.clone())
@@ -621,7 +621,7 @@ impl OrderDesk {
                         if let Some(spec) = self.spec(instrument) {
                             r.set(55, spec.symbol.clone());
                         }
-                        r.set(54, "1");
+                        r.set(54, if *side == Side::Buy { "1" } else { "2" });
                         out.push(r);
                         self.names.remove(&client_order_id.0);
                     }
