@@ -190,10 +190,12 @@ fn drive(
                         if now >= due {
                             break;
                         }
+                        // Yield rather than spin: on a small machine a
+                        // spinning client would take the venue's cores.
                         if due - now > 200_000 {
                             std::thread::sleep(Duration::from_micros(100));
                         } else {
-                            std::hint::spin_loop();
+                            std::thread::yield_now();
                         }
                     }
                     planned[index as usize].store(due.max(1), Ordering::Relaxed);
