@@ -91,6 +91,8 @@ pub struct Control {
     pub stop: Option<watch::Receiver<bool>>,
     /// Receives the endpoints once the venue is ready.
     pub ready: Option<std::sync::mpsc::Sender<Endpoints>>,
+    /// Print no banner on stdout (the caller owns stdout).
+    pub quiet: bool,
 }
 
 /// Runs the venue until SIGTERM or SIGINT. `config_path` is the file to
@@ -263,7 +265,9 @@ async fn run(
     }
 
     venue.metrics.ready.store(true, Ordering::Release);
-    print_banner(settings, public_addr, admin_addr, fix_addr, demo);
+    if !control.quiet {
+        print_banner(settings, public_addr, admin_addr, fix_addr, demo);
+    }
     tracing::info!(%public_addr, %admin_addr, "ready");
 
     if let Some(ready) = control.ready {

@@ -299,7 +299,7 @@ pub fn run(options: &FixBenchOptions, progress: &mut dyn FnMut(&str)) -> Result<
         venue_server::serve_with(
             settings,
             None,
-            venue_server::Control { stop: Some(stop_rx), ready: Some(ready_tx) },
+            venue_server::Control { stop: Some(stop_rx), ready: Some(ready_tx), quiet: true },
         )
     });
     let endpoints = ready_rx.recv_timeout(Duration::from_secs(60)).map_err(|_| "the venue did not start")?;
