@@ -146,7 +146,8 @@ fn drive(
     let total = ((warmup + seconds) * per_client) as u64;
     let measured_from = (warmup * per_client) as u64;
     let done = Arc::new(AtomicBool::new(false));
-    let mut handles = Vec::new();
+    let mut readers = Vec::new();
+    let mut clients = Vec::new();
     for client in 0..sessions {
         let sender = format!("BENCH{client}");
         let mut stream = TcpStream::connect(addr).map_err(|e| format!("connect {addr}: {e}"))?;
@@ -155,75 +156,80 @@ fn drive(
             logon(&mut stream, &sender)?;
         }
         let planned: Arc<Vec<AtomicU64>> = Arc::new((0..total).map(|_| AtomicU64::new(0)).collect());
-        let reader = {
-            let (stream, planned, done) =
-                (stream.try_clone().map_err(|e| e.to_string())?, planned.clone(), done.clone());
-            std::thread::spawn(move || {
-                let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("bounds");
-                let mut answered = 0u64;
-                read_loop(stream, &done, |msg_type, cl| {
-                    let wanted = if fix { msg_type == b"8" } else { msg_type == b"D" };
-                    if !wanted || cl >= planned.len() as u64 {
-                        return;
-                    }
-                    let sent = planned[cl as usize].swap(0, Ordering::Relaxed);
-                    if sent != 0 && cl >= measured_from {
-                        let _ = histogram.record(now_ns(origin).saturating_sub(sent).max(1));
-                        answered += 1;
-                    }
-                });
-                (histogram, answered)
-            })
-        };
-        let writer = {
-            let planned = planned.clone();
-            std::thread::spawn(move || {
-                let mut encoder = Encoder::new(Dictionary::fix44());
-                let mut out = Vec::with_capacity(512);
-                let interval_ns = 1e9 / per_client;
-                let start = now_ns(origin) + 1_000_000;
-                let mut sent = 0u64;
-                for index in 0..total {
-                    let due = start + (index as f64 * interval_ns) as u64;
-                    loop {
-                        let now = now_ns(origin);
-                        if now >= due {
-                            break;
-                        }
-                        // Yield rather than spin: on a small machine a
-                        // spinning client would take the venue's cores.
-                        if due - now > 200_000 {
-                            std::thread::sleep(Duration::from_micros(100));
-                        } else {
-                            std::thread::yield_now();
-                        }
-                    }
-                    planned[index as usize].store(due.max(1), Ordering::Relaxed);
-                    order(&mut encoder, &mut out, &sender, index + 2, index, wall_ns());
-                    if stream.write_all(&out).is_err() {
-                        break;
-                    }
-                    if index >= measured_from {
-                        sent += 1;
-                    }
+        let (reader_stream, reader_planned, reader_done) =
+            (stream.try_clone().map_err(|e| e.to_string())?, planned.clone(), done.clone());
+        readers.push(std::thread::spawn(move || {
+            let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("bounds");
+            let mut answered = 0u64;
+            read_loop(reader_stream, &reader_done, |msg_type, cl| {
+                let wanted = if fix { msg_type == b"8" } else { msg_type == b"D" };
+                if !wanted || cl >= reader_planned.len() as u64 {
+                    return;
                 }
-                sent
-            })
-        };
-        handles.push((writer, reader));
+                let sent = reader_planned[cl as usize].swap(0, Ordering::Relaxed);
+                if sent != 0 && cl >= measured_from {
+                    let _ = histogram.record(now_ns(origin).saturating_sub(sent).max(1));
+                    answered += 1;
+                }
+            });
+            (histogram, answered)
+        }));
+        clients.push((sender, stream, planned));
     }
-    let mut sent = 0;
-    let mut writers_done = Vec::new();
-    for (writer, reader) in handles {
-        sent += writer.join().map_err(|_| "writer panicked")?;
-        writers_done.push(reader);
-    }
+    // One writer for every connection: message k goes to connection
+    // k % sessions at its planned time. It sleeps between due times rather
+    // than spinning, so the clients leave the venue its cores (the sleep's
+    // granularity is charged to the venue and the echo alike).
+    let writer = std::thread::spawn(move || {
+        let mut encoder = Encoder::new(Dictionary::fix44());
+        let mut out = Vec::with_capacity(512);
+        let interval_ns = 1e9 / (per_client * sessions as f64);
+        let start = now_ns(origin) + 1_000_000;
+        let mut sent = 0u64;
+        let mut broken = vec![false; clients.len()];
+        let mut batches: Vec<Vec<u8>> = vec![Vec::with_capacity(64 << 10); clients.len()];
+        let count = total * sessions as u64;
+        let mut k = 0u64;
+        while k < count {
+            let due = start + (k as f64 * interval_ns) as u64;
+            let now = now_ns(origin);
+            if due > now {
+                std::thread::sleep(Duration::from_nanos(due - now));
+                continue;
+            }
+            // Everything due by now, one write per connection (as a client
+            // that pipelines would).
+            while k < count && start + (k as f64 * interval_ns) as u64 <= now {
+                let due = start + (k as f64 * interval_ns) as u64;
+                let (client, index) = ((k % sessions as u64) as usize, k / sessions as u64);
+                k += 1;
+                if broken[client] {
+                    continue;
+                }
+                let (sender, _, planned) = &clients[client];
+                planned[index as usize].store(due.max(1), Ordering::Relaxed);
+                order(&mut encoder, &mut out, sender, index + 2, index, wall_ns());
+                batches[client].extend_from_slice(&out);
+                if index >= measured_from {
+                    sent += 1;
+                }
+            }
+            for (client, batch) in batches.iter_mut().enumerate() {
+                if !batch.is_empty() && !broken[client] && clients[client].1.write_all(batch).is_err() {
+                    broken[client] = true;
+                }
+                batch.clear();
+            }
+        }
+        sent
+    });
+    let sent = writer.join().map_err(|_| "writer panicked")?;
     // Let the last answers arrive.
     std::thread::sleep(Duration::from_millis(500));
     done.store(true, Ordering::Relaxed);
     let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("bounds");
     let mut answered = 0;
-    for reader in writers_done {
+    for reader in readers {
         let (histogram, count) = reader.join().map_err(|_| "reader panicked")?;
         latency.add(&histogram).map_err(|e| format!("{e:?}"))?;
         answered += count;
