@@ -18,7 +18,7 @@ use crate::metrics::Metrics;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use venue_audit::{AccountMask, AuditWriter, MaskPolicy};
 use venue_engine::{Engine, EngineConfig, Output};
 use venue_pipeline::{CommandTap, Durability, OutputStream, PipelineConfig, Tapped, snapshot};
@@ -151,7 +151,7 @@ pub fn run(
             if idle < 64 {
                 std::thread::yield_now();
             } else {
-                std::thread::sleep(Duration::from_micros(200));
+                tap.wait();
             }
             continue;
         }

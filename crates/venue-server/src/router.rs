@@ -253,10 +253,9 @@ impl Router {
             idle = idle.saturating_add(1);
             if idle < 64 {
                 std::hint::spin_loop();
-            } else if idle < 128 {
-                std::thread::yield_now();
             } else {
-                std::thread::sleep(Duration::from_micros(100));
+                // Parked until the journal makes something durable.
+                stream.wait();
             }
         }
         self.lock().clear();
