@@ -179,6 +179,8 @@ pub enum Action {
 pub enum SendError {
     /// The session is not logged on (or is logging out).
     NotLoggedOn,
+    /// `store_app` on a logged-on session: send it instead.
+    LoggedOn,
     /// Session-level message types are the session's own business.
     AdminMsgType,
     /// The message could not be encoded (a programming error in the body).
@@ -191,6 +193,7 @@ impl core::fmt::Display for SendError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             SendError::NotLoggedOn => f.write_str("session not logged on"),
+            SendError::LoggedOn => f.write_str("session is logged on: send, do not store"),
             SendError::AdminMsgType => f.write_str("session-level message types are sent by the session"),
             SendError::Encode(e) => write!(f, "encode error: {e}"),
             SendError::Store(e) => write!(f, "message store error: {e}"),
@@ -428,6 +431,42 @@ impl Session {
         body(&mut self.encoder);
         self.encoder.finish(&mut bytes).map_err(SendError::Encode)?;
         self.commit_outbound(seq, bytes, now_ns, out).map_err(SendError::Store)?;
+        Ok(seq)
+    }
+
+    /// Records an application message for a client that is not connected:
+    /// the message takes the next MsgSeqNum and is stored, but nothing is
+    /// sent. When the client logs on again it sees the venue's sequence
+    /// number ahead of what it expects and asks for a resend, which replays
+    /// the message from the store (PossDupFlag=Y). This is how a client
+    /// learns of fills and cancels that happened while it was away. Refused
+    /// while logged on (use [`send_app`](Self::send_app)).
+    pub fn store_app(
+        &mut self,
+        msg_type: &str,
+        body: impl FnOnce(&mut Encoder),
+        now_ns: u64,
+    ) -> Result<u64, SendError> {
+        if self.state == State::LoggedOn {
+            return Err(SendError::LoggedOn);
+        }
+        if is_admin(msg_type.as_bytes()) {
+            return Err(SendError::AdminMsgType);
+        }
+        let seq = self.store.next_sender_seq();
+        let mut bytes = Vec::new();
+        self.encoder.start(msg_type.as_bytes()).header(
+            &self.config.sender_comp_id,
+            &self.config.target_comp_id,
+            seq,
+            now_ns,
+        );
+        body(&mut self.encoder);
+        self.encoder.finish(&mut bytes).map_err(SendError::Encode)?;
+        self.store
+            .store_outbound(seq, &bytes)
+            .and_then(|()| self.store.set_next_sender_seq(seq.saturating_add(1)))
+            .map_err(SendError::Store)?;
         Ok(seq)
     }
 

@@ -1270,3 +1270,41 @@ fn file_store_without_fsync_rewrites_seqnums_in_place_and_reopens_them() {
     let store = FileStore::open(dir.path()).unwrap();
     assert_eq!((store.next_sender_seq(), store.next_target_seq()), (9, 50));
 }
+
+#[test]
+fn reports_stored_while_disconnected_are_resent_after_logon() {
+    let mut h = Harness::logged_on(); // our 1: Logon answer
+    let refused = h.session.store_app("8", |e| exec_report_body(e, "X", T0), T0);
+    assert!(matches!(refused, Err(SendError::LoggedOn)), "store_app is for an absent client: {refused:?}");
+    h.session.on_disconnect();
+    // While the client is away: numbered and stored, nothing to send.
+    for (at, id) in ["C-2", "C-3"].iter().enumerate() {
+        let seq = h.session.store_app("8", |e| exec_report_body(e, id, T0), T0 + SEC).expect("stored");
+        assert_eq!(seq, 2 + at as u64);
+    }
+    // The client logs on again; the venue's Logon answer (4) is ahead of the
+    // 2 it expects, so it asks for 2..; the reports come back as PossDup.
+    let now = T0 + 5 * SEC;
+    let logon = h.client.logon(now, 30);
+    let did = h.feed(&logon, now);
+    assert_eq!(did[0].sent().seq(), 4, "{did:?}");
+    let request = h.client.msg("2", now, |e| {
+        e.uint(7, 2).uint(16, 0);
+    });
+    let did = h.feed(&request, now);
+    let resent: Vec<(String, u64, Option<String>, Option<String>)> = did
+        .iter()
+        .map(Did::sent)
+        .map(|s| {
+            (s.msg_type().to_owned(), s.seq(), s.get(11).map(str::to_owned), s.get(43).map(str::to_owned))
+        })
+        .collect();
+    assert_eq!(
+        resent[..2],
+        [
+            ("8".to_owned(), 2, Some("C-2".to_owned()), Some("Y".to_owned())),
+            ("8".to_owned(), 3, Some("C-3".to_owned()), Some("Y".to_owned()))
+        ],
+        "{resent:?}"
+    );
+}

@@ -260,6 +260,12 @@ impl SessionTask {
                         for reply in &replies {
                             send_reply(&mut self.session, reply, &mut actions);
                         }
+                    } else if !self.config.reset_on_logon {
+                        // The client is away: keep its reports for the
+                        // resend it will ask for at its next logon.
+                        for reply in &replies {
+                            store_reply(&mut self.session, reply);
+                        }
                     }
                     if feed.as_ref().is_some_and(|f| f.overflowed.load(std::sync::atomic::Ordering::Relaxed))
                     {
@@ -429,6 +435,21 @@ fn send_reply(session: &mut Session, reply: &Reply, actions: &mut Vec<Action>) {
     );
     if let Err(e) = result {
         tracing::warn!(error = ?e, msg_type = reply.msg_type, "FIX reply not sent");
+    }
+}
+
+fn store_reply(session: &mut Session, reply: &Reply) {
+    let result = session.store_app(
+        reply.msg_type,
+        |enc| {
+            for (tag, value) in &reply.fields {
+                enc.str(*tag, value);
+            }
+        },
+        now_ns(),
+    );
+    if let Err(e) = result {
+        tracing::warn!(error = ?e, msg_type = reply.msg_type, "FIX report not stored for resend");
     }
 }
 

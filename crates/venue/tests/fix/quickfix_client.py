@@ -206,6 +206,7 @@ TargetCompID=VENUE
     deadline = time.time() + TIMEOUT
     got_a4 = False
     resent = 0
+    a3_cancel = False
     while time.time() < deadline and not got_a4:
         try:
             message = app.inbox["ALICE"].get(timeout=1)
@@ -214,10 +215,15 @@ TargetCompID=VENUE
         # Resent reports (PossDupFlag=Y) come first.
         if field(message, 43, header=True) == "Y" and field(message, 122, header=True):
             resent += 1
+        if field(message, 11) == "a3" and field(message, 150) == "4":
+            a3_cancel = True
         if field(message, 11) == "a4" and field(message, 150) == "0":
             got_a4 = True
     check(got_a4, "ALICE: a4 accepted after the resend")
     check(resent >= 1, "ALICE: the venue resent its reports with PossDupFlag and OrigSendingTime")
+    # a3 rested when ALICE logged out; cancel-on-disconnect cancelled it while
+    # she was away, and the report was kept for her resend.
+    check(a3_cancel, "ALICE: the cancel of a3 made while disconnected was delivered after logon")
 
     # Logout handshake.
     initiator.stop()
