@@ -948,3 +948,35 @@ fn echo_session_echoes_orders_and_drops_possresend_duplicates() {
     drop(echo);
     stop(venue);
 }
+
+// ---- 13. a crowd of silent connections ---------------------------------
+
+#[test]
+fn a_crowd_of_silent_connections_is_capped() {
+    let (_data, venue, fix) = start("fix-crowd");
+    let crowd: Vec<TcpStream> = (0..300).map(|_| TcpStream::connect(fix).expect("connect")).collect();
+    // Beyond the cap (256 waiting for their Logon) the venue closes them at
+    // once.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let closed = loop {
+        let closed = crowd
+            .iter()
+            .filter(|stream| {
+                let _ = stream.set_read_timeout(Some(Duration::from_millis(5)));
+                let mut reader: &TcpStream = stream;
+                matches!(std::io::Read::read(&mut reader, &mut [0u8; 16]), Ok(0))
+            })
+            .count();
+        if closed >= 300 - 256 || Instant::now() > deadline {
+            break closed;
+        }
+    };
+    assert!((300 - 256..300).contains(&closed), "{closed} of 300 silent connections closed at once");
+    // Once they go away, the venue takes logons again.
+    drop(crowd);
+    std::thread::sleep(Duration::from_millis(200));
+    let mut alice = Client::logon(fix, "ALICE");
+    alice.ping("after-the-crowd");
+    drop(alice);
+    stop(venue);
+}

@@ -51,9 +51,24 @@ fn now_ns() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
 }
 
+/// Connections that may wait for their Logon at once: more are closed on
+/// arrival, so a crowd of silent sockets cannot pile up file descriptors
+/// and tasks (each may wait `LOGON_TIMEOUT`).
+const MAX_PENDING_LOGONS: usize = 256;
+
 /// The running acceptor's sessions, by CompID pair.
 pub struct FixAcceptor {
     sessions: Vec<(FixSessionSettings, mpsc::Sender<Connection>)>,
+    pending: std::sync::atomic::AtomicUsize,
+}
+
+/// Counts a connection as waiting for its Logon while it lives.
+struct PendingGuard<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// Starts one task per session; returns the acceptor that routes new
@@ -99,7 +114,7 @@ pub fn start(
         tasks.push(tokio::spawn(task.run()));
         sessions.push((config.clone(), tx));
     }
-    Ok((Arc::new(FixAcceptor { sessions }), tasks))
+    Ok((Arc::new(FixAcceptor { sessions, pending: std::sync::atomic::AtomicUsize::new(0) }), tasks))
 }
 
 impl FixAcceptor {
@@ -124,9 +139,15 @@ impl FixAcceptor {
                     continue;
                 }
             };
+            if self.pending.fetch_add(1, std::sync::atomic::Ordering::Relaxed) >= MAX_PENDING_LOGONS {
+                self.pending.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::warn!(%peer, "FIX connection refused: too many connections waiting for their Logon");
+                continue;
+            }
             let _ = stream.set_nodelay(true);
             let (this, acceptor) = (self.clone(), acceptor.clone());
             tokio::spawn(async move {
+                let _pending = PendingGuard(&this.pending);
                 let stream: Box<dyn Stream> = match acceptor {
                     None => Box::new(stream),
                     Some(acceptor) => {
