@@ -79,13 +79,18 @@ impl Secret {
     /// Compares in time independent of where the first difference is, so
     /// response timing does not reveal how much of a guess was right.
     pub fn matches(&self, candidate: &[u8]) -> bool {
-        let secret = self.0.as_bytes();
-        let mut diff = secret.len() ^ candidate.len();
-        for (at, &byte) in secret.iter().enumerate() {
-            diff |= usize::from(byte ^ candidate.get(at).copied().unwrap_or(0));
-        }
-        diff == 0
+        constant_time_eq(self.0.as_bytes(), candidate)
     }
+}
+
+/// Compares `secret` with `candidate` in time independent of where they
+/// first differ (credentials, signatures).
+pub fn constant_time_eq(secret: &[u8], candidate: &[u8]) -> bool {
+    let mut diff = secret.len() ^ candidate.len();
+    for (at, &byte) in secret.iter().enumerate() {
+        diff |= usize::from(byte ^ candidate.get(at).copied().unwrap_or(0));
+    }
+    diff == 0
 }
 
 impl core::fmt::Debug for Secret {
@@ -130,6 +135,74 @@ pub struct RawConfig {
     pub accounts: Vec<RawAccount>,
     #[serde(default)]
     pub fix: Option<RawFix>,
+    #[serde(default)]
+    pub api_keys: Vec<RawApiKey>,
+    #[serde(default)]
+    pub rest: RawRest,
+}
+
+/// `[[api_keys]]`: credentials for the REST API.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct RawApiKey {
+    pub key: String,
+    pub secret: RawSecret,
+    pub account: u32,
+    #[serde(default = "default_permissions")]
+    pub permissions: Vec<String>,
+}
+
+fn default_permissions() -> Vec<String> {
+    vec!["read".into(), "trade".into()]
+}
+
+/// `[rest]`: limits of the REST API.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct RawRest {
+    #[serde(default = "default_weight")]
+    pub request_weight_per_minute: u32,
+    #[serde(default = "default_orders")]
+    pub orders_per_10s: u32,
+}
+
+impl Default for RawRest {
+    fn default() -> RawRest {
+        RawRest { request_weight_per_minute: default_weight(), orders_per_10s: default_orders() }
+    }
+}
+
+fn default_weight() -> u32 {
+    6000
+}
+fn default_orders() -> u32 {
+    100
+}
+
+/// One REST API key.
+#[derive(Clone, Debug)]
+pub struct ApiKeySettings {
+    /// The key clients send in `X-MBX-APIKEY`.
+    pub key: String,
+    /// The HMAC secret.
+    pub secret: Secret,
+    /// The only account the key may touch.
+    pub account: AccountId,
+    /// May read account data (balances, orders).
+    pub read: bool,
+    /// May place and cancel orders.
+    pub trade: bool,
+}
+
+/// REST API limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RestLimits {
+    /// Request weight per key (or IP, unsigned) per minute.
+    pub request_weight_per_minute: u32,
+    /// Orders per key per 10 seconds.
+    pub orders_per_10s: u32,
 }
 
 /// `[fix]`: the FIX 4.4 acceptor.
@@ -483,6 +556,10 @@ pub struct Settings {
     pub accounts: Vec<AccountSettings>,
     /// The FIX acceptor (`None`: no FIX).
     pub fix: Option<FixSettings>,
+    /// REST API keys.
+    pub api_keys: Vec<ApiKeySettings>,
+    /// REST API limits.
+    pub rest: RestLimits,
 }
 
 fn comp_id(field: &str, text: &str) -> Result<String, ConfigError> {
@@ -745,8 +822,59 @@ impl RawConfig {
         }
         let fix =
             self.fix.as_ref().map(|f| resolve_fix(f, &accounts, &[http_listen, admin_listen])).transpose()?;
+        let mut api_keys: Vec<ApiKeySettings> = Vec::new();
+        for (at, raw) in self.api_keys.iter().enumerate() {
+            let field = |name: &str| format!("api_keys[{at}].{name}");
+            if raw.key.len() < 16 || !raw.key.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                return Err(ConfigError::new(field("key"), "must be at least 16 letters and digits"));
+            }
+            if api_keys.iter().any(|k| k.key == raw.key) {
+                return Err(ConfigError::new(field("key"), "is listed twice"));
+            }
+            if !accounts.iter().any(|a| a.id.0 == raw.account) {
+                return Err(ConfigError::new(
+                    field("account"),
+                    format!("account {} is not in [[accounts]]", raw.account),
+                ));
+            }
+            let (mut read, mut trade) = (false, false);
+            for permission in &raw.permissions {
+                match permission.as_str() {
+                    "read" => read = true,
+                    "trade" => trade = true,
+                    other => {
+                        return Err(ConfigError::new(
+                            field("permissions"),
+                            format!("{other:?} is not one of read, trade"),
+                        ));
+                    }
+                }
+            }
+            let secret = resolve_secret(&field("secret"), &raw.secret)?;
+            api_keys.push(ApiKeySettings {
+                key: raw.key.clone(),
+                secret,
+                account: AccountId(raw.account),
+                read,
+                trade,
+            });
+        }
+        for (name, value) in [
+            ("rest.request_weight_per_minute", self.rest.request_weight_per_minute),
+            ("rest.orders_per_10s", self.rest.orders_per_10s),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::new(name, "must be positive"));
+            }
+        }
+        let rest = RestLimits {
+            request_weight_per_minute: self.rest.request_weight_per_minute,
+            orders_per_10s: self.rest.orders_per_10s,
+        };
         Ok(Settings {
             fix,
+            api_keys,
+            rest,
             pipeline,
             engine,
             tick_interval: (v.tick_interval_ms > 0).then(|| Duration::from_millis(v.tick_interval_ms)),

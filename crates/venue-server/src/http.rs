@@ -124,16 +124,18 @@ async fn count_admin(State(venue): State<Arc<Venue>>, request: Request, next: Ne
     response
 }
 
-/// Health and metrics: what load balancers and Prometheus scrape.
-pub fn public(venue: Arc<Venue>) -> Router {
+/// Health and metrics (what load balancers and Prometheus scrape) and the
+/// REST API.
+pub fn public(venue: Arc<Venue>, rest: Arc<crate::rest::Rest>) -> Router {
     Router::new()
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
         .route("/metrics", get(metrics))
+        .with_state(venue.clone())
+        .merge(crate::rest::routes(rest))
         .fallback(not_found)
-        .layer(middleware::from_fn_with_state(venue.clone(), count_public))
+        .layer(middleware::from_fn_with_state(venue, count_public))
         .layer(DefaultBodyLimit::max(64 << 10))
-        .with_state(venue)
 }
 
 /// Operator commands, behind the admin token.

@@ -13,7 +13,6 @@ use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::router::Router;
 use crate::venue::Venue;
-use axum::serve::ListenerExt as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -221,7 +220,10 @@ async fn run(
         public,
         settings.http_tls.as_ref(),
         "http",
-        crate::http::public(venue.clone()),
+        crate::http::public(
+            venue.clone(),
+            crate::rest::Rest::new(venue.clone(), settings.api_keys.clone(), settings.rest),
+        ),
         until_stop(stop_rx.clone()),
     )?;
     let admin_server = spawn_server(
@@ -305,15 +307,15 @@ fn spawn_server(
 ) -> Result<tokio::task::JoinHandle<std::io::Result<()>>, String> {
     Ok(match tls {
         None => {
-            let tcp = tcp.tap_io(|stream| {
-                let _ = stream.set_nodelay(true);
-            });
-            tokio::spawn(axum::serve(tcp, app).with_graceful_shutdown(stop).into_future())
+            let app = app.into_make_service_with_connect_info::<crate::tls::Peer>();
+            let listener = crate::tls::PlainListener(tcp);
+            tokio::spawn(axum::serve(listener, app).with_graceful_shutdown(stop).into_future())
         }
         Some(files) => {
             let config = crate::tls::server_config(section, files)?;
             let listener =
                 crate::tls::TlsListener::new(tcp, config).map_err(|e| format!("{section}.listen: {e}"))?;
+            let app = app.into_make_service_with_connect_info::<crate::tls::Peer>();
             tokio::spawn(axum::serve(listener, app).with_graceful_shutdown(stop).into_future())
         }
     })
@@ -412,7 +414,7 @@ fn print_banner(
         _ => "",
     };
     text.push_str(&format!(
-        "  public HTTP     {}://{public}  (GET /health/live, /health/ready, /metrics)\n",
+        "  public HTTP     {}://{public}  (/api/v3 REST, GET /health/live, /health/ready, /metrics)\n",
         scheme(&settings.http_tls)
     ));
     text.push_str(&format!(
@@ -436,6 +438,14 @@ fn print_banner(
         text.push_str(&format!("  admin token     {}\n", settings.admin_token.expose()));
         for account in &settings.accounts {
             text.push_str(&format!("  account {:<7} {}\n", account.id.0, account.name));
+        }
+        for key in &settings.api_keys {
+            text.push_str(&format!(
+                "  REST API key    account {}: X-MBX-APIKEY={} secret={}\n",
+                key.account.0,
+                key.key,
+                key.secret.expose()
+            ));
         }
         for session in settings.fix.iter().flat_map(|f| &f.sessions) {
             let password = session.password.as_ref().map_or("none", |p| p.expose());

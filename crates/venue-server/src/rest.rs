@@ -1,0 +1,1052 @@
+//! The REST API in the shape of Binance's spot API (`/api/v3`), for the
+//! part the venue implements, so that clients written for it (ccxt, bots)
+//! work by changing the base URL.
+//!
+//! - Symbols are the base and quote asset names joined (`BTCUSDT`); the
+//!   venue's own spelling (`BTC-USDT`) is accepted too.
+//! - Numbers are decimal strings on the instrument's grid, refused (never
+//!   rounded) when off it.
+//! - Signed endpoints: `X-MBX-APIKEY` names the key; `signature` is the hex
+//!   HMAC-SHA256, under the key's secret, of the query string followed by
+//!   the body, without the `signature` parameter itself; `timestamp`
+//!   (ms) must be within `recvWindow` (default 5000, at most 60000) of the
+//!   venue's clock and at most 1 s ahead of it. A key touches only its own
+//!   account.
+//! - Errors are `{"code": <Binance code>, "msg": "..."}` with the HTTP
+//!   status Binance uses: -1021 timestamp outside recvWindow, -1022 bad
+//!   signature, -2014 bad API-key format, -2015 unknown key or permission,
+//!   -1100..-1106 parameter errors, -1121 invalid symbol, -1013 filter
+//!   failure, -2010 order rejected, -2011 cancel rejected, -2013 no such
+//!   order, -1003 too many requests (429; 418 once a client keeps going).
+//! - Limits: request weight per key (per IP when unsigned) per minute and
+//!   orders per key per 10 s, reported in `X-MBX-USED-WEIGHT-1M` and
+//!   `X-MBX-ORDER-COUNT-10S`.
+//!
+//! Orders are answered from the engine's durable outputs (ACK, RESULT or
+//! FULL); queries read the engine at a command boundary (only live orders
+//! are known: an ended order is "Order does not exist").
+
+use crate::config::{ApiKeySettings, RestLimits};
+use crate::venue::Venue;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use venue_domain::{
+    AccountId, ClientOrderId, InstrumentId, InstrumentSpec, OrderId, OrderKind, Price, Qty, Reject, Side,
+    StpGroup, StpMode, TimeInForce, Timestamp, TradingStatus,
+};
+use venue_engine::{Command, Output};
+use venue_matching::{BookOrder, CancelOrder, EventKind, NewOrder, OrderRef};
+
+/// HMAC-SHA256 (RFC 2104), written out over `sha2` rather than adding a
+/// crate for twenty lines.
+pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    let mut block = [0u8; 64];
+    if key.len() > 64 {
+        block[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let mut inner = Sha256::new();
+    inner.update(block.map(|b| b ^ 0x36));
+    inner.update(message);
+    let mut outer = Sha256::new();
+    outer.update(block.map(|b| b ^ 0x5c));
+    outer.update(inner.finalize());
+    outer.finalize().into()
+}
+
+/// Lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A REST error as Binance clients expect it.
+#[derive(Debug)]
+pub struct RestError {
+    status: StatusCode,
+    code: i32,
+    msg: String,
+    retry_after: Option<u64>,
+}
+
+impl RestError {
+    fn new(status: StatusCode, code: i32, msg: impl Into<String>) -> RestError {
+        RestError { status, code, msg: msg.into(), retry_after: None }
+    }
+    fn bad(code: i32, msg: impl Into<String>) -> RestError {
+        RestError::new(StatusCode::BAD_REQUEST, code, msg)
+    }
+    fn mandatory(name: &str) -> RestError {
+        RestError::bad(
+            -1102,
+            format!("Mandatory parameter '{name}' was not sent, was empty/null, or malformed."),
+        )
+    }
+    fn bad_param(name: &str, why: impl core::fmt::Display) -> RestError {
+        RestError::bad(-1100, format!("Illegal characters found in parameter '{name}': {why}."))
+    }
+    fn filter(reject: Reject) -> RestError {
+        RestError::bad(-1013, format!("Filter failure: {}", reject.as_str()))
+    }
+}
+
+impl IntoResponse for RestError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, Json(json!({ "code": self.code, "msg": self.msg }))).into_response();
+        if let Some(seconds) = self.retry_after
+            && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
+        {
+            response.headers_mut().insert("retry-after", value);
+        }
+        response
+    }
+}
+
+type RestResult = Result<Response, RestError>;
+
+/// Request parameters from the query string and a form body.
+struct Params(Vec<(String, String)>);
+
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        match bytes[at] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = bytes.get(at + 1..at + 3)?;
+                out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
+                at += 2;
+            }
+            b => out.push(b),
+        }
+        at += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+impl Params {
+    fn parse(parts: &[&str]) -> Result<Params, RestError> {
+        let mut pairs = Vec::new();
+        for part in parts {
+            for pair in part.split('&').filter(|p| !p.is_empty()) {
+                let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+                let (Some(name), Some(value)) = (percent_decode(name), percent_decode(value)) else {
+                    return Err(RestError::bad(-1100, "Illegal characters found in a parameter."));
+                };
+                if pairs.iter().any(|(n, _): &(String, String)| *n == name) {
+                    return Err(RestError::bad(-1101, format!("Duplicate values for parameter '{name}'.")));
+                }
+                pairs.push((name, value));
+            }
+        }
+        Ok(Params(pairs))
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
+    }
+
+    fn need(&self, name: &str) -> Result<&str, RestError> {
+        self.get(name).ok_or_else(|| RestError::mandatory(name))
+    }
+
+    fn u64(&self, name: &str) -> Result<Option<u64>, RestError> {
+        self.get(name)
+            .map(|v| v.parse::<u64>().map_err(|_| RestError::bad_param(name, "not a whole number")))
+            .transpose()
+    }
+}
+
+#[derive(Default)]
+struct Window {
+    minute: u64,
+    weight: u32,
+    ten_s: u64,
+    orders: u32,
+    strikes: u32,
+}
+
+/// Shared by the REST handlers.
+pub struct Rest {
+    venue: Arc<Venue>,
+    keys: Vec<ApiKeySettings>,
+    limits: RestLimits,
+    windows: Mutex<BTreeMap<String, Window>>,
+    /// ClOrdID text by its hash, for answering with the client's own id.
+    names: Mutex<(HashMap<u64, String>, VecDeque<u64>)>,
+}
+
+const MAX_NAMES: usize = 1 << 20;
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Who is calling, once authenticated.
+struct Caller<'a> {
+    key: &'a ApiKeySettings,
+    params: Params,
+}
+
+impl Rest {
+    /// The REST state over a running venue.
+    pub fn new(venue: Arc<Venue>, keys: Vec<ApiKeySettings>, limits: RestLimits) -> Arc<Rest> {
+        Arc::new(Rest { venue, keys, limits, windows: Mutex::new(BTreeMap::new()), names: Mutex::default() })
+    }
+
+    /// Counts `weight` (and an order if `order`) against `who`; refuses
+    /// beyond the limits. Returns the headers to report usage.
+    fn charge(&self, who: &str, weight: u32, order: bool) -> Result<Vec<(&'static str, String)>, RestError> {
+        let now = now_ms();
+        let mut windows = lock(&self.windows);
+        let window = windows.entry(who.to_owned()).or_default();
+        if window.minute != now / 60_000 {
+            (window.minute, window.weight) = (now / 60_000, 0);
+        }
+        if window.ten_s != now / 10_000 {
+            (window.ten_s, window.orders) = (now / 10_000, 0);
+        }
+        window.weight = window.weight.saturating_add(weight);
+        if order {
+            window.orders = window.orders.saturating_add(1);
+        }
+        let over_weight = window.weight > self.limits.request_weight_per_minute;
+        let over_orders = order && window.orders > self.limits.orders_per_10s;
+        if over_weight || over_orders {
+            window.strikes = window.strikes.saturating_add(1);
+            let retry = if over_weight { 60 - (now / 1000) % 60 } else { 10 - (now / 1000) % 10 };
+            let (status, msg) = if window.strikes > 10 {
+                (StatusCode::IM_A_TEAPOT, "Way too many requests; IP banned for a while.".to_owned())
+            } else if over_weight {
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!(
+                        "Too much request weight used; current limit is {} request weight per 1 MINUTE.",
+                        self.limits.request_weight_per_minute
+                    ),
+                )
+            } else {
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!(
+                        "Too many new orders; current limit is {} orders per 10 SECOND.",
+                        self.limits.orders_per_10s
+                    ),
+                )
+            };
+            return Err(RestError {
+                status,
+                code: if over_weight { -1003 } else { -1015 },
+                msg: format!("{msg} Retry after {retry} s."),
+                retry_after: Some(retry),
+            });
+        }
+        window.strikes = 0;
+        let mut headers = vec![("x-mbx-used-weight-1m", window.weight.to_string())];
+        if order {
+            headers.push(("x-mbx-order-count-10s", window.orders.to_string()));
+        }
+        Ok(headers)
+    }
+
+    /// Checks key, permission, signature and timestamp.
+    fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        uri: &Uri,
+        body: &Bytes,
+        trade: bool,
+    ) -> Result<Caller<'_>, RestError> {
+        let key = headers
+            .get("x-mbx-apikey")
+            .and_then(|v| v.to_str().ok())
+            .filter(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric()))
+            .ok_or_else(|| RestError::new(StatusCode::UNAUTHORIZED, -2014, "API-key format invalid."))?;
+        let key = self
+            .keys
+            .iter()
+            .find(|k| k.key == key)
+            .filter(|k| if trade { k.trade } else { k.read })
+            .ok_or_else(|| {
+                RestError::new(
+                    StatusCode::UNAUTHORIZED,
+                    -2015,
+                    "Invalid API-key, IP, or permissions for action.",
+                )
+            })?;
+        let query = uri.query().unwrap_or("");
+        let body =
+            std::str::from_utf8(body).map_err(|_| RestError::bad(-1100, "The request body is not UTF-8."))?;
+        let params = Params::parse(&[query, body])?;
+        let signature = params.need("signature")?.to_ascii_lowercase();
+        // The signed payload: query string then body, without `signature`.
+        let strip = |part: &str| {
+            part.split('&').filter(|p| !p.starts_with("signature=")).collect::<Vec<_>>().join("&")
+        };
+        let payload = format!("{}{}", strip(query), strip(body));
+        let expected = hex(&hmac_sha256(key.secret.expose().as_bytes(), payload.as_bytes()));
+        if !crate::config::constant_time_eq(expected.as_bytes(), signature.as_bytes()) {
+            return Err(RestError::bad(-1022, "Signature for this request is not valid."));
+        }
+        let timestamp = params.u64("timestamp")?.ok_or_else(|| RestError::mandatory("timestamp"))?;
+        let window = params.u64("recvWindow")?.unwrap_or(5000);
+        if window > 60_000 {
+            return Err(RestError::bad(-1131, "recvWindow must be less than 60000."));
+        }
+        let now = now_ms();
+        if timestamp > now + 1000 || now.saturating_sub(timestamp) > window {
+            return Err(RestError::bad(-1021, "Timestamp for this request is outside of the recvWindow."));
+        }
+        Ok(Caller { key, params })
+    }
+
+    fn instrument(&self, symbol: &str) -> Result<&InstrumentSpec, RestError> {
+        self.venue
+            .engine
+            .instruments
+            .iter()
+            .find(|s| rest_symbol(s) == symbol || s.symbol == symbol)
+            .ok_or_else(|| RestError::bad(-1121, "Invalid symbol."))
+    }
+
+    fn remember(&self, id: ClientOrderId, text: &str) {
+        let mut guard = lock(&self.names);
+        let (names, order) = &mut *guard;
+        if names.insert(id.0, text.to_owned()).is_none() {
+            order.push_back(id.0);
+            if order.len() > MAX_NAMES
+                && let Some(old) = order.pop_front()
+            {
+                names.remove(&old);
+            }
+        }
+    }
+
+    fn name(&self, id: ClientOrderId, order: OrderId) -> String {
+        if !id.is_some() {
+            return format!("venue-{}", order.0);
+        }
+        lock(&self.names).0.get(&id.0).cloned().unwrap_or_else(|| format!("venue-{}", order.0))
+    }
+}
+
+/// Binance's spelling of a symbol: base and quote joined.
+pub fn rest_symbol(spec: &InstrumentSpec) -> String {
+    format!("{}{}", spec.base_asset, spec.quote_asset)
+}
+
+fn with_headers(body: Value, headers: Vec<(&'static str, String)>) -> Response {
+    let mut response = Json(body).into_response();
+    for (name, value) in headers {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
+}
+
+/// The `/api/v3` routes.
+pub fn routes(rest: Arc<Rest>) -> Router {
+    Router::new()
+        .route("/api/v3/ping", get(ping))
+        .route("/api/v3/time", get(time))
+        .route("/api/v3/exchangeInfo", get(exchange_info))
+        .route("/api/v3/account", get(account))
+        .route("/api/v3/order", get(query_order).post(new_order).delete(cancel_order))
+        .route("/api/v3/openOrders", get(open_orders).delete(cancel_open_orders))
+        .with_state(rest)
+}
+
+async fn ping(
+    State(rest): State<Arc<Rest>>,
+    ConnectInfo(crate::tls::Peer(peer)): ConnectInfo<crate::tls::Peer>,
+) -> RestResult {
+    let headers = rest.charge(&peer.ip().to_string(), 1, false)?;
+    Ok(with_headers(json!({}), headers))
+}
+
+async fn time(
+    State(rest): State<Arc<Rest>>,
+    ConnectInfo(crate::tls::Peer(peer)): ConnectInfo<crate::tls::Peer>,
+) -> RestResult {
+    let headers = rest.charge(&peer.ip().to_string(), 1, false)?;
+    Ok(with_headers(json!({ "serverTime": now_ms() }), headers))
+}
+
+fn status_name(status: TradingStatus) -> &'static str {
+    match status {
+        TradingStatus::Open => "TRADING",
+        TradingStatus::Halted => "HALT",
+        TradingStatus::Closed => "BREAK",
+    }
+}
+
+async fn exchange_info(
+    State(rest): State<Arc<Rest>>,
+    ConnectInfo(crate::tls::Peer(peer)): ConnectInfo<crate::tls::Peer>,
+) -> RestResult {
+    let headers = rest.charge(&peer.ip().to_string(), 20, false)?;
+    let count = rest.venue.engine.instruments.len();
+    let statuses = rest
+        .venue
+        .router
+        .query(
+            &rest.venue.monitor,
+            move |engine: &venue_engine::Engine| {
+                (0..count)
+                    .map(|at| {
+                        engine
+                            .books()
+                            .book(InstrumentId(at as u32))
+                            .map_or(TradingStatus::Closed, |b| b.status())
+                    })
+                    .collect::<Vec<_>>()
+            },
+            rest.venue.request_timeout,
+        )
+        .await
+        .map_err(|_| {
+            RestError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                -1001,
+                "Internal error; unable to process your request. Please try again.",
+            )
+        })?;
+    let engine = &rest.venue.engine;
+    let symbols: Vec<Value> = engine
+        .instruments
+        .iter()
+        .zip(statuses)
+        .map(|(spec, status)| {
+            let decimals = |name: &str| engine.assets.iter().find(|a| a.name == name).map_or(8, |a| a.decimals);
+            json!({
+                "symbol": rest_symbol(spec),
+                "status": status_name(status),
+                "baseAsset": spec.base_asset,
+                "baseAssetPrecision": decimals(&spec.base_asset),
+                "quoteAsset": spec.quote_asset,
+                "quotePrecision": decimals(&spec.quote_asset),
+                "quoteAssetPrecision": decimals(&spec.quote_asset),
+                "baseCommissionPrecision": decimals(&spec.base_asset),
+                "quoteCommissionPrecision": decimals(&spec.quote_asset),
+                "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT"],
+                "icebergAllowed": true,
+                "ocoAllowed": false,
+                "otoAllowed": false,
+                "quoteOrderQtyMarketAllowed": true,
+                "allowTrailingStop": false,
+                "cancelReplaceAllowed": false,
+                "isSpotTradingAllowed": true,
+                "isMarginTradingAllowed": false,
+                "filters": [
+                    {
+                        "filterType": "PRICE_FILTER",
+                        "minPrice": spec.format_price(spec.min_price),
+                        "maxPrice": spec.format_price(spec.max_price),
+                        "tickSize": spec.format_price(Price(1)),
+                    },
+                    {
+                        "filterType": "LOT_SIZE",
+                        "minQty": spec.format_qty(spec.min_qty),
+                        "maxQty": spec.format_qty(spec.max_qty),
+                        "stepSize": spec.format_qty(Qty(1)),
+                    },
+                    {
+                        "filterType": "MARKET_LOT_SIZE",
+                        "minQty": spec.format_qty(spec.min_qty),
+                        "maxQty": spec.format_qty(spec.max_qty),
+                        "stepSize": spec.format_qty(Qty(1)),
+                    },
+                    { "filterType": "NOTIONAL", "minNotional": "0", "applyMinToMarket": false, "maxNotional": "9000000000000", "applyMaxToMarket": false, "avgPriceMins": 0 },
+                    { "filterType": "ICEBERG_PARTS", "limit": 1000 },
+                ],
+                "permissions": ["SPOT"],
+                "permissionSets": [["SPOT"]],
+                "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
+                "allowedSelfTradePreventionModes": ["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH", "DECREMENT"],
+            })
+        })
+        .collect();
+    let body = json!({
+        "timezone": "UTC",
+        "serverTime": now_ms(),
+        "rateLimits": [
+            { "rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": rest.limits.request_weight_per_minute },
+            { "rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": rest.limits.orders_per_10s },
+        ],
+        "exchangeFilters": [],
+        "symbols": symbols,
+    });
+    Ok(with_headers(body, headers))
+}
+
+async fn account(State(rest): State<Arc<Rest>>, headers: HeaderMap, uri: Uri, body: Bytes) -> RestResult {
+    let caller = rest.authenticate(&headers, &uri, &body, false)?;
+    let usage = rest.charge(&caller.key.key, 20, false)?;
+    let account = caller.key.account;
+    let assets = rest.venue.engine.assets.len();
+    let tiers = rest.venue.engine.fee_tiers.clone();
+    let (info, balances) = rest
+        .venue
+        .router
+        .query(
+            &rest.venue.monitor,
+            move |engine: &venue_engine::Engine| {
+                let info = engine.account(account).copied();
+                let balances: Vec<_> =
+                    (0..assets).map(|at| engine.balance(account, venue_engine::AssetId(at as u32))).collect();
+                (info, balances)
+            },
+            rest.venue.request_timeout,
+        )
+        .await
+        .map_err(|_| {
+            RestError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                -1001,
+                "Internal error; unable to process your request. Please try again.",
+            )
+        })?;
+    let info = info.ok_or_else(|| {
+        RestError::new(StatusCode::UNAUTHORIZED, -2015, "Invalid API-key, IP, or permissions for action.")
+    })?;
+    let tier = tiers.get(usize::from(info.tier)).copied().unwrap_or_default();
+    let rate = |bps: u16| venue_domain::format_scaled(i64::from(bps), 4);
+    let balances: Vec<Value> = balances
+        .iter()
+        .enumerate()
+        .map(|(at, b)| {
+            let asset = &rest.venue.engine.assets[at];
+            json!({
+                "asset": asset.name,
+                "free": venue_domain::format_scaled(b.available, asset.decimals),
+                "locked": venue_domain::format_scaled(b.held, asset.decimals),
+            })
+        })
+        .collect();
+    let body = json!({
+        "makerCommission": tier.maker_bps,
+        "takerCommission": tier.taker_bps,
+        "buyerCommission": 0,
+        "sellerCommission": 0,
+        "commissionRates": { "maker": rate(tier.maker_bps), "taker": rate(tier.taker_bps), "buyer": "0.0000", "seller": "0.0000" },
+        "canTrade": caller.key.trade && !info.kill_switch,
+        "canWithdraw": false,
+        "canDeposit": false,
+        "brokered": false,
+        "requireSelfTradePrevention": false,
+        "preventSor": false,
+        "updateTime": now_ms(),
+        "accountType": "SPOT",
+        "balances": balances,
+        "permissions": ["SPOT"],
+        "uid": account.0,
+    });
+    Ok(with_headers(body, usage))
+}
+
+fn side_name(side: Side) -> &'static str {
+    if side == Side::Buy { "BUY" } else { "SELL" }
+}
+
+fn tif_name(tif: TimeInForce) -> &'static str {
+    match tif {
+        TimeInForce::Gtc | TimeInForce::Day | TimeInForce::Gtd => "GTC",
+        TimeInForce::Ioc => "IOC",
+        TimeInForce::Fok => "FOK",
+    }
+}
+
+fn type_name(kind: OrderKind, post_only: bool) -> &'static str {
+    match (kind, post_only) {
+        (OrderKind::Limit, true) => "LIMIT_MAKER",
+        (OrderKind::Limit, false) => "LIMIT",
+        (OrderKind::Market, _) => "MARKET",
+        (OrderKind::Stop, _) => "STOP_LOSS",
+        (OrderKind::StopLimit, _) => "STOP_LOSS_LIMIT",
+    }
+}
+
+/// Builds the engine order from Binance parameters.
+fn build_order(
+    spec: &InstrumentSpec,
+    account: AccountId,
+    p: &Params,
+    client: ClientOrderId,
+) -> Result<(NewOrder, &'static str), RestError> {
+    let side = match p.need("side")? {
+        "BUY" => Side::Buy,
+        "SELL" => Side::Sell,
+        other => {
+            return Err(RestError::bad(
+                -1100,
+                format!(
+                    "Illegal characters found in parameter 'side'; legal range is 'BUY, SELL' (got {other:?})."
+                ),
+            ));
+        }
+    };
+    let type_text = p.need("type")?;
+    let (kind, post_only) = match type_text {
+        "LIMIT" => (OrderKind::Limit, false),
+        "LIMIT_MAKER" => (OrderKind::Limit, true),
+        "MARKET" => (OrderKind::Market, false),
+        "STOP_LOSS" => (OrderKind::Stop, false),
+        "STOP_LOSS_LIMIT" => (OrderKind::StopLimit, false),
+        "TAKE_PROFIT" | "TAKE_PROFIT_LIMIT" => {
+            return Err(RestError::bad(
+                -1013,
+                "Filter failure: TAKE_PROFIT orders are not supported by this venue.",
+            ));
+        }
+        _ => return Err(RestError::bad(-1116, "Invalid orderType.")),
+    };
+    let has_limit = matches!(kind, OrderKind::Limit | OrderKind::StopLimit);
+    let tif = match (p.get("timeInForce"), has_limit && !post_only) {
+        (Some("GTC"), true) => TimeInForce::Gtc,
+        (Some("IOC"), true) => TimeInForce::Ioc,
+        (Some("FOK"), true) => TimeInForce::Fok,
+        (None, true) => return Err(RestError::mandatory("timeInForce")),
+        (Some(_), true) => return Err(RestError::bad(-1115, "Invalid timeInForce.")),
+        (Some(_), false) => {
+            return Err(RestError::bad(-1106, "Parameter 'timeInForce' sent when not required."));
+        }
+        (None, false) => {
+            if kind == OrderKind::Market {
+                TimeInForce::Ioc
+            } else {
+                TimeInForce::Gtc
+            }
+        }
+    };
+    let price = if has_limit {
+        spec.parse_price(p.need("price")?).map_err(RestError::filter)?
+    } else if p.get("price").is_some() {
+        return Err(RestError::bad(-1106, "Parameter 'price' sent when not required."));
+    } else {
+        Price(0)
+    };
+    let stop_price = if kind.is_stop() {
+        spec.parse_price(p.need("stopPrice")?).map_err(RestError::filter)?
+    } else {
+        Price(0)
+    };
+    let mut quote_budget = 0;
+    let qty = match (p.get("quantity"), p.get("quoteOrderQty")) {
+        (Some(q), None) => spec.parse_qty(q).map_err(RestError::filter)?,
+        (None, Some(quote)) if kind == OrderKind::Market && side == Side::Buy => {
+            // The budget in tick×lot units; quantity up to the maximum.
+            let units = venue_domain::parse_scaled(quote, spec.price_decimals + spec.qty_decimals)
+                .map_err(RestError::filter)?;
+            quote_budget = units / spec.tick_size.saturating_mul(spec.lot_size).max(1);
+            if quote_budget <= 0 {
+                return Err(RestError::filter(Reject::InvalidBudget));
+            }
+            spec.max_qty
+        }
+        (None, Some(_)) => {
+            return Err(RestError::bad(-1013, "Filter failure: quoteOrderQty is for MARKET BUY orders only."));
+        }
+        (Some(_), Some(_)) => {
+            return Err(RestError::bad(-1106, "Parameter 'quoteOrderQty' sent when not required."));
+        }
+        (None, None) => return Err(RestError::mandatory("quantity")),
+    };
+    let display_qty = match p.get("icebergQty") {
+        Some(q) => spec.parse_qty(q).map_err(RestError::filter)?,
+        None => Qty::ZERO,
+    };
+    let stp = match p.get("selfTradePreventionMode").unwrap_or("EXPIRE_MAKER") {
+        "NONE" => StpMode::Allow,
+        "EXPIRE_TAKER" => StpMode::CancelIncoming,
+        "EXPIRE_MAKER" => StpMode::CancelResting,
+        "EXPIRE_BOTH" => StpMode::CancelBoth,
+        "DECREMENT" => StpMode::DecrementAndCancel,
+        _ => {
+            return Err(RestError::bad(
+                -1100,
+                "Illegal characters found in parameter 'selfTradePreventionMode'.",
+            ));
+        }
+    };
+    let order = NewOrder {
+        instrument: spec.id,
+        order_id: OrderId(0),
+        client_order_id: client,
+        account,
+        stp_group: StpGroup(0),
+        side,
+        kind,
+        tif,
+        price,
+        stop_price,
+        qty,
+        display_qty,
+        post_only,
+        stp,
+        expire_time: Timestamp(0),
+        quote_budget,
+    };
+    Ok((order, if matches!(kind, OrderKind::Limit | OrderKind::Market) { "FULL" } else { "ACK" }))
+}
+
+async fn new_order(State(rest): State<Arc<Rest>>, headers: HeaderMap, uri: Uri, body: Bytes) -> RestResult {
+    let caller = rest.authenticate(&headers, &uri, &body, true)?;
+    let usage = rest.charge(&caller.key.key, 1, true)?;
+    let p = &caller.params;
+    let spec = rest.instrument(p.need("symbol")?)?.clone();
+    let client_text = p.get("newClientOrderId").map(str::to_owned);
+    if client_text.as_ref().is_some_and(|c| {
+        c.len() > 36 || !c.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:/".contains(&b))
+    }) {
+        return Err(RestError::bad(
+            -1100,
+            "Illegal characters found in parameter 'newClientOrderId'; legal range is '^[\\.A-Z\\:/a-z0-9_-]{1,36}$'.",
+        ));
+    }
+    let client = client_text.as_deref().map_or(ClientOrderId::NONE, crate::fix::orders::client_id);
+    let (order, default_resp) = build_order(&spec, caller.key.account, p, client)?;
+    let resp_type = p.get("newOrderRespType").unwrap_or(default_resp);
+    if !matches!(resp_type, "ACK" | "RESULT" | "FULL") {
+        return Err(RestError::bad(-1100, "Illegal characters found in parameter 'newOrderRespType'."));
+    }
+    if let Some(text) = &client_text {
+        rest.remember(client, text);
+    }
+    let outputs = rest
+        .venue
+        .router
+        .execute(Command::NewOrder(order), rest.venue.request_timeout)
+        .await
+        .map_err(|e| match e {
+            crate::router::RequestError::Refused(_) => RestError::new(StatusCode::SERVICE_UNAVAILABLE, -1008, "Server is currently overloaded with other requests. Please try again in a few minutes."),
+            _ => RestError::new(StatusCode::SERVICE_UNAVAILABLE, -1007, "Timeout waiting for response from backend server. Send status unknown; execution status unknown."),
+        })?;
+    let quote_asset = spec.quote_asset.clone();
+    let mut order_id = None;
+    let (mut executed, mut quote_units, mut status) = (0i64, 0i128, "NEW");
+    let mut fills = Vec::new();
+    let mut fees: BTreeMap<u64, i64> = BTreeMap::new();
+    for output in &outputs {
+        match output {
+            Output::Book(event) => match event.kind {
+                EventKind::Accepted { order_id: id, .. } => order_id = Some(id),
+                EventKind::Rejected { reason, .. } => {
+                    return Err(RestError::bad(-2010, reason.as_str()));
+                }
+                EventKind::Trade { trade_id, price, qty, taker_order_id, taker_leaves, .. }
+                    if Some(taker_order_id) == order_id =>
+                {
+                    executed += qty.0;
+                    quote_units += i128::from(price.0) * i128::from(qty.0);
+                    status = if taker_leaves.0 == 0 { "FILLED" } else { "PARTIALLY_FILLED" };
+                    fills.push((trade_id.0, price, qty));
+                }
+                EventKind::Cancelled { order_id: id, .. } if Some(id) == order_id => {
+                    status = if matches!(order.tif, TimeInForce::Ioc | TimeInForce::Fok)
+                        || order.kind == OrderKind::Market
+                    {
+                        "EXPIRED"
+                    } else {
+                        "CANCELED"
+                    };
+                }
+                _ => {}
+            },
+            Output::Settlement(s)
+                if Some(if order.side == Side::Buy { s.buy_order } else { s.sell_order }) == order_id =>
+            {
+                let fee = if order.side == Side::Buy { s.buyer_fee } else { s.seller_fee };
+                fees.insert(s.trade_id.0, fee);
+            }
+            _ => {}
+        }
+    }
+    let order_id = order_id.ok_or_else(|| {
+        RestError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            -1001,
+            "Internal error; the order was not acknowledged.",
+        )
+    })?;
+    let quote_decimals =
+        rest.venue.engine.assets.iter().find(|a| a.name == quote_asset).map_or(8, |a| a.decimals);
+    let mut body = json!({
+        "symbol": rest_symbol(&spec),
+        "orderId": order_id.0,
+        "orderListId": -1,
+        "clientOrderId": rest.name(client, order_id),
+        "transactTime": now_ms(),
+    });
+    if resp_type != "ACK" {
+        let cum_quote = venue_domain::format_scaled(
+            i64::try_from(quote_units * i128::from(spec.tick_size) * i128::from(spec.lot_size))
+                .unwrap_or(i64::MAX),
+            spec.price_decimals + spec.qty_decimals,
+        );
+        body["price"] = json!(spec.format_price(order.price));
+        body["origQty"] =
+            json!(spec.format_qty(if order.quote_budget > 0 { Qty(executed) } else { order.qty }));
+        body["executedQty"] = json!(spec.format_qty(Qty(executed)));
+        body["origQuoteOrderQty"] = json!("0");
+        body["cummulativeQuoteQty"] = json!(cum_quote);
+        body["status"] = json!(status);
+        body["timeInForce"] = json!(tif_name(order.tif));
+        body["type"] = json!(type_name(order.kind, order.post_only));
+        body["side"] = json!(side_name(order.side));
+        body["workingTime"] = json!(now_ms());
+        body["selfTradePreventionMode"] = json!(p.get("selfTradePreventionMode").unwrap_or("EXPIRE_MAKER"));
+        if order.kind.is_stop() {
+            body["stopPrice"] = json!(spec.format_price(order.stop_price));
+        }
+    }
+    if resp_type == "FULL" {
+        let fills: Vec<Value> = fills
+            .iter()
+            .map(|&(trade_id, price, qty)| {
+                json!({
+                    "price": spec.format_price(price),
+                    "qty": spec.format_qty(qty),
+                    "commission": venue_domain::format_scaled(fees.get(&trade_id).copied().unwrap_or(0), quote_decimals),
+                    "commissionAsset": quote_asset,
+                    "tradeId": trade_id,
+                })
+            })
+            .collect();
+        body["fills"] = json!(fills);
+    }
+    Ok(with_headers(body, usage))
+}
+
+fn order_json(rest: &Rest, spec: &InstrumentSpec, order: &BookOrder) -> Value {
+    let executed = order.qty.0 - order.leaves.0;
+    json!({
+        "symbol": rest_symbol(spec),
+        "orderId": order.order_id.0,
+        "orderListId": -1,
+        "clientOrderId": rest.name(order.client_order_id, order.order_id),
+        "price": spec.format_price(order.price),
+        "origQty": spec.format_qty(order.qty),
+        "executedQty": spec.format_qty(Qty(executed)),
+        "status": if executed > 0 { "PARTIALLY_FILLED" } else { "NEW" },
+        "timeInForce": tif_name(order.tif),
+        "type": type_name(order.kind, false),
+        "side": side_name(order.side),
+        "stopPrice": spec.format_price(order.stop_price),
+        "icebergQty": "0",
+        "isWorking": order.shown.0 > 0,
+        "origQuoteOrderQty": "0",
+    })
+}
+
+fn target(p: &Params, account: AccountId) -> Result<OrderRef, RestError> {
+    match (p.u64("orderId")?, p.get("origClientOrderId")) {
+        (Some(id), _) => Ok(OrderRef::Id(OrderId(id))),
+        (None, Some(text)) => Ok(OrderRef::Client(account, crate::fix::orders::client_id(text))),
+        (None, None) => Err(RestError::bad(
+            -1102,
+            "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!",
+        )),
+    }
+}
+
+async fn query_order(State(rest): State<Arc<Rest>>, headers: HeaderMap, uri: Uri, body: Bytes) -> RestResult {
+    let caller = rest.authenticate(&headers, &uri, &body, false)?;
+    let usage = rest.charge(&caller.key.key, 4, false)?;
+    let spec = rest.instrument(caller.params.need("symbol")?)?.clone();
+    let account = caller.key.account;
+    let target = target(&caller.params, account)?;
+    let instrument = spec.id;
+    let found = rest
+        .venue
+        .router
+        .query(
+            &rest.venue.monitor,
+            move |engine: &venue_engine::Engine| {
+                engine.books().book(instrument).map(|b| b.find(target, Some(account)))
+            },
+            rest.venue.request_timeout,
+        )
+        .await
+        .map_err(|_| {
+            RestError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                -1001,
+                "Internal error; unable to process your request. Please try again.",
+            )
+        })?;
+    match found {
+        Some(Ok(order)) => Ok(with_headers(order_json(&rest, &spec, &order), usage)),
+        _ => Err(RestError::bad(-2013, "Order does not exist.")),
+    }
+}
+
+async fn cancel_order(
+    State(rest): State<Arc<Rest>>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> RestResult {
+    let caller = rest.authenticate(&headers, &uri, &body, true)?;
+    let usage = rest.charge(&caller.key.key, 1, false)?;
+    let spec = rest.instrument(caller.params.need("symbol")?)?.clone();
+    let account = caller.key.account;
+    let target = target(&caller.params, account)?;
+    let instrument = spec.id;
+    // The order as it stands, for the answer; then the cancel itself.
+    let before = rest
+        .venue
+        .router
+        .query(
+            &rest.venue.monitor,
+            move |engine: &venue_engine::Engine| {
+                engine.books().book(instrument).and_then(|b| b.find(target, Some(account)).ok())
+            },
+            rest.venue.request_timeout,
+        )
+        .await
+        .ok()
+        .flatten();
+    let outputs = rest
+        .venue
+        .router
+        .execute(Command::Cancel(CancelOrder { instrument, target, account: Some(account) }), rest.venue.request_timeout)
+        .await
+        .map_err(|_| RestError::new(StatusCode::SERVICE_UNAVAILABLE, -1007, "Timeout waiting for response from backend server. Send status unknown; execution status unknown."))?;
+    for output in &outputs {
+        if let Output::Book(event) = output {
+            match event.kind {
+                EventKind::Rejected { reason, .. } => {
+                    let msg = if reason == Reject::UnknownOrder {
+                        "Unknown order sent.".to_owned()
+                    } else {
+                        reason.as_str().to_owned()
+                    };
+                    return Err(RestError::bad(-2011, msg));
+                }
+                EventKind::Cancelled { order_id, .. } => {
+                    let mut body = match &before {
+                        Some(order) if order.order_id == order_id => order_json(&rest, &spec, order),
+                        _ => {
+                            json!({ "symbol": rest_symbol(&spec), "orderId": order_id.0, "orderListId": -1, "executedQty": "0" })
+                        }
+                    };
+                    let original = body["clientOrderId"].clone();
+                    body["origClientOrderId"] = original;
+                    body["clientOrderId"] = json!(
+                        caller
+                            .params
+                            .get("newClientOrderId")
+                            .map_or_else(|| format!("cancel-{}", order_id.0), str::to_owned)
+                    );
+                    body["status"] = json!("CANCELED");
+                    body["transactTime"] = json!(now_ms());
+                    return Ok(with_headers(body, usage));
+                }
+                _ => {}
+            }
+        }
+    }
+    Err(RestError::bad(-2011, "Unknown order sent."))
+}
+
+async fn open_orders(State(rest): State<Arc<Rest>>, headers: HeaderMap, uri: Uri, body: Bytes) -> RestResult {
+    let caller = rest.authenticate(&headers, &uri, &body, false)?;
+    let symbol = caller.params.get("symbol");
+    let usage = rest.charge(&caller.key.key, if symbol.is_some() { 6 } else { 80 }, false)?;
+    let specs: Vec<InstrumentSpec> = match symbol {
+        Some(symbol) => vec![rest.instrument(symbol)?.clone()],
+        None => rest.venue.engine.instruments.clone(),
+    };
+    let account = caller.key.account;
+    let ids: Vec<InstrumentId> = specs.iter().map(|s| s.id).collect();
+    // O(orders of the books asked for), on the engine thread: hence the weight.
+    let orders = rest
+        .venue
+        .router
+        .query(
+            &rest.venue.monitor,
+            move |engine: &venue_engine::Engine| {
+                let mut found = Vec::new();
+                for id in ids {
+                    if let Some(book) = engine.books().book(id) {
+                        let snapshot = book.snapshot();
+                        found.extend(
+                            snapshot
+                                .bids
+                                .into_iter()
+                                .chain(snapshot.asks)
+                                .filter(|o| o.account == account)
+                                .map(|o| (id, o)),
+                        );
+                    }
+                }
+                found
+            },
+            Duration::from_secs(10),
+        )
+        .await
+        .map_err(|_| {
+            RestError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                -1001,
+                "Internal error; unable to process your request. Please try again.",
+            )
+        })?;
+    let list: Vec<Value> = orders
+        .iter()
+        .filter_map(|(id, order)| {
+            specs.iter().find(|s| s.id == *id).map(|spec| order_json(&rest, spec, order))
+        })
+        .collect();
+    Ok(with_headers(json!(list), usage))
+}
+
+async fn cancel_open_orders(
+    State(rest): State<Arc<Rest>>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> RestResult {
+    let caller = rest.authenticate(&headers, &uri, &body, true)?;
+    let usage = rest.charge(&caller.key.key, 1, false)?;
+    let spec = rest.instrument(caller.params.need("symbol")?)?.clone();
+    let account = caller.key.account;
+    let outputs = rest
+        .venue
+        .router
+        .execute(Command::MassCancel { instrument: Some(spec.id), account: Some(account) }, rest.venue.request_timeout)
+        .await
+        .map_err(|_| RestError::new(StatusCode::SERVICE_UNAVAILABLE, -1007, "Timeout waiting for response from backend server. Send status unknown; execution status unknown."))?;
+    let cancelled: Vec<Value> = outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Book(event) => match event.kind {
+                EventKind::Cancelled { order_id, .. } => Some(json!({
+                    "symbol": rest_symbol(&spec),
+                    "orderId": order_id.0,
+                    "orderListId": -1,
+                    "status": "CANCELED",
+                })),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    Ok(with_headers(json!(cancelled), usage))
+}

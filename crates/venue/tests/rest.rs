@@ -1,0 +1,69 @@
+//! The REST API with a client that shares no code with the venue: Python's
+//! hmac and urllib (`tests/rest/rest_client.py`) sign and send requests the
+//! way Binance clients do, against the real `venue serve`.
+
+mod common;
+
+use common::*;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::Command;
+
+/// Status and response head of a GET (for headers the helpers drop).
+fn raw_head(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").expect("write");
+    let mut text = String::new();
+    stream.read_to_string(&mut text).expect("read");
+    let head = text.split("\r\n\r\n").next().unwrap_or("").to_owned();
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, head)
+}
+
+#[test]
+fn signed_rest_client_trades_queries_cancels_and_is_refused_precisely() {
+    let data = TempDir::new("rest");
+    let venue = Venue::start(&data.0.join("venue"), None);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/rest/rest_client.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(format!("http://{}", venue.public))
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("rest: all checks passed"),
+        "REST client failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (status, log) = venue.terminate();
+    assert!(status.success(), "{log}");
+}
+
+#[test]
+fn request_weight_beyond_the_limit_is_refused_with_429() {
+    let data = TempDir::new("rest-limit");
+    let config = demo_config_with(&data.0, "venue.toml", |t| {
+        t.replacen("request_weight_per_minute = 6000", "request_weight_per_minute = 30", 1)
+    });
+    let venue = Venue::start(&data.0.join("venue"), Some(&config));
+    // 70 requests of weight 1 against 30 a minute: even if they straddle a
+    // minute boundary, at most 60 fit.
+    let mut refused = Vec::new();
+    for _ in 0..70 {
+        let (status, body) = request(venue.public, "GET", "/api/v3/ping", None, None);
+        if status != 200 {
+            refused.push((status, body));
+        }
+    }
+    assert!(refused.len() >= 10, "{} refused", refused.len());
+    for (status, body) in &refused {
+        assert!(*status == 429 || *status == 418, "{status} {body}");
+        assert!(body.contains("-1003"), "{body}");
+    }
+    let (status, head) = raw_head(venue.public, "/api/v3/ping");
+    assert!(status == 429 || status == 418, "{status}");
+    assert!(head.to_ascii_lowercase().contains("retry-after:"), "{head}");
+    let (status, log) = venue.terminate();
+    assert!(status.success(), "{log}");
+}
