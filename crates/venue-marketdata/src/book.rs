@@ -57,7 +57,8 @@ impl L2Book {
 
     /// Best bid and ask.
     pub(crate) fn bbo(&self) -> Bbo {
-        Bbo { bid: self.levels(Side::Buy).next(), ask: self.levels(Side::Sell).next() }
+        let level = |(&price, &(qty, count)): (&Price, &(Qty, u32))| PriceLevel { price, qty, count };
+        Bbo { bid: self.bids.last_key_value().map(level), ask: self.asks.first_key_value().map(level) }
     }
 }
 

@@ -55,6 +55,36 @@
 //! (trades, L3) concatenated. The merged update covers `first_seq..=seq`; a
 //! follower fed it ends with exactly the book of an unconflated one.
 //!
+//! # Example
+//!
+//! ```
+//! use venue_engine::{EngineConfig, Output};
+//! use venue_marketdata::{Applied, BookFollower, MarketData, Stamped};
+//! use venue_matching::{Event, EventKind, InstrumentId, OrderId, Price, Qty, Side, Timestamp};
+//!
+//! let mut market = MarketData::new(&EngineConfig::demo().instruments);
+//! let btc = InstrumentId(0);
+//! // A subscriber starts from a snapshot (here: the empty book at 0).
+//! let mut follower = BookFollower::new(&market.depth(btc, None).unwrap());
+//!
+//! // The book outputs of engine command 42: an order joins the book.
+//! let events = [
+//!     EventKind::OrderAdded { order_id: OrderId(42), side: Side::Buy, price: Price(100), qty: Qty(5) },
+//!     EventKind::Level { side: Side::Buy, price: Price(100), qty: Qty(5), count: 1 },
+//! ];
+//! let mut updates = Vec::new();
+//! for (i, kind) in events.into_iter().enumerate() {
+//!     let output = Output::Book(Event { instrument: btc, kind });
+//!     let stamped = Stamped { seq: 42, time: Timestamp(0), origin: 0, last: i == 1, output };
+//!     market.apply(&stamped, &mut updates);
+//! }
+//! // One command, one update, book sequence number 1.
+//! assert_eq!(updates.len(), 1);
+//! assert_eq!((updates[0].seq, updates[0].levels.len(), updates[0].l3.len()), (1, 1, 1));
+//! assert_eq!(follower.apply(&updates[0]), Ok(Applied::Applied));
+//! assert_eq!(follower.depth(None), market.depth(btc, None).unwrap());
+//! ```
+//!
 //! # Units
 //!
 //! Prices are [`Price`](venue_domain::Price) ticks and quantities

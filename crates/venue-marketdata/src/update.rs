@@ -276,6 +276,10 @@ impl Interest {
     /// Every part.
     pub const ALL: Interest =
         Interest { l2: true, l3: true, trades: true, l1: true, candles: true, status: true };
+    /// Nothing: the base to name a few parts from
+    /// (`Interest { trades: true, ..Interest::NONE }`).
+    pub const NONE: Interest =
+        Interest { l2: false, l3: false, trades: false, l1: false, candles: false, status: false };
     /// A depth (L2) subscriber: level changes, the quote and the status.
     pub const DEPTH: Interest =
         Interest { l2: true, l3: false, trades: false, l1: true, candles: false, status: true };

@@ -24,7 +24,7 @@
 //!   after each command, equals the engine's book whenever its buffer is
 //!   empty, and at the end; so does an L3 subscriber behind one.
 //!
-//! Case count: `PROPTEST_CASES` (default 128), up to 250 commands each.
+//! Case count: `PROPTEST_CASES` (default 256), up to 400 commands each.
 
 mod common;
 
@@ -34,7 +34,9 @@ use proptest::sample::Index;
 use proptest::test_runner::TestCaseError;
 use std::collections::BTreeMap;
 use venue_engine::{Command, Output};
-use venue_marketdata::{Applied, BookFollower, Conflator, Interest, L3Follower, PriceLevel, Update};
+use venue_marketdata::{
+    Applied, BookFollower, Conflator, Interest, L3Follower, MarketData, MarketDataConfig, PriceLevel, Update,
+};
 use venue_matching::{
     AccountId, AmendOrder, CancelOrder, ClientOrderId, Event, EventKind, InstrumentId, NewOrder, OrderId,
     OrderKind, OrderRef, Price, Qty, Side, TimeInForce, Timestamp, TradingStatus,
@@ -45,7 +47,7 @@ const MID: i64 = 10_000;
 const START: u64 = 1_700_000_000_000_000_000;
 
 fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(128)
+    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256)
 }
 
 #[derive(Clone, Debug)]
@@ -76,13 +78,13 @@ fn op() -> impl Strategy<Value = Op> {
                 account, instrument, side, stop, offset, qty
             }
         ),
-        3 => (0..3usize, 0..2usize, side(), 1..=40i64)
+        2 => (0..3usize, 0..2usize, side(), 1..=12i64)
             .prop_map(|(account, instrument, side, qty)| Op::Market { account, instrument, side, qty }),
         4 => any::<Index>().prop_map(|pick| Op::Cancel { pick }),
         3 => (any::<Index>(), -3..=3i64, 1..=25i64).prop_map(|(pick, delta, qty)| Op::Amend { pick, delta, qty }),
         1 => (proptest::option::of(0..2usize), proptest::option::of(0..3usize))
             .prop_map(|(instrument, account)| Op::MassCancel { instrument, account }),
-        1 => (0..2usize, prop::bool::weighted(0.3)).prop_map(|(instrument, halt)| Op::Status { instrument, halt }),
+        1 => (0..2usize, prop::bool::weighted(0.15)).prop_map(|(instrument, halt)| Op::Status { instrument, halt }),
         1 => Just(Op::Tick),
     ]
 }
@@ -106,12 +108,12 @@ struct Case {
 
 fn case() -> impl Strategy<Value = Case> {
     (
-        proptest::collection::vec((op(), step()), 1..250),
+        proptest::collection::vec((op(), step()), 1..400),
         any::<bool>(),
         any::<Index>(),
         any::<Index>(),
         1..5usize,
-        proptest::collection::vec(0..4u8, 250),
+        proptest::collection::vec(0..4u8, 400),
     )
         .prop_map(|(ops, mark_last, buffer_at, snapshot_at, conflator_capacity, drains)| Case {
             ops,
@@ -131,7 +133,9 @@ impl Placed {
     /// Forgets orders that are no longer live, so that most cancels and
     /// amends name a live one.
     fn prune(&mut self, feed: &Feed) {
-        self.0.retain(|&(i, id, _)| feed.engine.books().book(i).is_some_and(|b| b.order(OrderId(id)).is_some()));
+        self.0.retain(|&(i, id, _)| {
+            feed.engine.books().book(i).is_some_and(|b| b.order(OrderId(id)).is_some())
+        });
     }
 }
 
@@ -277,7 +281,6 @@ fn run_case(case: &Case) -> Result<(), TestCaseError> {
         feed.now += step;
         let command = to_command(op, &placed, feed.now);
         let outputs = feed.run(command);
-        for o in &outputs { if let Output::Book(Event { kind: EventKind::Rejected { reason, .. }, .. }) = o { eprintln!("REJ {reason:?}"); } }
         for output in &outputs {
             if let Output::Book(Event { instrument, kind: EventKind::Accepted { order_id, account, .. } }) =
                 output
@@ -385,12 +388,6 @@ fn run_case(case: &Case) -> Result<(), TestCaseError> {
         }
     }
 
-    eprintln!("cmds {} updates {} trades {} l3 {} merged {} {} resting {} {} late {}/{}",
-        commands, feed.history.len(), feed.history.iter().map(|u| u.trades.len()).sum::<usize>(),
-        feed.history.iter().map(|u| u.l3.len()).sum::<usize>(), slow_depth.merged(), slow_all.merged(),
-        engine_orders(&feed.engine, BTC_USDT, Side::Buy).len() + engine_orders(&feed.engine, BTC_USDT, Side::Sell).len(),
-        engine_orders(&feed.engine, ETH_USDT, Side::Buy).len() + engine_orders(&feed.engine, ETH_USDT, Side::Sell).len(),
-        buffer_at, snapshot_at);
     drain(&mut slow_depth, usize::MAX, |u| apply_l2(&mut slow_l2, u))?;
     drain(&mut slow_all, usize::MAX, |u| {
         apply_l2(&mut slow_all_l2, u)?;
@@ -405,6 +402,17 @@ fn run_case(case: &Case) -> Result<(), TestCaseError> {
         let got = slow_l3[n].snapshot();
         prop_assert_eq!(&got.bids, &engine_orders(&feed.engine, i, Side::Buy));
         prop_assert_eq!(&got.asks, &engine_orders(&feed.engine, i, Side::Sell));
+    }
+    // Market data rebuilt from the books (after a restart) holds the same
+    // book, at sequence number 0.
+    let rebuilt = MarketData::from_books(feed.engine.books(), MarketDataConfig::default());
+    for &i in &INSTRUMENTS {
+        let (mut depth, mut l3) = (feed.market.depth(i, None).unwrap(), feed.market.l3_snapshot(i).unwrap());
+        (depth.seq, depth.time, l3.seq, l3.time) = (0, Timestamp(0), 0, Timestamp(0));
+        prop_assert_eq!(rebuilt.depth(i, None).unwrap(), depth);
+        prop_assert_eq!(rebuilt.l3_snapshot(i).unwrap(), l3);
+        prop_assert_eq!(rebuilt.l1(i).unwrap().bbo, feed.market.l1(i).unwrap().bbo);
+        prop_assert_eq!(rebuilt.status(i), feed.market.status(i));
     }
     Ok(())
 }
