@@ -15,12 +15,14 @@
 //! - [`serve`]: start-up, signals, and the orderly shutdown.
 //! - [`tls`]: rustls for the listeners, mutual TLS for admin.
 //! - [`fix`]: the FIX 4.4 acceptor and order entry.
+//! - [`market`]: the market-data thread (one component for every transport).
 //! - [`rest`]: the Binance-shaped REST API.
 
 pub mod audit;
 pub mod config;
 pub mod fix;
 pub mod http;
+pub mod market;
 pub mod metrics;
 pub mod rest;
 pub mod router;

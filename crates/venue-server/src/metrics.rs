@@ -112,6 +112,8 @@ pub struct Metrics {
     pub audit_lines: AtomicU64,
     /// Audit log write failures (the venue keeps trading; this alarms).
     pub audit_errors: AtomicU64,
+    /// Market-data updates published.
+    pub market_updates: AtomicU64,
     /// HTTP responses by listener and status code.
     http: Mutex<BTreeMap<(&'static str, u16), u64>>,
     /// Rejections by request kind and reason code (ordered by code).
@@ -280,6 +282,12 @@ impl Metrics {
             "counter",
             "Audit log write failures.",
             load(&self.audit_errors).to_string(),
+        );
+        one(
+            "venue_market_updates_total",
+            "counter",
+            "Market-data updates published.",
+            load(&self.market_updates).to_string(),
         );
 
         let _ = writeln!(out, "# HELP venue_rejections_total Requests refused, by request kind and reason.");

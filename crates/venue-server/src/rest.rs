@@ -180,6 +180,7 @@ struct Window {
 /// Shared by the REST handlers.
 pub struct Rest {
     venue: Arc<Venue>,
+    market: Arc<crate::market::MarketFeed>,
     keys: Vec<ApiKeySettings>,
     limits: RestLimits,
     windows: Mutex<BTreeMap<String, Window>>,
@@ -205,8 +206,20 @@ struct Caller<'a> {
 
 impl Rest {
     /// The REST state over a running venue.
-    pub fn new(venue: Arc<Venue>, keys: Vec<ApiKeySettings>, limits: RestLimits) -> Arc<Rest> {
-        Arc::new(Rest { venue, keys, limits, windows: Mutex::new(BTreeMap::new()), names: Mutex::default() })
+    pub fn new(
+        venue: Arc<Venue>,
+        keys: Vec<ApiKeySettings>,
+        limits: RestLimits,
+        market: Arc<crate::market::MarketFeed>,
+    ) -> Arc<Rest> {
+        Arc::new(Rest {
+            venue,
+            market,
+            keys,
+            limits,
+            windows: Mutex::new(BTreeMap::new()),
+            names: Mutex::default(),
+        })
     }
 
     /// Counts `weight` (and an order if `order`) against `who`; refuses
@@ -366,6 +379,12 @@ pub fn routes(rest: Arc<Rest>) -> Router {
         .route("/api/v3/ping", get(ping))
         .route("/api/v3/time", get(time))
         .route("/api/v3/exchangeInfo", get(exchange_info))
+        .route("/api/v3/depth", get(depth))
+        .route("/api/v3/trades", get(trades))
+        .route("/api/v3/klines", get(klines))
+        .route("/api/v3/ticker/24hr", get(ticker_24hr))
+        .route("/api/v3/ticker/price", get(ticker_price))
+        .route("/api/v3/ticker/bookTicker", get(book_ticker))
         .route("/api/v3/account", get(account))
         .route("/api/v3/order", get(query_order).post(new_order).delete(cancel_order))
         .route("/api/v3/openOrders", get(open_orders).delete(cancel_open_orders))
@@ -660,7 +679,10 @@ fn build_order(
             spec.max_qty
         }
         (None, Some(_)) => {
-            return Err(RestError::bad(-1013, "Filter failure: quoteOrderQty is for MARKET BUY orders only."));
+            return Err(RestError::bad(
+                -1013,
+                "Filter failure: quoteOrderQty is for MARKET BUY orders only.",
+            ));
         }
         (Some(_), Some(_)) => {
             return Err(RestError::bad(-1106, "Parameter 'quoteOrderQty' sent when not required."));
@@ -1049,4 +1071,282 @@ async fn cancel_open_orders(
         })
         .collect();
     Ok(with_headers(json!(cancelled), usage))
+}
+
+// ---- market data -------------------------------------------------------------
+
+fn public_params(uri: &Uri) -> Result<Params, RestError> {
+    Params::parse(&[uri.query().unwrap_or("")])
+}
+
+fn limit(p: &Params, default: usize, max: usize) -> Result<usize, RestError> {
+    match p.u64("limit")? {
+        None => Ok(default),
+        Some(n) if n >= 1 && n as usize <= max => Ok(n as usize),
+        Some(_) => Err(RestError::bad(
+            -1100,
+            format!("Illegal characters found in parameter 'limit'; legal range is '1' to '{max}'."),
+        )),
+    }
+}
+
+fn levels(spec: &InstrumentSpec, levels: &[venue_marketdata::PriceLevel]) -> Vec<[String; 2]> {
+    levels.iter().map(|l| [spec.format_price(l.price), spec.format_qty(l.qty)]).collect()
+}
+
+async fn depth(
+    State(rest): State<Arc<Rest>>,
+    ConnectInfo(crate::tls::Peer(peer)): ConnectInfo<crate::tls::Peer>,
+    uri: Uri,
+) -> RestResult {
+    let p = public_params(&uri)?;
+    let limit = limit(&p, 100, 5000)?;
+    let weight = match limit {
+        0..=100 => 5,
+        101..=500 => 25,
+        501..=1000 => 50,
+        _ => 250,
+    };
+    let headers = rest.charge(&peer.ip().to_string(), weight, false)?;
+    let spec = rest.instrument(p.need("symbol")?)?.clone();
+    let snapshot = rest
+        .market
+        .lock()
+        .depth(spec.id, Some(limit))
+        .ok_or_else(|| RestError::bad(-1121, "Invalid symbol."))?;
+    let body = json!({
+        "lastUpdateId": snapshot.seq,
+        "bids": levels(&spec, &snapshot.bids),
+        "asks": levels(&spec, &snapshot.asks),
+    });
+    Ok(with_headers(body, headers))
+}
+
+/// A quote amount in tick×lot units as a decimal string.
+fn quote_text(spec: &InstrumentSpec, tick_lots: i128) -> String {
+    let units = tick_lots * i128::from(spec.tick_size) * i128::from(spec.lot_size);
+    venue_domain::format_scaled(
+        i64::try_from(units).unwrap_or(i64::MAX),
+        spec.price_decimals + spec.qty_decimals,
+    )
+}
+
+fn ms(time: Timestamp) -> u64 {
+    time.0 / 1_000_000
+}
+
+async fn trades(
+    State(rest): State<Arc<Rest>>,
+    ConnectInfo(crate::tls::Peer(peer)): ConnectInfo<crate::tls::Peer>,
+    uri: Uri,
+) -> RestResult {
+    let p = public_params(&uri)?;
+    let limit = limit(&p, 500, 1000)?;
+    let headers = rest.charge(&peer.ip().to_string(), 25, false)?;
+    let spec = rest.instrument(p.need("symbol")?)?.clone();
+    let snapshot =
+        rest.market.lock().trades(spec.id, limit).ok_or_else(|| RestError::bad(-1121, "Invalid symbol."))?;
+    let list: Vec<Value> = snapshot
+        .trades
+        .iter()
+        .map(|t| {
+            json!({
+                "id": t.trade_id.0,
+                "price": spec.format_price(t.price),
+                "qty": spec.format_qty(t.qty),
+                "quoteQty": quote_text(&spec, i128::from(t.price.0) * i128::from(t.qty.0)),
+                "time": ms(t.time),
+                "isBuyerMaker": t.aggressor == Side::Sell,
+                "isBestMatch": true,
+            })
+        })
+        .collect();
+    Ok(with_headers(json!(list), headers))
+}
+
+async fn klines(
+    State(rest): State<Arc<Rest>>,
+    ConnectInfo(crate::tls::Peer(peer)): ConnectInfo<crate::tls::Peer>,
+    uri: Uri,
+) -> RestResult {
+    let p = public_params(&uri)?;
+    let limit = limit(&p, 500, 1000)?;
+    let headers = rest.charge(&peer.ip().to_string(), 2, false)?;
+    let spec = rest.instrument(p.need("symbol")?)?.clone();
+    let interval = venue_marketdata::Interval::from_name(p.need("interval")?)
+        .ok_or_else(|| RestError::bad(-1120, "Invalid interval."))?;
+    let snapshot = rest
+        .market
+        .lock()
+        .candles(spec.id, interval, limit)
+        .ok_or_else(|| RestError::bad(-1121, "Invalid symbol."))?;
+    let list: Vec<Value> = snapshot
+        .candles
+        .iter()
+        .map(|c| {
+            let o = &c.ohlcv;
+            json!([
+                ms(c.open_time),
+                spec.format_price(o.open),
+                spec.format_price(o.high),
+                spec.format_price(o.low),
+                spec.format_price(o.close),
+                spec.format_qty(o.volume),
+                ms(c.end_time()).saturating_sub(1),
+                quote_text(&spec, o.quote_volume),
+                o.trades,
+                "0",
+                "0",
+                "0"
+            ])
+        })
+        .collect();
+    Ok(with_headers(json!(list), headers))
+}
+
+fn symbols_asked(rest: &Rest, p: &Params) -> Result<Vec<InstrumentSpec>, RestError> {
+    match p.get("symbol") {
+        Some(symbol) => Ok(vec![rest.instrument(symbol)?.clone()]),
+        None => Ok(rest.venue.engine.instruments.clone()),
+    }
+}
+
+fn one_or_list(p: &Params, mut items: Vec<Value>) -> Value {
+    if p.get("symbol").is_some() { items.pop().unwrap_or(Value::Null) } else { json!(items) }
+}
+
+async fn ticker_24hr(
+    State(rest): State<Arc<Rest>>,
+    ConnectInfo(crate::tls::Peer(peer)): ConnectInfo<crate::tls::Peer>,
+    uri: Uri,
+) -> RestResult {
+    let p = public_params(&uri)?;
+    let headers =
+        rest.charge(&peer.ip().to_string(), if p.get("symbol").is_some() { 2 } else { 80 }, false)?;
+    let specs = symbols_asked(&rest, &p)?;
+    let now = Timestamp(SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64));
+    let market = rest.market.lock();
+    let items: Vec<Value> = specs
+        .iter()
+        .filter_map(|spec| {
+            let stats = market.stats_24h(spec.id, now)?;
+            let l1 = market.l1(spec.id)?;
+            let price = |p: Price| spec.format_price(p);
+            let (bid, ask) = (l1.bbo.bid, l1.bbo.ask);
+            let mut item = json!({
+                "symbol": rest_symbol(spec),
+                "bidPrice": bid.map_or("0".into(), |l| price(l.price)),
+                "bidQty": bid.map_or("0".into(), |l| spec.format_qty(l.qty)),
+                "askPrice": ask.map_or("0".into(), |l| price(l.price)),
+                "askQty": ask.map_or("0".into(), |l| spec.format_qty(l.qty)),
+                "openTime": ms(stats.window_start),
+                "closeTime": ms(stats.window_end).saturating_sub(1),
+            });
+            match stats.summary {
+                Some(o) => {
+                    let change = o.close.0 - o.open.0;
+                    // Percent with three decimals, truncated, in integers.
+                    let percent = i128::from(change) * 100_000 / i128::from(o.open.0.max(1));
+                    let weighted =
+                        if o.volume.0 > 0 { o.quote_volume * 10_000 / i128::from(o.volume.0) } else { 0 };
+                    let weighted_units = weighted * i128::from(spec.tick_size);
+                    item["priceChange"] =
+                        json!(venue_domain::format_scaled(change * spec.tick_size, spec.price_decimals));
+                    item["priceChangePercent"] =
+                        json!(venue_domain::format_scaled(i64::try_from(percent).unwrap_or(0), 3));
+                    item["weightedAvgPrice"] = json!(venue_domain::format_scaled(
+                        i64::try_from(weighted_units).unwrap_or(0),
+                        spec.price_decimals + 4
+                    ));
+                    item["prevClosePrice"] = json!(price(o.open));
+                    item["lastPrice"] = json!(price(o.close));
+                    item["lastQty"] = json!(l1.last_trade.map_or("0".into(), |t| spec.format_qty(t.qty)));
+                    item["openPrice"] = json!(price(o.open));
+                    item["highPrice"] = json!(price(o.high));
+                    item["lowPrice"] = json!(price(o.low));
+                    item["volume"] = json!(spec.format_qty(o.volume));
+                    item["quoteVolume"] = json!(quote_text(spec, o.quote_volume));
+                    item["firstId"] = json!(o.first_trade_id.0);
+                    item["lastId"] = json!(o.last_trade_id.0);
+                    item["count"] = json!(o.trades);
+                }
+                None => {
+                    let last = l1.last_trade.map_or("0".into(), |t| price(t.price));
+                    for (name, value) in [
+                        ("priceChange", "0".to_owned()),
+                        ("priceChangePercent", "0.000".to_owned()),
+                        ("weightedAvgPrice", "0".to_owned()),
+                        ("prevClosePrice", last.clone()),
+                        ("lastPrice", last.clone()),
+                        ("lastQty", "0".to_owned()),
+                        ("openPrice", last.clone()),
+                        ("highPrice", last.clone()),
+                        ("lowPrice", last),
+                        ("volume", "0".to_owned()),
+                        ("quoteVolume", "0".to_owned()),
+                    ] {
+                        item[name] = json!(value);
+                    }
+                    item["firstId"] = json!(-1);
+                    item["lastId"] = json!(-1);
+                    item["count"] = json!(0);
+                }
+            }
+            Some(item)
+        })
+        .collect();
+    drop(market);
+    Ok(with_headers(one_or_list(&p, items), headers))
+}
+
+async fn ticker_price(
+    State(rest): State<Arc<Rest>>,
+    ConnectInfo(crate::tls::Peer(peer)): ConnectInfo<crate::tls::Peer>,
+    uri: Uri,
+) -> RestResult {
+    let p = public_params(&uri)?;
+    let headers =
+        rest.charge(&peer.ip().to_string(), if p.get("symbol").is_some() { 2 } else { 4 }, false)?;
+    let specs = symbols_asked(&rest, &p)?;
+    let market = rest.market.lock();
+    let items: Vec<Value> = specs
+        .iter()
+        .filter_map(|spec| {
+            let l1 = market.l1(spec.id)?;
+            Some(json!({
+                "symbol": rest_symbol(spec),
+                "price": l1.last_trade.map_or("0".into(), |t| spec.format_price(t.price)),
+            }))
+        })
+        .collect();
+    drop(market);
+    Ok(with_headers(one_or_list(&p, items), headers))
+}
+
+async fn book_ticker(
+    State(rest): State<Arc<Rest>>,
+    ConnectInfo(crate::tls::Peer(peer)): ConnectInfo<crate::tls::Peer>,
+    uri: Uri,
+) -> RestResult {
+    let p = public_params(&uri)?;
+    let headers =
+        rest.charge(&peer.ip().to_string(), if p.get("symbol").is_some() { 2 } else { 4 }, false)?;
+    let specs = symbols_asked(&rest, &p)?;
+    let market = rest.market.lock();
+    let items: Vec<Value> = specs
+        .iter()
+        .filter_map(|spec| {
+            let l1 = market.l1(spec.id)?;
+            let (bid, ask) = (l1.bbo.bid, l1.bbo.ask);
+            Some(json!({
+                "symbol": rest_symbol(spec),
+                "bidPrice": bid.map_or("0".into(), |l| spec.format_price(l.price)),
+                "bidQty": bid.map_or("0".into(), |l| spec.format_qty(l.qty)),
+                "askPrice": ask.map_or("0".into(), |l| spec.format_price(l.price)),
+                "askQty": ask.map_or("0".into(), |l| spec.format_qty(l.qty)),
+            }))
+        })
+        .collect();
+    drop(market);
+    Ok(with_headers(one_or_list(&p, items), headers))
 }

@@ -111,7 +111,8 @@ pub fn serve_with(settings: Settings, config_path: Option<PathBuf>, control: Con
     std::fs::create_dir_all(&data_dir).map_err(|e| format!("venue.data_dir {}: {e}", data_dir.display()))?;
 
     let mut pipeline_config = settings.pipeline.clone();
-    pipeline_config.consumers = if settings.audit.is_some() { 2 } else { 1 };
+    // Router, market data, and the audit log if enabled (last).
+    pipeline_config.consumers = if settings.audit.is_some() { 3 } else { 2 };
     pipeline_config.tap_capacity =
         if settings.audit.is_some() { pipeline_config.inbound_capacity } else { 0 };
     let (mut pipeline, mut streams, recovery) = Pipeline::start(pipeline_config, settings.engine.clone())
@@ -149,6 +150,27 @@ pub fn serve_with(settings: Settings, config_path: Option<PathBuf>, control: Con
             .spawn(move || router.run(stream))
             .map_err(|e| format!("cannot start the router thread: {e}"))?
     };
+    // Market data starts from the recovered books, read on the engine
+    // thread before any new command.
+    let (initial_tx, initial_rx) = std::sync::mpsc::channel();
+    pipeline
+        .submitter()
+        .query(Box::new(move |engine: &venue_engine::Engine| {
+            let config = venue_marketdata::MarketDataConfig::default();
+            let _ = initial_tx.send(venue_marketdata::MarketData::from_books(engine.books(), config));
+        }))
+        .map_err(|e| format!("market data: {e}"))?;
+    let initial = initial_rx
+        .recv_timeout(Duration::from_secs(60))
+        .map_err(|_| "market data: the engine did not answer".to_owned())?;
+    let market = crate::market::MarketFeed::new(initial);
+    let market_thread = {
+        let (market, stream, metrics) = (market.clone(), streams.remove(0), metrics.clone());
+        std::thread::Builder::new()
+            .name("venue-market".into())
+            .spawn(move || market.run(stream, metrics))
+            .map_err(|e| format!("cannot start the market-data thread: {e}"))?
+    };
     let venue = Arc::new(Venue::new(
         router.clone(),
         metrics.clone(),
@@ -165,6 +187,7 @@ pub fn serve_with(settings: Settings, config_path: Option<PathBuf>, control: Con
         .map_err(|e| format!("cannot start the I/O runtime: {e}"))?;
     let result = runtime.block_on(run(
         venue.clone(),
+        market,
         &settings,
         recovery.last_seq == 0,
         config_path.is_none(),
@@ -175,6 +198,7 @@ pub fn serve_with(settings: Settings, config_path: Option<PathBuf>, control: Con
     metrics.ready.store(false, Ordering::Release);
     let engine = pipeline.shutdown().map_err(|e| format!("shutdown: {e}"))?;
     let _ = router_thread.join();
+    let _ = market_thread.join();
     if let Some(audit) = audit_thread {
         let _ = audit.join();
     }
@@ -196,6 +220,7 @@ async fn bind(what: &str, addr: SocketAddr) -> Result<TcpListener, String> {
 
 async fn run(
     venue: Arc<Venue>,
+    market: Arc<crate::market::MarketFeed>,
     settings: &Settings,
     fresh: bool,
     demo: bool,
@@ -222,7 +247,7 @@ async fn run(
         "http",
         crate::http::public(
             venue.clone(),
-            crate::rest::Rest::new(venue.clone(), settings.api_keys.clone(), settings.rest),
+            crate::rest::Rest::new(venue.clone(), settings.api_keys.clone(), settings.rest, market.clone()),
         ),
         until_stop(stop_rx.clone()),
     )?;

@@ -103,6 +103,26 @@ def main():
     alice1 = balances("alice")
     check(alice1["BTC"][0] == "100.25000000" and alice1["USDT"][0] == "9992496.25000000", f"alice after {alice1}")
 
+    # Market data reflects the trade and the rest of the book.
+    status, depth, _ = call("GET", "/api/v3/depth", {"symbol": "BTCUSDT", "limit": 5})
+    check(status == 200 and depth["lastUpdateId"] > 0 and depth["asks"] == [["30000.00", "0.7500"]] and depth["bids"] == [],
+          f"depth {status} {depth}")
+    status, trades, _ = call("GET", "/api/v3/trades", {"symbol": "BTCUSDT"})
+    check(status == 200 and len(trades) == 1 and trades[0]["price"] == "30000.00" and trades[0]["qty"] == "0.2500"
+          and trades[0]["quoteQty"] == "7500.000000" and trades[0]["isBuyerMaker"] is False, f"trades {trades}")
+    status, klines, _ = call("GET", "/api/v3/klines", {"symbol": "BTCUSDT", "interval": "1m"})
+    check(status == 200 and len(klines) == 1 and klines[0][1:6] == ["30000.00"] * 4 + ["0.2500"] and klines[0][8] == 1,
+          f"klines {klines}")
+    expect_error("bad interval", call("GET", "/api/v3/klines", {"symbol": "BTCUSDT", "interval": "7m"}), 400, -1120)
+    status, ticker, _ = call("GET", "/api/v3/ticker/24hr", {"symbol": "BTCUSDT"})
+    check(status == 200 and ticker["lastPrice"] == "30000.00" and ticker["volume"] == "0.2500" and ticker["count"] == 1
+          and ticker["askPrice"] == "30000.00" and ticker["priceChangePercent"] == "0.000", f"ticker {ticker}")
+    status, price, _ = call("GET", "/api/v3/ticker/price", {"symbol": "BTCUSDT"})
+    check(status == 200 and price == {"symbol": "BTCUSDT", "price": "30000.00"}, f"price {price}")
+    status, books, _ = call("GET", "/api/v3/ticker/bookTicker")
+    check(status == 200 and isinstance(books, list) and len(books) == 2, f"bookTicker {books}")
+    expect_error("depth of an unknown symbol", call("GET", "/api/v3/depth", {"symbol": "NOPE"}), 400, -1121)
+
     # Query, list, cancel.
     status, order, _ = call("GET", "/api/v3/order", {"symbol": "BTCUSDT", "origClientOrderId": "bob-1"}, who="bob")
     check(status == 200 and order["status"] == "PARTIALLY_FILLED" and order["executedQty"] == "0.2500", f"query {order}")
