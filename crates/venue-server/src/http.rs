@@ -126,13 +126,19 @@ async fn count_admin(State(venue): State<Arc<Venue>>, request: Request, next: Ne
 
 /// Health and metrics (what load balancers and Prometheus scrape) and the
 /// REST API.
-pub fn public(venue: Arc<Venue>, rest: Arc<crate::rest::Rest>) -> Router {
+pub fn public(venue: Arc<Venue>, rest: Arc<crate::rest::Rest>, hub: Arc<crate::ws::WsHub>) -> Router {
     Router::new()
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
         .route("/metrics", get(metrics))
         .with_state(venue.clone())
         .merge(crate::rest::routes(rest))
+        .merge(
+            Router::new()
+                .route("/ws/{*streams}", get(crate::ws::raw))
+                .route("/stream", get(crate::ws::combined))
+                .with_state(hub),
+        )
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(venue, count_public))
         .layer(DefaultBodyLimit::max(64 << 10))

@@ -17,6 +17,7 @@
 //! - [`fix`]: the FIX 4.4 acceptor and order entry.
 //! - [`market`]: the market-data thread (one component for every transport).
 //! - [`rest`]: the Binance-shaped REST API.
+//! - [`ws`]: the Binance-shaped WebSocket market streams.
 
 pub mod audit;
 pub mod config;
@@ -29,6 +30,7 @@ pub mod router;
 pub mod serve;
 pub mod tls;
 pub mod venue;
+pub mod ws;
 
 pub use config::{ConfigError, Settings};
 pub use serve::{Control, Endpoints, Overrides, serve, serve_with};

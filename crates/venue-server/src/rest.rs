@@ -328,6 +328,16 @@ impl Rest {
         Ok(Caller { key, params })
     }
 
+    /// The instruments, by id.
+    pub fn specs(&self) -> &[InstrumentSpec] {
+        &self.venue.engine.instruments
+    }
+
+    /// The market data.
+    pub fn market(&self) -> &crate::market::MarketFeed {
+        &self.market
+    }
+
     fn instrument(&self, symbol: &str) -> Result<&InstrumentSpec, RestError> {
         self.venue
             .engine
@@ -1123,7 +1133,7 @@ async fn depth(
 }
 
 /// A quote amount in tick×lot units as a decimal string.
-fn quote_text(spec: &InstrumentSpec, tick_lots: i128) -> String {
+pub fn quote_text(spec: &InstrumentSpec, tick_lots: i128) -> String {
     let units = tick_lots * i128::from(spec.tick_size) * i128::from(spec.lot_size);
     venue_domain::format_scaled(
         i64::try_from(units).unwrap_or(i64::MAX),
@@ -1215,6 +1225,79 @@ fn one_or_list(p: &Params, mut items: Vec<Value>) -> Value {
     if p.get("symbol").is_some() { items.pop().unwrap_or(Value::Null) } else { json!(items) }
 }
 
+impl Rest {
+    /// The 24h ticker of one instrument at `now`, as REST `ticker/24hr`
+    /// answers it (the WebSocket ticker renames its fields).
+    pub fn ticker_json(&self, spec: &InstrumentSpec, now: Timestamp) -> Option<Value> {
+        let market = self.market.lock();
+        let stats = market.stats_24h(spec.id, now)?;
+        let l1 = market.l1(spec.id)?;
+        drop(market);
+        let price = |p: Price| spec.format_price(p);
+        let (bid, ask) = (l1.bbo.bid, l1.bbo.ask);
+        let mut item = json!({
+            "symbol": rest_symbol(spec),
+            "bidPrice": bid.map_or("0".into(), |l| price(l.price)),
+            "bidQty": bid.map_or("0".into(), |l| spec.format_qty(l.qty)),
+            "askPrice": ask.map_or("0".into(), |l| price(l.price)),
+            "askQty": ask.map_or("0".into(), |l| spec.format_qty(l.qty)),
+            "openTime": ms(stats.window_start),
+            "closeTime": ms(stats.window_end).saturating_sub(1),
+        });
+        match stats.summary {
+            Some(o) => {
+                let change = o.close.0 - o.open.0;
+                // Percent with three decimals, truncated, in integers.
+                let percent = i128::from(change) * 100_000 / i128::from(o.open.0.max(1));
+                let weighted =
+                    if o.volume.0 > 0 { o.quote_volume * 10_000 / i128::from(o.volume.0) } else { 0 };
+                let weighted_units = weighted * i128::from(spec.tick_size);
+                item["priceChange"] =
+                    json!(venue_domain::format_scaled(change * spec.tick_size, spec.price_decimals));
+                item["priceChangePercent"] =
+                    json!(venue_domain::format_scaled(i64::try_from(percent).unwrap_or(0), 3));
+                item["weightedAvgPrice"] = json!(venue_domain::format_scaled(
+                    i64::try_from(weighted_units).unwrap_or(0),
+                    spec.price_decimals + 4
+                ));
+                item["prevClosePrice"] = json!(price(o.open));
+                item["lastPrice"] = json!(price(o.close));
+                item["lastQty"] = json!(l1.last_trade.map_or("0".into(), |t| spec.format_qty(t.qty)));
+                item["openPrice"] = json!(price(o.open));
+                item["highPrice"] = json!(price(o.high));
+                item["lowPrice"] = json!(price(o.low));
+                item["volume"] = json!(spec.format_qty(o.volume));
+                item["quoteVolume"] = json!(quote_text(spec, o.quote_volume));
+                item["firstId"] = json!(o.first_trade_id.0);
+                item["lastId"] = json!(o.last_trade_id.0);
+                item["count"] = json!(o.trades);
+            }
+            None => {
+                let last = l1.last_trade.map_or("0".into(), |t| price(t.price));
+                for (name, value) in [
+                    ("priceChange", "0".to_owned()),
+                    ("priceChangePercent", "0.000".to_owned()),
+                    ("weightedAvgPrice", "0".to_owned()),
+                    ("prevClosePrice", last.clone()),
+                    ("lastPrice", last.clone()),
+                    ("lastQty", "0".to_owned()),
+                    ("openPrice", last.clone()),
+                    ("highPrice", last.clone()),
+                    ("lowPrice", last),
+                    ("volume", "0".to_owned()),
+                    ("quoteVolume", "0".to_owned()),
+                ] {
+                    item[name] = json!(value);
+                }
+                item["firstId"] = json!(-1);
+                item["lastId"] = json!(-1);
+                item["count"] = json!(0);
+            }
+        }
+        Some(item)
+    }
+}
+
 async fn ticker_24hr(
     State(rest): State<Arc<Rest>>,
     ConnectInfo(crate::tls::Peer(peer)): ConnectInfo<crate::tls::Peer>,
@@ -1225,77 +1308,7 @@ async fn ticker_24hr(
         rest.charge(&peer.ip().to_string(), if p.get("symbol").is_some() { 2 } else { 80 }, false)?;
     let specs = symbols_asked(&rest, &p)?;
     let now = Timestamp(SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64));
-    let market = rest.market.lock();
-    let items: Vec<Value> = specs
-        .iter()
-        .filter_map(|spec| {
-            let stats = market.stats_24h(spec.id, now)?;
-            let l1 = market.l1(spec.id)?;
-            let price = |p: Price| spec.format_price(p);
-            let (bid, ask) = (l1.bbo.bid, l1.bbo.ask);
-            let mut item = json!({
-                "symbol": rest_symbol(spec),
-                "bidPrice": bid.map_or("0".into(), |l| price(l.price)),
-                "bidQty": bid.map_or("0".into(), |l| spec.format_qty(l.qty)),
-                "askPrice": ask.map_or("0".into(), |l| price(l.price)),
-                "askQty": ask.map_or("0".into(), |l| spec.format_qty(l.qty)),
-                "openTime": ms(stats.window_start),
-                "closeTime": ms(stats.window_end).saturating_sub(1),
-            });
-            match stats.summary {
-                Some(o) => {
-                    let change = o.close.0 - o.open.0;
-                    // Percent with three decimals, truncated, in integers.
-                    let percent = i128::from(change) * 100_000 / i128::from(o.open.0.max(1));
-                    let weighted =
-                        if o.volume.0 > 0 { o.quote_volume * 10_000 / i128::from(o.volume.0) } else { 0 };
-                    let weighted_units = weighted * i128::from(spec.tick_size);
-                    item["priceChange"] =
-                        json!(venue_domain::format_scaled(change * spec.tick_size, spec.price_decimals));
-                    item["priceChangePercent"] =
-                        json!(venue_domain::format_scaled(i64::try_from(percent).unwrap_or(0), 3));
-                    item["weightedAvgPrice"] = json!(venue_domain::format_scaled(
-                        i64::try_from(weighted_units).unwrap_or(0),
-                        spec.price_decimals + 4
-                    ));
-                    item["prevClosePrice"] = json!(price(o.open));
-                    item["lastPrice"] = json!(price(o.close));
-                    item["lastQty"] = json!(l1.last_trade.map_or("0".into(), |t| spec.format_qty(t.qty)));
-                    item["openPrice"] = json!(price(o.open));
-                    item["highPrice"] = json!(price(o.high));
-                    item["lowPrice"] = json!(price(o.low));
-                    item["volume"] = json!(spec.format_qty(o.volume));
-                    item["quoteVolume"] = json!(quote_text(spec, o.quote_volume));
-                    item["firstId"] = json!(o.first_trade_id.0);
-                    item["lastId"] = json!(o.last_trade_id.0);
-                    item["count"] = json!(o.trades);
-                }
-                None => {
-                    let last = l1.last_trade.map_or("0".into(), |t| price(t.price));
-                    for (name, value) in [
-                        ("priceChange", "0".to_owned()),
-                        ("priceChangePercent", "0.000".to_owned()),
-                        ("weightedAvgPrice", "0".to_owned()),
-                        ("prevClosePrice", last.clone()),
-                        ("lastPrice", last.clone()),
-                        ("lastQty", "0".to_owned()),
-                        ("openPrice", last.clone()),
-                        ("highPrice", last.clone()),
-                        ("lowPrice", last),
-                        ("volume", "0".to_owned()),
-                        ("quoteVolume", "0".to_owned()),
-                    ] {
-                        item[name] = json!(value);
-                    }
-                    item["firstId"] = json!(-1);
-                    item["lastId"] = json!(-1);
-                    item["count"] = json!(0);
-                }
-            }
-            Some(item)
-        })
-        .collect();
-    drop(market);
+    let items: Vec<Value> = specs.iter().filter_map(|spec| rest.ticker_json(spec, now)).collect();
     Ok(with_headers(one_or_list(&p, items), headers))
 }
 

@@ -241,14 +241,15 @@ async fn run(
     let until_stop = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
+    let rest =
+        crate::rest::Rest::new(venue.clone(), settings.api_keys.clone(), settings.rest, market.clone());
+    let hub = crate::ws::WsHub::new(rest.clone());
+    tokio::spawn(hub.clone().run(market.updates.subscribe()));
     let public_server = spawn_server(
         public,
         settings.http_tls.as_ref(),
         "http",
-        crate::http::public(
-            venue.clone(),
-            crate::rest::Rest::new(venue.clone(), settings.api_keys.clone(), settings.rest, market.clone()),
-        ),
+        crate::http::public(venue.clone(), rest.clone(), hub.clone()),
         until_stop(stop_rx.clone()),
     )?;
     let admin_server = spawn_server(

@@ -67,3 +67,20 @@ fn request_weight_beyond_the_limit_is_refused_with_429() {
     let (status, log) = venue.terminate();
     assert!(status.success(), "{log}");
 }
+
+#[test]
+fn websocket_depth_diffs_rebuild_the_rest_snapshot_exactly() {
+    let data = TempDir::new("ws");
+    let venue = Venue::start(&data.0.join("venue"), None);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/rest/ws_client.py");
+    let out =
+        Command::new("python3").arg(script).arg(venue.public.to_string()).output().expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("ws: all checks passed"),
+        "WebSocket client failed (needs `pip install websockets`; .ci/run installs it):\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (status, log) = venue.terminate();
+    assert!(status.success(), "{log}");
+}
