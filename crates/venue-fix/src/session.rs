@@ -417,6 +417,18 @@ impl Session {
         if self.state != State::LoggedOn {
             return Err(SendError::NotLoggedOn);
         }
+        let (seq, bytes) = self.encode_app(msg_type, body, now_ns)?;
+        self.commit_outbound(seq, bytes, now_ns, out).map_err(SendError::Store)?;
+        Ok(seq)
+    }
+
+    /// An application message with the next MsgSeqNum, not yet stored.
+    fn encode_app(
+        &mut self,
+        msg_type: &str,
+        body: impl FnOnce(&mut Encoder),
+        now_ns: u64,
+    ) -> Result<(u64, Vec<u8>), SendError> {
         if is_admin(msg_type.as_bytes()) {
             return Err(SendError::AdminMsgType);
         }
@@ -430,8 +442,7 @@ impl Session {
         );
         body(&mut self.encoder);
         self.encoder.finish(&mut bytes).map_err(SendError::Encode)?;
-        self.commit_outbound(seq, bytes, now_ns, out).map_err(SendError::Store)?;
-        Ok(seq)
+        Ok((seq, bytes))
     }
 
     /// Records an application message for a client that is not connected:
@@ -450,19 +461,7 @@ impl Session {
         if self.state == State::LoggedOn {
             return Err(SendError::LoggedOn);
         }
-        if is_admin(msg_type.as_bytes()) {
-            return Err(SendError::AdminMsgType);
-        }
-        let seq = self.store.next_sender_seq();
-        let mut bytes = Vec::new();
-        self.encoder.start(msg_type.as_bytes()).header(
-            &self.config.sender_comp_id,
-            &self.config.target_comp_id,
-            seq,
-            now_ns,
-        );
-        body(&mut self.encoder);
-        self.encoder.finish(&mut bytes).map_err(SendError::Encode)?;
+        let (seq, bytes) = self.encode_app(msg_type, body, now_ns)?;
         self.store
             .store_outbound(seq, &bytes)
             .and_then(|()| self.store.set_next_sender_seq(seq.saturating_add(1)))

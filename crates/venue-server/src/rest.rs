@@ -85,6 +85,13 @@ impl RestError {
     fn bad(code: i32, msg: impl Into<String>) -> RestError {
         RestError::new(StatusCode::BAD_REQUEST, code, msg)
     }
+    fn unavailable() -> RestError {
+        RestError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            -1001,
+            "Internal error; unable to process your request. Please try again.",
+        )
+    }
     fn mandatory(name: &str) -> RestError {
         RestError::bad(
             -1102,
@@ -449,13 +456,7 @@ async fn exchange_info(
             rest.venue.request_timeout,
         )
         .await
-        .map_err(|_| {
-            RestError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                -1001,
-                "Internal error; unable to process your request. Please try again.",
-            )
-        })?;
+        .map_err(|_| RestError::unavailable())?;
     let engine = &rest.venue.engine;
     let symbols: Vec<Value> = engine
         .instruments
@@ -544,13 +545,7 @@ async fn account(State(rest): State<Arc<Rest>>, headers: HeaderMap, uri: Uri, bo
             rest.venue.request_timeout,
         )
         .await
-        .map_err(|_| {
-            RestError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                -1001,
-                "Internal error; unable to process your request. Please try again.",
-            )
-        })?;
+        .map_err(|_| RestError::unavailable())?;
     let info = info.ok_or_else(|| {
         RestError::new(StatusCode::UNAUTHORIZED, -2015, "Invalid API-key, IP, or permissions for action.")
     })?;
@@ -915,13 +910,7 @@ async fn query_order(State(rest): State<Arc<Rest>>, headers: HeaderMap, uri: Uri
             rest.venue.request_timeout,
         )
         .await
-        .map_err(|_| {
-            RestError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                -1001,
-                "Internal error; unable to process your request. Please try again.",
-            )
-        })?;
+        .map_err(|_| RestError::unavailable())?;
     match found {
         Some(Ok(order)) => Ok(with_headers(order_json(&rest, &spec, &order), usage)),
         _ => Err(RestError::bad(-2013, "Order does not exist.")),
@@ -1033,13 +1022,7 @@ async fn open_orders(State(rest): State<Arc<Rest>>, headers: HeaderMap, uri: Uri
             Duration::from_secs(10),
         )
         .await
-        .map_err(|_| {
-            RestError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                -1001,
-                "Internal error; unable to process your request. Please try again.",
-            )
-        })?;
+        .map_err(|_| RestError::unavailable())?;
     let list: Vec<Value> = orders
         .iter()
         .filter_map(|(id, order)| {
@@ -1312,28 +1295,37 @@ async fn ticker_24hr(
     Ok(with_headers(one_or_list(&p, items), headers))
 }
 
+/// `ticker/price` and `ticker/bookTicker`: one object per instrument
+/// asked for, built from its L1.
+async fn l1_ticker(
+    rest: &Rest,
+    peer: std::net::SocketAddr,
+    uri: &Uri,
+    item: impl Fn(&InstrumentSpec, &venue_marketdata::L1Snapshot) -> Value,
+) -> RestResult {
+    let p = public_params(uri)?;
+    let headers =
+        rest.charge(&peer.ip().to_string(), if p.get("symbol").is_some() { 2 } else { 4 }, false)?;
+    let specs = symbols_asked(rest, &p)?;
+    let market = rest.market.lock();
+    let items: Vec<Value> =
+        specs.iter().filter_map(|spec| market.l1(spec.id).map(|l1| item(spec, &l1))).collect();
+    drop(market);
+    Ok(with_headers(one_or_list(&p, items), headers))
+}
+
 async fn ticker_price(
     State(rest): State<Arc<Rest>>,
     ConnectInfo(crate::tls::Peer(peer)): ConnectInfo<crate::tls::Peer>,
     uri: Uri,
 ) -> RestResult {
-    let p = public_params(&uri)?;
-    let headers =
-        rest.charge(&peer.ip().to_string(), if p.get("symbol").is_some() { 2 } else { 4 }, false)?;
-    let specs = symbols_asked(&rest, &p)?;
-    let market = rest.market.lock();
-    let items: Vec<Value> = specs
-        .iter()
-        .filter_map(|spec| {
-            let l1 = market.l1(spec.id)?;
-            Some(json!({
-                "symbol": rest_symbol(spec),
-                "price": l1.last_trade.map_or("0".into(), |t| spec.format_price(t.price)),
-            }))
+    l1_ticker(&rest, peer, &uri, |spec, l1| {
+        json!({
+            "symbol": rest_symbol(spec),
+            "price": l1.last_trade.map_or("0".into(), |t| spec.format_price(t.price)),
         })
-        .collect();
-    drop(market);
-    Ok(with_headers(one_or_list(&p, items), headers))
+    })
+    .await
 }
 
 async fn book_ticker(
@@ -1341,25 +1333,15 @@ async fn book_ticker(
     ConnectInfo(crate::tls::Peer(peer)): ConnectInfo<crate::tls::Peer>,
     uri: Uri,
 ) -> RestResult {
-    let p = public_params(&uri)?;
-    let headers =
-        rest.charge(&peer.ip().to_string(), if p.get("symbol").is_some() { 2 } else { 4 }, false)?;
-    let specs = symbols_asked(&rest, &p)?;
-    let market = rest.market.lock();
-    let items: Vec<Value> = specs
-        .iter()
-        .filter_map(|spec| {
-            let l1 = market.l1(spec.id)?;
-            let (bid, ask) = (l1.bbo.bid, l1.bbo.ask);
-            Some(json!({
-                "symbol": rest_symbol(spec),
-                "bidPrice": bid.map_or("0".into(), |l| spec.format_price(l.price)),
-                "bidQty": bid.map_or("0".into(), |l| spec.format_qty(l.qty)),
-                "askPrice": ask.map_or("0".into(), |l| spec.format_price(l.price)),
-                "askQty": ask.map_or("0".into(), |l| spec.format_qty(l.qty)),
-            }))
+    l1_ticker(&rest, peer, &uri, |spec, l1| {
+        let (bid, ask) = (l1.bbo.bid, l1.bbo.ask);
+        json!({
+            "symbol": rest_symbol(spec),
+            "bidPrice": bid.map_or("0".into(), |l| spec.format_price(l.price)),
+            "bidQty": bid.map_or("0".into(), |l| spec.format_qty(l.qty)),
+            "askPrice": ask.map_or("0".into(), |l| spec.format_price(l.price)),
+            "askQty": ask.map_or("0".into(), |l| spec.format_qty(l.qty)),
         })
-        .collect();
-    drop(market);
-    Ok(with_headers(one_or_list(&p, items), headers))
+    })
+    .await
 }
