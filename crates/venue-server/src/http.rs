@@ -139,7 +139,7 @@ pub fn public(venue: Arc<Venue>, rest: Arc<crate::rest::Rest>, hub: Arc<crate::w
                 .route("/stream", get(crate::ws::combined))
                 .with_state(hub),
         )
-        .fallback(not_found)
+        .fallback(public_not_found)
         .layer(middleware::from_fn_with_state(venue, count_public))
         .layer(DefaultBodyLimit::max(64 << 10))
 }
@@ -164,6 +164,12 @@ pub fn admin(venue: Arc<Venue>) -> Router {
         .layer(middleware::from_fn_with_state(venue.clone(), count_admin))
         .layer(DefaultBodyLimit::max(64 << 10))
         .with_state(venue)
+}
+
+/// The public listener speaks to Binance clients, whose error parsing
+/// expects a numeric code.
+async fn public_not_found() -> (StatusCode, Json<Value>) {
+    (StatusCode::NOT_FOUND, Json(json!({ "code": -1000, "msg": "No such endpoint on this venue." })))
 }
 
 async fn not_found() -> ApiError {

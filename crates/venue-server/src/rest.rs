@@ -398,6 +398,7 @@ pub fn routes(rest: Arc<Rest>) -> Router {
         .route("/api/v3/exchangeInfo", get(exchange_info))
         .route("/api/v3/depth", get(depth))
         .route("/api/v3/trades", get(trades))
+        .route("/api/v3/aggTrades", get(agg_trades))
         .route("/api/v3/klines", get(klines))
         .route("/api/v3/ticker/24hr", get(ticker_24hr))
         .route("/api/v3/ticker/price", get(ticker_price))
@@ -1151,6 +1152,38 @@ async fn trades(
                 "time": ms(t.time),
                 "isBuyerMaker": t.aggressor == Side::Sell,
                 "isBestMatch": true,
+            })
+        })
+        .collect();
+    Ok(with_headers(json!(list), headers))
+}
+
+/// Aggregate trades: every trade is its own aggregate here (one price per
+/// taker order and maker is not merged), so `f == l == a`.
+async fn agg_trades(
+    State(rest): State<Arc<Rest>>,
+    ConnectInfo(crate::tls::Peer(peer)): ConnectInfo<crate::tls::Peer>,
+    uri: Uri,
+) -> RestResult {
+    let p = public_params(&uri)?;
+    let limit = limit(&p, 500, 1000)?;
+    let headers = rest.charge(&peer.ip().to_string(), 2, false)?;
+    let spec = rest.instrument(p.need("symbol")?)?.clone();
+    let snapshot =
+        rest.market.lock().trades(spec.id, limit).ok_or_else(|| RestError::bad(-1121, "Invalid symbol."))?;
+    let list: Vec<Value> = snapshot
+        .trades
+        .iter()
+        .map(|t| {
+            json!({
+                "a": t.trade_id.0,
+                "p": spec.format_price(t.price),
+                "q": spec.format_qty(t.qty),
+                "f": t.trade_id.0,
+                "l": t.trade_id.0,
+                "T": ms(t.time),
+                "m": t.aggressor == Side::Sell,
+                "M": true,
             })
         })
         .collect();

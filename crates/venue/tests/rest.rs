@@ -84,3 +84,23 @@ fn websocket_depth_diffs_rebuild_the_rest_snapshot_exactly() {
     let (status, log) = venue.terminate();
     assert!(status.success(), "{log}");
 }
+
+#[test]
+fn ccxt_binance_client_works_by_changing_the_host() {
+    let data = TempDir::new("ccxt");
+    let venue = Venue::start(&data.0.join("venue"), None);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/rest/ccxt_client.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(format!("http://{}", venue.public))
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("ccxt: all checks passed"),
+        "ccxt client failed (needs `pip install ccxt`; .ci/run installs it):\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (status, log) = venue.terminate();
+    assert!(status.success(), "{log}");
+}
