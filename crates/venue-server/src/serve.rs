@@ -267,6 +267,7 @@ async fn run(
             &settings.pipeline.data_dir,
             venue.router.clone(),
             instruments,
+            market.clone(),
             stop_rx.clone(),
         )?;
         let tls = fix.tls.as_ref().map(|files| crate::tls::server_config("fix", files)).transpose()?;

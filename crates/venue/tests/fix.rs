@@ -37,6 +37,7 @@ fn quickfix_initiator_trades_cancels_replaces_and_resends() {
         .arg(port.to_string())
         .arg(data.0.join("client"))
         .arg(&xml)
+        .arg(format!("http://{}", venue.public))
         .output()
         .expect("python3 runs");
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -706,18 +706,44 @@ fn unsupported_message_types_get_a_business_message_reject() {
     assert_eq!(reject.get(380), Some("3"), "{reject}");
     assert_eq!(reject.get(58), Some("Unsupported Message Type"), "{reject}");
 
-    // MarketDataRequest: described (so validated), but not an order-entry
-    // message the gateway handles: the same answer.
-    let seq = alice.send("V", |e| {
+    // SecurityDefinition: described (so validated), but not a message the
+    // venue application takes from a client: the same answer.
+    let seq = alice.send("d", |e| {
+        e.str(320, "S1").str(322, "R1").uint(323, 1);
+    });
+    let reject = alice.expect("j");
+    assert_eq!(reject.get(45), Some(seq.to_string().as_str()), "{reject}");
+    assert_eq!(reject.get(372), Some("d"), "{reject}");
+    assert_eq!(reject.get(380), Some("3"), "{reject}");
+    assert_eq!(reject.get(58), Some("Unsupported Message Type"), "{reject}");
+
+    // MarketDataRequest is handled: a snapshot (W) for a known symbol, a
+    // MarketDataRequestReject (Y) with its reason for an unknown one.
+    alice.send("V", |e| {
         e.str(262, "MD1").char(263, b'0').uint(264, 1);
         e.begin_group(267).entry().char(269, b'0').entry().char(269, b'1').end_group();
         e.begin_group(146).entry().str(55, "BTC-USDT").end_group();
     });
-    let reject = alice.expect("j");
-    assert_eq!(reject.get(45), Some(seq.to_string().as_str()), "{reject}");
-    assert_eq!(reject.get(372), Some("V"), "{reject}");
-    assert_eq!(reject.get(380), Some("3"), "{reject}");
-    assert_eq!(reject.get(58), Some("Unsupported Message Type"), "{reject}");
+    let snapshot = alice.expect("W");
+    assert_eq!((snapshot.get(262), snapshot.get(55)), (Some("MD1"), Some("BTC-USDT")), "{snapshot}");
+    alice.send("V", |e| {
+        e.str(262, "MD2").char(263, b'1').uint(264, 0);
+        e.begin_group(267).entry().char(269, b'0').end_group();
+        e.begin_group(146).entry().str(55, "DOGE-USDT").end_group();
+    });
+    let reject = alice.expect("Y");
+    assert_eq!((reject.get(262), reject.get(281)), (Some("MD2"), Some("0")), "{reject}");
+    alice.send("V", |e| {
+        e.str(262, "MD3").char(263, b'1').uint(264, 5);
+        e.begin_group(267).entry().char(269, b'0').end_group();
+        e.begin_group(146).entry().str(55, "BTC-USDT").end_group();
+    });
+    let reject = alice.expect("Y");
+    assert_eq!(
+        (reject.get(262), reject.get(281)),
+        (Some("MD3"), Some("5")),
+        "only full-depth subscriptions: {reject}"
+    );
 
     alice.ping("after-unsupported");
     drop(alice);

@@ -12,6 +12,7 @@
 //! Replies to orders leave only once the engine's command is durable (the
 //! feed comes from the router, which reads durable outputs).
 
+pub mod md;
 pub mod orders;
 
 use crate::config::{FixSessionSettings, FixSettings};
@@ -79,6 +80,7 @@ pub fn start(
     data_dir: &Path,
     router: Arc<Router>,
     instruments: Arc<Vec<InstrumentSpec>>,
+    market: Arc<crate::market::MarketFeed>,
     stop: watch::Receiver<bool>,
 ) -> Result<(Arc<FixAcceptor>, Vec<tokio::task::JoinHandle<()>>), String> {
     let mut sessions = Vec::new();
@@ -110,6 +112,10 @@ pub fn start(
             connections: rx,
             stop: stop.clone(),
             seen: BTreeSet::new(),
+            md: md::MdDesk::default(),
+            md_rx: None,
+            market: market.clone(),
+            instruments: instruments.clone(),
         };
         tasks.push(tokio::spawn(task.run()));
         sessions.push((config.clone(), tx));
@@ -206,6 +212,7 @@ enum Event {
     Connection(Option<Connection>),
     Read(Option<usize>),
     Output(Option<venue_pipeline::Stamped>),
+    Market(Result<Arc<venue_marketdata::Update>, tokio::sync::broadcast::error::RecvError>),
     Tick,
     Stop,
 }
@@ -219,6 +226,12 @@ struct SessionTask {
     stop: watch::Receiver<bool>,
     /// Echo application: ClOrdIDs seen in this logon.
     seen: BTreeSet<String>,
+    /// Market-data subscriptions of this logon.
+    md: md::MdDesk,
+    /// Market-data updates, while a subscription is live.
+    md_rx: Option<tokio::sync::broadcast::Receiver<Arc<venue_marketdata::Update>>>,
+    market: Arc<crate::market::MarketFeed>,
+    instruments: Arc<Vec<InstrumentSpec>>,
 }
 
 impl SessionTask {
@@ -237,6 +250,7 @@ impl SessionTask {
                 incoming = self.connections.recv() => Event::Connection(incoming),
                 read = read_some(&mut current, &mut read_buf) => Event::Read(read),
                 stamped = next_output(&mut feed) => Event::Output(stamped),
+                update = next_update(&mut self.md_rx) => Event::Market(update),
                 _ = timer.tick() => Event::Tick,
                 _ = self.stop.wait_for(|s| *s), if !stopping => Event::Stop,
             };
@@ -299,6 +313,17 @@ impl SessionTask {
                         continue;
                     }
                 }
+                Event::Market(Ok(update)) => {
+                    if self.session.is_logged_on() {
+                        for reply in self.md.on_update(&update, &self.market, &self.instruments) {
+                            send_reply(&mut self.session, &reply, &mut actions);
+                        }
+                    }
+                }
+                // Missed updates show as a gap at the next one, which
+                // resends a snapshot.
+                Event::Market(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
+                Event::Market(Err(_)) => self.md_rx = None,
                 Event::Tick => self.session.on_timer(now_ns(), &mut actions),
                 Event::Stop => {
                     stopping = true;
@@ -396,6 +421,20 @@ impl SessionTask {
             );
             return;
         }
+        if message.msg_type() == b"V" {
+            // Listen first, then snapshot: updates in between are stale by
+            // their sequence numbers, none is missed.
+            if self.md_rx.is_none() {
+                self.md_rx = Some(self.market.updates.subscribe());
+            }
+            for reply in self.md.on_request(&fields, &self.market, &self.instruments) {
+                send_reply(&mut self.session, &reply, actions);
+            }
+            if !self.md.active() {
+                self.md_rx = None;
+            }
+            return;
+        }
         let (Some(desk), Some(origin)) = (&mut self.desk, origin) else { return };
         match desk.on_message(message.msg_type(), &fields, now_ns()) {
             Inbound::Submit(command) => {
@@ -429,6 +468,8 @@ impl SessionTask {
             tracing::info!(peer = %connection.peer, session = %self.config.target_comp_id, reason, "FIX disconnected");
             self.session.on_disconnect();
             self.seen.clear();
+            self.md = md::MdDesk::default();
+            self.md_rx = None;
             if self.config.cancel_on_disconnect
                 && let Some(account) = self.config.account
             {
@@ -443,32 +484,32 @@ fn is_header_or_trailer(tag: u32) -> bool {
     matches!(tag, 8 | 9 | 35 | 49 | 56 | 34 | 52 | 43 | 97 | 122 | 50 | 57 | 115 | 128 | 10 | 93 | 89)
 }
 
-fn send_reply(session: &mut Session, reply: &Reply, actions: &mut Vec<Action>) {
-    let result = session.send_app(
-        reply.msg_type,
-        |enc| {
-            for (tag, value) in &reply.fields {
+/// Writes a reply's fields and groups.
+fn encode_reply(enc: &mut venue_fix::Encoder, reply: &Reply) {
+    for (tag, value) in &reply.fields {
+        enc.str(*tag, value);
+    }
+    for (count_tag, entries) in &reply.groups {
+        enc.begin_group(*count_tag);
+        for entry in entries {
+            enc.entry();
+            for (tag, value) in entry {
                 enc.str(*tag, value);
             }
-        },
-        now_ns(),
-        actions,
-    );
+        }
+        enc.end_group();
+    }
+}
+
+fn send_reply(session: &mut Session, reply: &Reply, actions: &mut Vec<Action>) {
+    let result = session.send_app(reply.msg_type, |enc| encode_reply(enc, reply), now_ns(), actions);
     if let Err(e) = result {
         tracing::warn!(error = ?e, msg_type = reply.msg_type, "FIX reply not sent");
     }
 }
 
 fn store_reply(session: &mut Session, reply: &Reply) {
-    let result = session.store_app(
-        reply.msg_type,
-        |enc| {
-            for (tag, value) in &reply.fields {
-                enc.str(*tag, value);
-            }
-        },
-        now_ns(),
-    );
+    let result = session.store_app(reply.msg_type, |enc| encode_reply(enc, reply), now_ns());
     if let Err(e) = result {
         tracing::warn!(error = ?e, msg_type = reply.msg_type, "FIX report not stored for resend");
     }
@@ -477,6 +518,15 @@ fn store_reply(session: &mut Session, reply: &Reply) {
 async fn read_some(current: &mut Option<Connection>, buf: &mut [u8]) -> Option<usize> {
     match current {
         Some(connection) => connection.stream.read(buf).await.ok(),
+        None => std::future::pending().await,
+    }
+}
+
+async fn next_update(
+    rx: &mut Option<tokio::sync::broadcast::Receiver<Arc<venue_marketdata::Update>>>,
+) -> Result<Arc<venue_marketdata::Update>, tokio::sync::broadcast::error::RecvError> {
+    match rx {
+        Some(rx) => rx.recv().await,
         None => std::future::pending().await,
     }
 }

@@ -40,13 +40,21 @@ pub struct Reply {
     pub msg_type: &'static str,
     /// Body fields.
     pub fields: Vec<(u32, String)>,
+    /// Repeating groups: count tag and the fields of each entry (the
+    /// encoder puts them in dictionary order).
+    pub groups: Vec<(u32, Vec<EntryFields>)>,
 }
 
+/// The fields of one message part (a body or a group entry).
+pub type EntryFields = Vec<(u32, String)>;
+
 impl Reply {
-    fn new(msg_type: &'static str) -> Reply {
-        Reply { msg_type, fields: Vec::with_capacity(24) }
+    /// An empty message of `msg_type`.
+    pub fn new(msg_type: &'static str) -> Reply {
+        Reply { msg_type, fields: Vec::with_capacity(24), groups: Vec::new() }
     }
-    fn set(&mut self, tag: u32, value: impl Into<String>) -> &mut Reply {
+    /// Adds a body field.
+    pub fn set(&mut self, tag: u32, value: impl Into<String>) -> &mut Reply {
         self.fields.push((tag, value.into()));
         self
     }

@@ -8,7 +8,11 @@ message we send against its own FIX44.xml: a message it finds invalid is
 answered with a Reject (35=3), which this script counts as a failure, and is
 not delivered to fromApp, so the expected reports would also be missing.
 
-Usage: quickfix_client.py PORT WORKDIR FIX44_XML
+CAROL subscribes to BTC-USDT market data (MarketDataRequest) at the start
+and rebuilds the book from the snapshot (W) and increments (X); at the end
+it must equal the venue's REST depth.
+
+Usage: quickfix_client.py PORT WORKDIR FIX44_XML REST_BASE
 Exit 0 and a last line "quickfix: all checks passed" when everything held.
 """
 
@@ -19,7 +23,7 @@ import time
 
 import quickfix as fix
 
-PORT, WORK, DICTIONARY = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+PORT, WORK, DICTIONARY, REST_BASE = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 PASSWORD = "demo-fix-password"
 TIMEOUT = 20.0
 
@@ -145,12 +149,54 @@ TargetCompID=VENUE
 BeginString=FIX.4.4
 SenderCompID=BOB
 TargetCompID=VENUE
+
+[SESSION]
+BeginString=FIX.4.4
+SenderCompID=CAROL
+TargetCompID=VENUE
 """)
     app = App()
     settings = fix.SessionSettings(config)
     initiator = fix.SocketInitiator(app, fix.FileStoreFactory(settings), settings, fix.FileLogFactory(settings))
     initiator.start()
-    wait_for(lambda: {"ALICE", "BOB"} <= app.logged_on, "both logons")
+    wait_for(lambda: {"ALICE", "BOB", "CAROL"} <= app.logged_on, "three logons")
+
+    # CAROL subscribes to the full BTC-USDT book and trades.
+    def md_request(req_id, symbol):
+        request = fix.Message()
+        request.getHeader().setField(fix.BeginString("FIX.4.4"))
+        request.getHeader().setField(fix.MsgType("V"))
+        request.setField(fix.MDReqID(req_id))
+        request.setField(fix.SubscriptionRequestType("1"))
+        request.setField(fix.MarketDepth(0))
+        request.setField(fix.MDUpdateType(1))
+        for entry_type in ("0", "1", "2"):
+            group = fix.Group(267, 269)
+            group.setField(fix.MDEntryType(entry_type))
+            request.addGroup(group)
+        symbol_group = fix.Group(146, 55)
+        symbol_group.setField(fix.Symbol(symbol))
+        request.addGroup(symbol_group)
+        fix.Session.sendToTarget(request, session_id("CAROL"))
+
+    md_request("md-1", "BTC-USDT")
+    snapshot = expect(app, "CAROL", "market data snapshot", t35="W", t262="md-1", t55="BTC-USDT")
+    carol_book = {"0": {}, "1": {}}
+
+    def entries(message, count_tag, first_tag):
+        group = fix.Group(count_tag, first_tag)
+        count = int(field(message, count_tag) or 0)
+        for n in range(1, count + 1):
+            message.getGroup(n, group)
+            yield {tag: group.getField(tag) for tag in (279, 269, 270, 271) if group.isSetField(tag)}
+
+    if snapshot is not None:
+        for entry in entries(snapshot, 268, 269):
+            if entry[269] in carol_book:
+                carol_book[entry[269]][entry[270]] = entry[271]
+    # An unknown symbol is refused with MarketDataRequestReject.
+    md_request("md-bad", "DOGE-USDT")
+    expect(app, "CAROL", "market data reject", t35="Y", t262="md-bad", t281="0")
 
     # BOB rests 1 BTC at 30000; ALICE takes 0.4 then 0.2 of it.
     new_order("BOB", "b1", "2", "1", "30000")
@@ -224,6 +270,30 @@ TargetCompID=VENUE
     # a3 rested when ALICE logged out; cancel-on-disconnect cancelled it while
     # she was away, and the report was kept for her resend.
     check(a3_cancel, "ALICE: the cancel of a3 made while disconnected was delivered after logon")
+
+    # CAROL's book, rebuilt from W and every X, equals the venue's depth.
+    time.sleep(1.0)
+    increments = 0
+    while not app.inbox["CAROL"].empty():
+        message = app.inbox["CAROL"].get()
+        if field(message, 35, header=True) != "X":
+            continue
+        increments += 1
+        for entry in entries(message, 268, 279):
+            side = entry.get(269)
+            if side not in carol_book:
+                continue
+            if entry[279] == "2":
+                carol_book[side].pop(entry[270], None)
+            else:
+                carol_book[side][entry[270]] = entry[271]
+    import json
+    import urllib.request
+    with urllib.request.urlopen(REST_BASE + "/api/v3/depth?symbol=BTCUSDT&limit=5000") as response:
+        depth = json.loads(response.read())
+    check(increments > 0, "CAROL received no MarketDataIncrementalRefresh")
+    check(carol_book["0"] == {p: q for p, q in depth["bids"]}, f"bids from W+X {carol_book['0']} != REST {depth['bids']}")
+    check(carol_book["1"] == {p: q for p, q in depth["asks"]}, f"asks from W+X {carol_book['1']} != REST {depth['asks']}")
 
     # Logout handshake.
     initiator.stop()
