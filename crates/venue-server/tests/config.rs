@@ -15,7 +15,7 @@ fn the_demo_configuration_is_valid() {
     assert_eq!(settings.engine.instruments.len(), 2);
     assert_eq!(settings.engine.instruments[0].tick_size, 1);
     assert_eq!(settings.engine.instruments[0].max_qty.0, 1_000_000, "100 BTC in lots of 0.0001");
-    assert_eq!(settings.accounts.len(), 2);
+    assert_eq!(settings.accounts.len(), 3);
     assert!(format!("{settings:?}").contains("Secret(***)"), "secrets never print");
     assert!(!format!("{settings:?}").contains("demo-admin-token"), "secrets never print");
 }
