@@ -112,25 +112,63 @@ fn screaming(camel: &str) -> String {
 
 type ApiResult = Result<Json<Value>, ApiError>;
 
+/// Whether the framework answered by itself (an oversized body, a method
+/// the path does not take) with a body that is not our JSON error.
+fn framework_error(response: &Response) -> Option<StatusCode> {
+    let status = response.status();
+    let json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    (matches!(status, StatusCode::PAYLOAD_TOO_LARGE | StatusCode::METHOD_NOT_ALLOWED) && !json)
+        .then_some(status)
+}
+
 async fn count_public(State(venue): State<Arc<Venue>>, request: Request, next: Next) -> Response {
-    let response = next.run(request).await;
+    let mut response = next.run(request).await;
+    if let Some(status) = framework_error(&response) {
+        // Binance clients parse every error as {"code": int, "msg": ...}.
+        let msg = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "Request body too large (64 KiB at most)."
+        } else {
+            "Method not allowed on this endpoint."
+        };
+        let allow = response.headers().get(header::ALLOW).cloned();
+        response = (status, Json(json!({ "code": -1000, "msg": msg }))).into_response();
+        if let Some(allow) = allow {
+            response.headers_mut().insert(header::ALLOW, allow);
+        }
+    }
     venue.metrics.count_http("public", response.status().as_u16());
     response
 }
 
 async fn count_admin(State(venue): State<Arc<Venue>>, request: Request, next: Next) -> Response {
-    let response = next.run(request).await;
+    let mut response = next.run(request).await;
+    if let Some(status) = framework_error(&response) {
+        let (code, msg) = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            ("PAYLOAD_TOO_LARGE", "request body too large (64 KiB at most)")
+        } else {
+            ("METHOD_NOT_ALLOWED", "method not allowed on this endpoint")
+        };
+        let allow = response.headers().get(header::ALLOW).cloned();
+        response = ApiError::new(status, code, msg).into_response();
+        if let Some(allow) = allow {
+            response.headers_mut().insert(header::ALLOW, allow);
+        }
+    }
     venue.metrics.count_http("admin", response.status().as_u16());
     response
 }
 
-/// Health and metrics (what load balancers and Prometheus scrape) and the
-/// REST API.
+/// Health and metrics (what load balancers and Prometheus scrape), the
+/// REST API and its OpenAPI document (`/openapi.json`).
 pub fn public(venue: Arc<Venue>, rest: Arc<crate::rest::Rest>, hub: Arc<crate::ws::WsHub>) -> Router {
     Router::new()
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
         .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
         .with_state(venue.clone())
         .merge(crate::rest::routes(rest))
         .merge(
@@ -222,6 +260,12 @@ async fn ready(State(venue): State<Arc<Venue>>) -> (StatusCode, Json<Value>) {
     };
     let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(json!({ "status": why, "seq": stats.applied.load(Ordering::Relaxed) })))
+}
+
+/// The OpenAPI document of the REST API (`rest::routes`), kept true by
+/// `crates/venue/tests/openapi.rs`.
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], include_str!("openapi.json")).into_response()
 }
 
 async fn metrics(State(venue): State<Arc<Venue>>) -> Response {

@@ -968,8 +968,14 @@ async fn cancel_order(
                             json!({ "symbol": rest_symbol(&spec), "orderId": order_id.0, "orderListId": -1, "executedQty": "0" })
                         }
                     };
-                    let original = body["clientOrderId"].clone();
-                    body["origClientOrderId"] = original;
+                    let original = match body.get("clientOrderId").and_then(Value::as_str) {
+                        Some(text) => text.to_owned(),
+                        None => caller
+                            .params
+                            .get("origClientOrderId")
+                            .map_or_else(|| format!("venue-{}", order_id.0), str::to_owned),
+                    };
+                    body["origClientOrderId"] = json!(original);
                     body["clientOrderId"] = json!(
                         caller
                             .params

@@ -157,8 +157,10 @@ def main():
     expect_error("bad side", call("POST", "/api/v3/order", dict(order, side="UP"), who="alice", in_body=True), 400, -1100)
     expect_error("bad type", call("POST", "/api/v3/order", dict(order, type="FANCY"), who="alice", in_body=True), 400, -1116)
     expect_error("insufficient balance", call("POST", "/api/v3/order", dict(order, quantity="99", price="9000000"), who="alice", in_body=True), 400, -2010)
-    status, _, _ = call("POST", "/api/v3/order", raw_body=b"x" * 100_000, key=KEYS["alice"][0])
-    check(status == 413, f"oversized body: {status}")
+    status, body, _ = call("POST", "/api/v3/order", raw_body=b"x" * 100_000, key=KEYS["alice"][0])
+    check(status == 413 and body.get("code") == -1000 and body.get("msg"), f"oversized body: {status} {body}")
+    status, body, headers = call("PUT", "/api/v3/order")
+    check(status == 405 and body.get("code") == -1000 and "GET" in (headers.get("Allow") or ""), f"wrong method: {status} {body}")
     after = balances("alice"), balances("bob")
     check(before == after, f"refused requests changed balances: {before} -> {after}")
 
