@@ -120,6 +120,9 @@ impl IntoResponse for RestError {
 
 type RestResult = Result<Response, RestError>;
 
+/// The usage headers (`X-MBX-USED-WEIGHT-1M`...) to put on an answer.
+type UsageHeaders = Vec<(&'static str, String)>;
+
 /// Request parameters from the query string and a form body.
 struct Params(Vec<(String, String)>);
 
@@ -231,7 +234,7 @@ impl Rest {
 
     /// Counts `weight` (and an order if `order`) against `who`; refuses
     /// beyond the limits. Returns the headers to report usage.
-    fn charge(&self, who: &str, weight: u32, order: bool) -> Result<Vec<(&'static str, String)>, RestError> {
+    fn charge(&self, who: &str, weight: u32, order: bool) -> Result<UsageHeaders, RestError> {
         let now = now_ms();
         let mut windows = lock(&self.windows);
         let window = windows.entry(who.to_owned()).or_default();
@@ -380,7 +383,7 @@ pub fn rest_symbol(spec: &InstrumentSpec) -> String {
     format!("{}{}", spec.base_asset, spec.quote_asset)
 }
 
-fn with_headers(body: Value, headers: Vec<(&'static str, String)>) -> Response {
+fn with_headers(body: Value, headers: UsageHeaders) -> Response {
     let mut response = Json(body).into_response();
     for (name, value) in headers {
         if let Ok(value) = HeaderValue::from_str(&value) {
@@ -1140,12 +1143,7 @@ async fn trades(
     ConnectInfo(crate::tls::Peer(peer)): ConnectInfo<crate::tls::Peer>,
     uri: Uri,
 ) -> RestResult {
-    let p = public_params(&uri)?;
-    let limit = limit(&p, 500, 1000)?;
-    let headers = rest.charge(&peer.ip().to_string(), 25, false)?;
-    let spec = rest.instrument(p.need("symbol")?)?.clone();
-    let snapshot =
-        rest.market.lock().trades(spec.id, limit).ok_or_else(|| RestError::bad(-1121, "Invalid symbol."))?;
+    let (spec, snapshot, headers) = recent_trades(&rest, peer, &uri, 25)?;
     let list: Vec<Value> = snapshot
         .trades
         .iter()
@@ -1164,6 +1162,23 @@ async fn trades(
     Ok(with_headers(json!(list), headers))
 }
 
+/// The recent trades `trades` and `aggTrades` list, after the usual
+/// parameter checks and the request weight.
+fn recent_trades(
+    rest: &Rest,
+    peer: std::net::SocketAddr,
+    uri: &Uri,
+    weight: u32,
+) -> Result<(InstrumentSpec, venue_marketdata::TradesSnapshot, UsageHeaders), RestError> {
+    let p = public_params(uri)?;
+    let limit = limit(&p, 500, 1000)?;
+    let headers = rest.charge(&peer.ip().to_string(), weight, false)?;
+    let spec = rest.instrument(p.need("symbol")?)?.clone();
+    let snapshot =
+        rest.market.lock().trades(spec.id, limit).ok_or_else(|| RestError::bad(-1121, "Invalid symbol."))?;
+    Ok((spec, snapshot, headers))
+}
+
 /// Aggregate trades: every trade is its own aggregate here (one price per
 /// taker order and maker is not merged), so `f == l == a`.
 async fn agg_trades(
@@ -1171,12 +1186,7 @@ async fn agg_trades(
     ConnectInfo(crate::tls::Peer(peer)): ConnectInfo<crate::tls::Peer>,
     uri: Uri,
 ) -> RestResult {
-    let p = public_params(&uri)?;
-    let limit = limit(&p, 500, 1000)?;
-    let headers = rest.charge(&peer.ip().to_string(), 2, false)?;
-    let spec = rest.instrument(p.need("symbol")?)?.clone();
-    let snapshot =
-        rest.market.lock().trades(spec.id, limit).ok_or_else(|| RestError::bad(-1121, "Invalid symbol."))?;
+    let (spec, snapshot, headers) = recent_trades(&rest, peer, &uri, 2)?;
     let list: Vec<Value> = snapshot
         .trades
         .iter()

@@ -268,6 +268,14 @@ impl WsHub {
     }
 }
 
+/// Clients send only small control messages (SUBSCRIBE...): anything
+/// larger than this is refused by the WebSocket layer before it is buffered.
+const MAX_INBOUND: usize = 16 << 10;
+
+fn limited(upgrade: WebSocketUpgrade) -> WebSocketUpgrade {
+    upgrade.max_message_size(MAX_INBOUND).max_frame_size(MAX_INBOUND)
+}
+
 /// `/ws/<stream>` (several joined by `/`).
 pub async fn raw(
     State(hub): State<Arc<WsHub>>,
@@ -275,7 +283,7 @@ pub async fn raw(
     upgrade: WebSocketUpgrade,
 ) -> Response {
     let names: Vec<String> = streams.split('/').filter(|s| !s.is_empty()).map(str::to_owned).collect();
-    upgrade.on_upgrade(move |socket| connection(hub, socket, names, false))
+    limited(upgrade).on_upgrade(move |socket| connection(hub, socket, names, false))
 }
 
 /// `/stream?streams=a/b`.
@@ -288,7 +296,7 @@ pub async fn combined(
         .get("streams")
         .map(|s| s.split('/').filter(|s| !s.is_empty()).map(str::to_owned).collect())
         .unwrap_or_default();
-    upgrade.on_upgrade(move |socket| connection(hub, socket, names, true))
+    limited(upgrade).on_upgrade(move |socket| connection(hub, socket, names, true))
 }
 
 fn error(id: &Value, code: i32, msg: &str) -> String {

@@ -151,24 +151,30 @@ enum Bench {
     BookKernel(KernelArgs),
 }
 
+/// Flags every benchmark takes: how to report and whether to record.
 #[derive(Args)]
-struct BookArgs {
+struct ReportArgs {
     /// Print one JSON object with every figure instead of tables.
     #[arg(long)]
     json: bool,
-    /// A seconds-long smoke run (small streams, one run, no callgrind, no
-    /// BENCHMARKS.md update).
+    /// A seconds-long smoke run (small inputs; BENCHMARKS.md is not updated).
     #[arg(long)]
     quick: bool,
-    /// Skip instruction counts even if valgrind is installed.
-    #[arg(long)]
-    no_callgrind: bool,
     /// Do not update BENCHMARKS.md.
     #[arg(long)]
     no_write: bool,
     /// Where the results section is written.
     #[arg(long, default_value = "BENCHMARKS.md")]
     benchmarks_md: PathBuf,
+}
+
+#[derive(Args)]
+struct BookArgs {
+    #[command(flatten)]
+    report: ReportArgs,
+    /// Skip instruction counts even if valgrind is installed.
+    #[arg(long)]
+    no_callgrind: bool,
     /// Seed of the generated streams.
     #[arg(long)]
     seed: Option<u64>,
@@ -185,18 +191,8 @@ struct BookArgs {
 
 #[derive(Args)]
 struct EngineArgs {
-    /// Print one JSON object with every figure instead of tables.
-    #[arg(long)]
-    json: bool,
-    /// A seconds-long smoke run (small streams, no BENCHMARKS.md update).
-    #[arg(long)]
-    quick: bool,
-    /// Do not update BENCHMARKS.md.
-    #[arg(long)]
-    no_write: bool,
-    /// Where the results section is written.
-    #[arg(long, default_value = "BENCHMARKS.md")]
-    benchmarks_md: PathBuf,
+    #[command(flatten)]
+    report: ReportArgs,
     /// Measured commands per throughput run.
     #[arg(long)]
     ops: Option<usize>,
@@ -213,18 +209,8 @@ struct EngineArgs {
 
 #[derive(Args)]
 struct FixArgs {
-    /// Print one JSON object with every figure instead of tables.
-    #[arg(long)]
-    json: bool,
-    /// A seconds-long smoke run (one low rate, no BENCHMARKS.md update).
-    #[arg(long)]
-    quick: bool,
-    /// Do not update BENCHMARKS.md.
-    #[arg(long)]
-    no_write: bool,
-    /// Where the results section is written.
-    #[arg(long, default_value = "BENCHMARKS.md")]
-    benchmarks_md: PathBuf,
+    #[command(flatten)]
+    report: ReportArgs,
     /// Offered rates in messages per second (repeatable; default 10000,
     /// 50000, 100000).
     #[arg(long)]
@@ -336,7 +322,7 @@ fn cpu_model() -> String {
 }
 
 fn bench_book(args: BookArgs) -> ExitCode {
-    let mut options = if args.quick { Options::quick() } else { Options::full() };
+    let mut options = if args.report.quick { Options::quick() } else { Options::full() };
     if let Some(seed) = args.seed {
         options.seed = seed;
     }
@@ -349,7 +335,7 @@ fn bench_book(args: BookArgs) -> ExitCode {
     if !args.workload.is_empty() {
         options.workloads = args.workload.clone();
     }
-    let callgrind = !args.quick && !args.no_callgrind && valgrind_available();
+    let callgrind = !args.report.quick && !args.no_callgrind && valgrind_available();
     if !callgrind {
         options.callgrind_ops = 0;
     }
@@ -358,7 +344,7 @@ fn bench_book(args: BookArgs) -> ExitCode {
 
     let mut results = Vec::new();
     for &workload in &options.workloads {
-        if !args.json {
+        if !args.report.json {
             eprintln!("venue bench book: running {} ...", workload.name());
         }
         results.push(measure::run_workload(workload, &options, exe));
@@ -370,12 +356,12 @@ fn bench_book(args: BookArgs) -> ExitCode {
     for (line, met) in &targets {
         target_text.push_str(&format!("- {} {line}\n", if *met { "✅" } else { "❌" }));
     }
-    if args.json {
+    if args.report.json {
         println!("{}", report::to_json(&options, &results));
     } else {
         println!("{tables}\n{target_text}");
     }
-    if !args.quick && !args.no_write {
+    if !args.report.quick && !args.report.no_write {
         let section = format!(
             "## `venue bench book`\n\nReproduce: `cargo run --release -p venue -- bench book` (add `--json` for one JSON \
              object). Seed {seed}, median of {runs} throughput runs, instruction counts from \
@@ -388,12 +374,12 @@ fn bench_book(args: BookArgs) -> ExitCode {
             cpu = cpu_model(),
             cores = std::thread::available_parallelism().map_or(0, |n| n.get()),
         );
-        if let Err(error) = report::write_benchmarks_md(&args.benchmarks_md, &section) {
-            eprintln!("venue: cannot write {}: {error}", args.benchmarks_md.display());
+        if let Err(error) = report::write_benchmarks_md(&args.report.benchmarks_md, &section) {
+            eprintln!("venue: cannot write {}: {error}", args.report.benchmarks_md.display());
             return ExitCode::FAILURE;
         }
-        if !args.json {
-            eprintln!("venue bench book: results written to {}", args.benchmarks_md.display());
+        if !args.report.json {
+            eprintln!("venue bench book: results written to {}", args.report.benchmarks_md.display());
         }
     }
     ExitCode::SUCCESS
@@ -403,16 +389,16 @@ fn bench_fix(args: FixArgs) -> ExitCode {
     let options = fix_bench::FixBenchOptions {
         rates: if !args.rate.is_empty() {
             args.rate.clone()
-        } else if args.quick {
+        } else if args.report.quick {
             vec![5_000]
         } else {
             vec![10_000, 50_000, 100_000]
         },
         sessions: args.sessions.max(1),
-        seconds: args.seconds.unwrap_or(if args.quick { 1.0 } else { 5.0 }),
+        seconds: args.seconds.unwrap_or(if args.report.quick { 1.0 } else { 5.0 }),
         durability: args.durability.clone(),
     };
-    let json = args.json;
+    let json = args.report.json;
     let results = match fix_bench::run(&options, &mut |step| {
         if !json {
             eprintln!("venue bench fix: {step} ...");
@@ -437,7 +423,7 @@ fn bench_fix(args: FixArgs) -> ExitCode {
     } else {
         println!("{table}\n{target}");
     }
-    if !args.quick && !args.no_write {
+    if !args.report.quick && !args.report.no_write {
         let section = format!(
             "## `venue bench fix`\n\nReproduce: `cargo run --release -p venue -- bench fix` (add `--json` for one \
              JSON object; `--durability never` to leave fsync out). The venue runs in process on its demo \
@@ -447,8 +433,8 @@ fn bench_fix(args: FixArgs) -> ExitCode {
             cpu = cpu_model(),
             cores = std::thread::available_parallelism().map_or(0, |n| n.get()),
         );
-        if let Err(e) = report::write_section(&args.benchmarks_md, "fix", &section) {
-            eprintln!("venue: cannot update {}: {e}", args.benchmarks_md.display());
+        if let Err(e) = report::write_section(&args.report.benchmarks_md, "fix", &section) {
+            eprintln!("venue: cannot update {}: {e}", args.report.benchmarks_md.display());
             return ExitCode::FAILURE;
         }
     }
@@ -457,7 +443,7 @@ fn bench_fix(args: FixArgs) -> ExitCode {
 
 fn bench_engine(args: EngineArgs) -> ExitCode {
     use venue_bench::engine::{EngineOptions, run};
-    let mut options = if args.quick { EngineOptions::quick() } else { EngineOptions::full() };
+    let mut options = if args.report.quick { EngineOptions::quick() } else { EngineOptions::full() };
     if let Some(ops) = args.ops {
         options.ops = ops;
         options.latency_ops = ops;
@@ -471,7 +457,7 @@ fn bench_engine(args: EngineArgs) -> ExitCode {
     if !args.symbols.is_empty() {
         options.symbols = args.symbols.clone();
     }
-    let json = args.json;
+    let json = args.report.json;
     let report = run(&options, &mut |step| {
         if !json {
             eprintln!("venue bench engine: {step} ...");
@@ -487,7 +473,7 @@ fn bench_engine(args: EngineArgs) -> ExitCode {
     } else {
         println!("{tables}\n{target_text}");
     }
-    if !args.quick && !args.no_write {
+    if !args.report.quick && !args.report.no_write {
         let section = format!(
             "## `venue bench engine`\n\nReproduce: `cargo run --release -p venue -- bench engine` (add `--json` \
              for one JSON object). Seed {seed}, {ops} measured commands per throughput run, 1,000 accounts, \
@@ -498,8 +484,8 @@ fn bench_engine(args: EngineArgs) -> ExitCode {
             cpu = cpu_model(),
             cores = std::thread::available_parallelism().map_or(0, |n| n.get()),
         );
-        if let Err(error) = report::write_section(&args.benchmarks_md, "engine", &section) {
-            eprintln!("venue: cannot write {}: {error}", args.benchmarks_md.display());
+        if let Err(error) = report::write_section(&args.report.benchmarks_md, "engine", &section) {
+            eprintln!("venue: cannot write {}: {error}", args.report.benchmarks_md.display());
             return ExitCode::FAILURE;
         }
     }

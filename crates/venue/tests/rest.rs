@@ -20,22 +20,24 @@ fn raw_head(addr: SocketAddr, path: &str) -> (u16, String) {
     (status, head)
 }
 
+/// Runs `tests/rest/<script>` against `target`; it must exit 0 and print
+/// `passed` (the clients install from .ci/run: websockets, ccxt).
+fn run_client(script: &str, target: &str, passed: &str) {
+    let path = format!("{}/tests/rest/{script}", env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new("python3").arg(&path).arg(target).output().expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains(passed),
+        "{script} failed (its Python packages are installed by .ci/run):\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn signed_rest_client_trades_queries_cancels_and_is_refused_precisely() {
     let data = TempDir::new("rest");
     let venue = Venue::start(&data.0.join("venue"), None);
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/rest/rest_client.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .arg(format!("http://{}", venue.public))
-        .output()
-        .expect("python3 runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("rest: all checks passed"),
-        "REST client failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_client("rest_client.py", &format!("http://{}", venue.public), "rest: all checks passed");
     let (status, log) = venue.terminate();
     assert!(status.success(), "{log}");
 }
@@ -72,15 +74,7 @@ fn request_weight_beyond_the_limit_is_refused_with_429() {
 fn websocket_depth_diffs_rebuild_the_rest_snapshot_exactly() {
     let data = TempDir::new("ws");
     let venue = Venue::start(&data.0.join("venue"), None);
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/rest/ws_client.py");
-    let out =
-        Command::new("python3").arg(script).arg(venue.public.to_string()).output().expect("python3 runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("ws: all checks passed"),
-        "WebSocket client failed (needs `pip install websockets`; .ci/run installs it):\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_client("ws_client.py", &venue.public.to_string(), "ws: all checks passed");
     let (status, log) = venue.terminate();
     assert!(status.success(), "{log}");
 }
@@ -89,18 +83,7 @@ fn websocket_depth_diffs_rebuild_the_rest_snapshot_exactly() {
 fn ccxt_binance_client_works_by_changing_the_host() {
     let data = TempDir::new("ccxt");
     let venue = Venue::start(&data.0.join("venue"), None);
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/rest/ccxt_client.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .arg(format!("http://{}", venue.public))
-        .output()
-        .expect("python3 runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("ccxt: all checks passed"),
-        "ccxt client failed (needs `pip install ccxt`; .ci/run installs it):\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_client("ccxt_client.py", &format!("http://{}", venue.public), "ccxt: all checks passed");
     let (status, log) = venue.terminate();
     assert!(status.success(), "{log}");
 }

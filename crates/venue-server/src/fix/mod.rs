@@ -112,6 +112,7 @@ pub fn start(
             connections: rx,
             stop: stop.clone(),
             seen: BTreeSet::new(),
+            parser: Parser::with_capacity(64),
             md: md::MdDesk::default(),
             md_rx: None,
             market: market.clone(),
@@ -226,6 +227,8 @@ struct SessionTask {
     stop: watch::Receiver<bool>,
     /// Echo application: ClOrdIDs seen in this logon.
     seen: BTreeSet<String>,
+    /// Parses delivered application messages (kept, so it stays warm).
+    parser: Parser,
     /// Market-data subscriptions of this logon.
     md: md::MdDesk,
     /// Market-data updates, while a subscription is live.
@@ -386,10 +389,22 @@ impl SessionTask {
         false
     }
 
-    /// An in-sequence application message from the client.
+    /// An in-sequence application message from the client, parsed with the
+    /// task's own parser (no allocation per message once warm).
     fn deliver(&mut self, frame: &[u8], origin: Option<u64>, actions: &mut Vec<Action>) {
-        let mut parser = Parser::new();
-        let Ok(message) = parser.parse(frame) else { return };
+        let mut parser = std::mem::take(&mut self.parser);
+        if let Ok(message) = parser.parse(frame) {
+            self.deliver_parsed(&message, origin, actions);
+        }
+        self.parser = parser;
+    }
+
+    fn deliver_parsed(
+        &mut self,
+        message: &venue_fix::Message<'_>,
+        origin: Option<u64>,
+        actions: &mut Vec<Action>,
+    ) {
         let fields = message.fields();
         if self.config.echo {
             let msg_type = message.msg_type();
