@@ -136,6 +136,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub fix: Option<RawFix>,
     #[serde(default)]
+    pub grpc: Option<RawListener>,
+    #[serde(default)]
     pub api_keys: Vec<RawApiKey>,
     #[serde(default)]
     pub rest: RawRest,
@@ -556,10 +558,21 @@ pub struct Settings {
     pub accounts: Vec<AccountSettings>,
     /// The FIX acceptor (`None`: no FIX).
     pub fix: Option<FixSettings>,
-    /// REST API keys.
+    /// REST API keys (gRPC uses the same keys).
     pub api_keys: Vec<ApiKeySettings>,
-    /// REST API limits.
+    /// REST API limits (gRPC is held to the same).
     pub rest: RestLimits,
+    /// The gRPC listener (`None`: no gRPC).
+    pub grpc: Option<GrpcSettings>,
+}
+
+/// `[grpc]`: where the gRPC gateway listens.
+#[derive(Clone, Debug)]
+pub struct GrpcSettings {
+    /// Where it listens.
+    pub listen: SocketAddr,
+    /// TLS (ALPN h2), with mutual TLS if it names a client CA.
+    pub tls: Option<TlsFiles>,
 }
 
 fn comp_id(field: &str, text: &str) -> Result<String, ConfigError> {
@@ -822,6 +835,22 @@ impl RawConfig {
         }
         let fix =
             self.fix.as_ref().map(|f| resolve_fix(f, &accounts, &[http_listen, admin_listen])).transpose()?;
+        let grpc = match &self.grpc {
+            None => None,
+            Some(raw) => {
+                let listen = listen("grpc.listen", &raw.listen)?;
+                let fix_listen = fix.as_ref().map(|f| f.listen);
+                if listen.port() != 0
+                    && ([http_listen, admin_listen].contains(&listen) || fix_listen == Some(listen))
+                {
+                    return Err(ConfigError::new(
+                        "grpc.listen",
+                        "must differ from http.listen, admin.listen and fix.listen",
+                    ));
+                }
+                Some(GrpcSettings { listen, tls: raw.tls.as_ref().map(|t| t.resolve("grpc")).transpose()? })
+            }
+        };
         let mut api_keys: Vec<ApiKeySettings> = Vec::new();
         for (at, raw) in self.api_keys.iter().enumerate() {
             let field = |name: &str| format!("api_keys[{at}].{name}");
@@ -873,6 +902,7 @@ impl RawConfig {
         };
         Ok(Settings {
             fix,
+            grpc,
             api_keys,
             rest,
             pipeline,

@@ -22,6 +22,7 @@
 pub mod audit;
 pub mod config;
 pub mod fix;
+pub mod grpc;
 pub mod http;
 pub mod market;
 pub mod metrics;

@@ -72,10 +72,10 @@ pub fn hex(bytes: &[u8]) -> String {
 /// A REST error as Binance clients expect it.
 #[derive(Debug)]
 pub struct RestError {
-    status: StatusCode,
-    code: i32,
-    msg: String,
-    retry_after: Option<u64>,
+    pub(crate) status: StatusCode,
+    pub(crate) code: i32,
+    pub(crate) msg: String,
+    pub(crate) retry_after: Option<u64>,
 }
 
 impl RestError {
@@ -234,7 +234,7 @@ impl Rest {
 
     /// Counts `weight` (and an order if `order`) against `who`; refuses
     /// beyond the limits. Returns the headers to report usage.
-    fn charge(&self, who: &str, weight: u32, order: bool) -> Result<UsageHeaders, RestError> {
+    pub(crate) fn charge(&self, who: &str, weight: u32, order: bool) -> Result<UsageHeaders, RestError> {
         let now = now_ms();
         let mut windows = lock(&self.windows);
         let window = windows.entry(who.to_owned()).or_default();
@@ -338,6 +338,16 @@ impl Rest {
         Ok(Caller { key, params })
     }
 
+    /// The API key named `key`, if configured (gRPC shares the keys).
+    pub(crate) fn key(&self, key: &str) -> Option<&ApiKeySettings> {
+        self.keys.iter().find(|k| k.key == key)
+    }
+
+    /// The venue the handlers act on.
+    pub(crate) fn venue(&self) -> &Arc<Venue> {
+        &self.venue
+    }
+
     /// The instruments, by id.
     pub fn specs(&self) -> &[InstrumentSpec] {
         &self.venue.engine.instruments
@@ -357,7 +367,7 @@ impl Rest {
             .ok_or_else(|| RestError::bad(-1121, "Invalid symbol."))
     }
 
-    fn remember(&self, id: ClientOrderId, text: &str) {
+    pub(crate) fn remember(&self, id: ClientOrderId, text: &str) {
         let mut guard = lock(&self.names);
         let (names, order) = &mut *guard;
         if names.insert(id.0, text.to_owned()).is_none() {
@@ -370,7 +380,7 @@ impl Rest {
         }
     }
 
-    fn name(&self, id: ClientOrderId, order: OrderId) -> String {
+    pub(crate) fn name(&self, id: ClientOrderId, order: OrderId) -> String {
         if !id.is_some() {
             return format!("venue-{}", order.0);
         }

@@ -95,9 +95,41 @@ pub enum RequestError {
 }
 
 struct Waiter {
-    outputs: Vec<Output>,
-    done: oneshot::Sender<Vec<Output>>,
+    answer: Answer,
+    done: oneshot::Sender<Answer>,
     started: Instant,
+}
+
+/// A command's outputs with its sequencer stamp.
+#[derive(Clone, Debug, Default)]
+pub struct Answer {
+    /// Sequence number of the command.
+    pub seq: u64,
+    /// Sequencer time of the command (transaction time).
+    pub time: venue_domain::Timestamp,
+    /// Its outputs, in order.
+    pub outputs: Vec<Output>,
+}
+
+/// A submitted command's answer, to await with [`Pending::wait`].
+pub struct Pending {
+    router: Arc<Router>,
+    origin: u64,
+    answer: oneshot::Receiver<Answer>,
+}
+
+impl Pending {
+    /// The command's outputs once durable, or why they did not come.
+    pub async fn wait(self, timeout: Duration) -> Result<Answer, RequestError> {
+        match tokio::time::timeout(timeout, self.answer).await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(_)) => Err(RequestError::Stopped),
+            Err(_) => {
+                self.router.lock().remove(&self.origin);
+                Err(RequestError::Timeout)
+            }
+        }
+    }
 }
 
 /// Submits commands and awaits their outputs. Cheap to share.
@@ -195,22 +227,26 @@ impl Router {
     /// Submits `command` and returns its outputs once durable. The command
     /// must be one that always produces an output (anything but `Tick` and
     /// `EndOfSession`).
-    pub async fn execute(&self, command: Command, timeout: Duration) -> Result<Vec<Output>, RequestError> {
+    pub async fn execute(
+        self: &Arc<Router>,
+        command: Command,
+        timeout: Duration,
+    ) -> Result<Vec<Output>, RequestError> {
+        self.start(command)?.wait(timeout).await.map(|answer| answer.outputs)
+    }
+
+    /// Submits `command` now and returns its answer to await later: a
+    /// streaming session submits its requests in the order they arrived
+    /// (so they are sequenced in that order) while many are in flight.
+    pub fn start(self: &Arc<Router>, command: Command) -> Result<Pending, RequestError> {
         let origin = self.next_origin.fetch_add(1, Ordering::Relaxed);
         let (done, answer) = oneshot::channel();
-        self.lock().insert(origin, Waiter { outputs: Vec::new(), done, started: Instant::now() });
+        self.lock().insert(origin, Waiter { answer: Answer::default(), done, started: Instant::now() });
         if let Err(reject) = self.submitter.submit(origin, command) {
             self.lock().remove(&origin);
             return Err(RequestError::Refused(reject));
         }
-        match tokio::time::timeout(timeout, answer).await {
-            Ok(Ok(outputs)) => Ok(outputs),
-            Ok(Err(_)) => Err(RequestError::Stopped),
-            Err(_) => {
-                self.lock().remove(&origin);
-                Err(RequestError::Timeout)
-            }
-        }
+        Ok(Pending { router: self.clone(), origin, answer })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Waiter>> {
@@ -227,12 +263,15 @@ impl Router {
         }
         let mut waiters = self.lock();
         let Some(waiter) = waiters.get_mut(&stamped.origin) else { return };
-        waiter.outputs.push(stamped.output);
+        if waiter.answer.outputs.is_empty() {
+            (waiter.answer.seq, waiter.answer.time) = (stamped.seq, stamped.time);
+        }
+        waiter.answer.outputs.push(stamped.output);
         if stamped.last {
             let waiter = waiters.remove(&stamped.origin).expect("present");
             drop(waiters);
             self.metrics.request_latency.record(waiter.started.elapsed());
-            let _ = waiter.done.send(waiter.outputs);
+            let _ = waiter.done.send(waiter.answer);
         }
     }
 

@@ -41,6 +41,8 @@ pub struct Overrides {
     pub admin_listen: Option<SocketAddr>,
     /// Replaces `fix.listen`.
     pub fix_listen: Option<SocketAddr>,
+    /// Replaces `grpc.listen`.
+    pub grpc_listen: Option<SocketAddr>,
 }
 
 impl Overrides {
@@ -63,6 +65,9 @@ impl Overrides {
         if let (Some(addr), Some(fix)) = (self.fix_listen, &mut settings.fix) {
             fix.listen = addr;
         }
+        if let (Some(addr), Some(grpc)) = (self.grpc_listen, &mut settings.grpc) {
+            grpc.listen = addr;
+        }
     }
 }
 
@@ -81,6 +86,8 @@ pub struct Endpoints {
     pub admin: SocketAddr,
     /// FIX, if configured.
     pub fix: Option<SocketAddr>,
+    /// gRPC, if configured.
+    pub grpc: Option<SocketAddr>,
 }
 
 /// How an in-process caller controls a venue besides signals.
@@ -236,6 +243,11 @@ async fn run(
         None => None,
     };
     let fix_addr = fix_listener.as_ref().and_then(|l| l.local_addr().ok());
+    let grpc_listener = match &settings.grpc {
+        Some(grpc) => Some(bind("grpc.listen", grpc.listen).await?),
+        None => None,
+    };
+    let grpc_addr = grpc_listener.as_ref().and_then(|l| l.local_addr().ok());
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let until_stop = |mut rx: watch::Receiver<bool>| async move {
@@ -259,6 +271,11 @@ async fn run(
         crate::http::admin(venue.clone()),
         until_stop(stop_rx.clone()),
     )?;
+    let mut servers = vec![public_server, admin_server];
+    if let (Some(grpc), Some(tcp)) = (&settings.grpc, grpc_listener) {
+        let app = crate::grpc::routes(rest.clone(), market.clone(), stop_rx.clone())?;
+        servers.push(spawn_server(tcp, grpc.tls.as_ref(), "grpc", app, until_stop(stop_rx.clone()))?);
+    }
     let mut fix_tasks = Vec::new();
     if let (Some(fix), Some(tcp)) = (&settings.fix, fix_listener) {
         let instruments = Arc::new(settings.engine.instruments.clone());
@@ -295,12 +312,13 @@ async fn run(
 
     venue.metrics.ready.store(true, Ordering::Release);
     if !control.quiet {
-        print_banner(settings, public_addr, admin_addr, fix_addr, demo);
+        print_banner(settings, public_addr, admin_addr, fix_addr, grpc_addr, demo);
     }
     tracing::info!(%public_addr, %admin_addr, "ready");
 
     if let Some(ready) = control.ready {
-        let _ = ready.send(Endpoints { public: public_addr, admin: admin_addr, fix: fix_addr });
+        let _ =
+            ready.send(Endpoints { public: public_addr, admin: admin_addr, fix: fix_addr, grpc: grpc_addr });
     }
     wait_for_stop(&venue, control.stop).await;
     tracing::info!("stopping: no new connections, draining");
@@ -313,7 +331,7 @@ async fn run(
             tracing::warn!("a FIX session did not finish its logout within 5 s");
         }
     }
-    for server in [public_server, admin_server] {
+    for server in servers {
         match tokio::time::timeout(Duration::from_secs(10), server).await {
             Ok(Ok(Ok(()))) => {}
             Ok(Ok(Err(e))) => tracing::warn!(error = %e, "listener ended with an error"),
@@ -430,6 +448,7 @@ fn print_banner(
     public: SocketAddr,
     admin: SocketAddr,
     fix: Option<SocketAddr>,
+    grpc: Option<SocketAddr>,
     demo: bool,
 ) {
     let mut text = String::new();
@@ -455,6 +474,12 @@ fn print_banner(
             fix_settings.sessions.len()
         ));
     }
+    if let (Some(grpc_settings), Some(addr)) = (&settings.grpc, grpc) {
+        let tls = if grpc_settings.tls.is_some() { " over TLS" } else { "" };
+        text.push_str(&format!(
+            "  gRPC            {addr}{tls}  (venue.v1 OrderEntry, Account, MarketData, Admin; health; reflection)\n"
+        ));
+    }
     if let Some(audit) = &settings.audit {
         text.push_str(&format!("  audit log       {}\n", audit.path.display()));
     }
@@ -468,7 +493,7 @@ fn print_banner(
         }
         for key in &settings.api_keys {
             text.push_str(&format!(
-                "  REST API key    account {}: X-MBX-APIKEY={} secret={}\n",
+                "  API key         account {}: key={} secret={} (REST X-MBX-APIKEY, gRPC x-api-key)\n",
                 key.account.0,
                 key.key,
                 key.secret.expose()

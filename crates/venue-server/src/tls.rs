@@ -73,7 +73,9 @@ pub fn server_config(section: &str, files: &TlsFiles) -> Result<Arc<rustls::Serv
     let mut config = builder
         .with_single_cert(chain, key)
         .map_err(|e| format!("{section}.tls: certificate and key do not go together: {e}"))?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // gRPC needs HTTP/2; the HTTP listeners stay on HTTP/1.1, which their
+    // WebSocket upgrades use.
+    config.alpn_protocols = if section == "grpc" { vec![b"h2".to_vec()] } else { vec![b"http/1.1".to_vec()] };
     Ok(Arc::new(config))
 }
 

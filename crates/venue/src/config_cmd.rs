@@ -1,19 +1,12 @@
 //! `venue serve` and `venue config example|check`: thin shells over
 //! `venue-server`.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use venue_server::config;
 use venue_server::serve::Overrides;
 
-pub fn serve(
-    config_path: Option<PathBuf>,
-    data_dir: Option<PathBuf>,
-    http_listen: Option<SocketAddr>,
-    admin_listen: Option<SocketAddr>,
-    fix_listen: Option<SocketAddr>,
-) -> ExitCode {
+pub fn serve(config_path: Option<PathBuf>, overrides: Overrides) -> ExitCode {
     let loaded = match &config_path {
         Some(path) => config::load(path).map_err(|e| format!("{}: {e}", path.display())),
         None => Ok(config::demo()),
@@ -25,7 +18,7 @@ pub fn serve(
             return ExitCode::FAILURE;
         }
     };
-    Overrides { data_dir, http_listen, admin_listen, fix_listen }.apply(&mut settings);
+    overrides.apply(&mut settings);
     match venue_server::serve(settings, config_path) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {

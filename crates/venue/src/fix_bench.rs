@@ -132,7 +132,7 @@ fn logon(stream: &mut TcpStream, sender: &str) -> Result<(), String> {
 }
 
 /// Runs the clients against `addr` at `rate` for warm-up + `seconds`.
-fn drive(
+pub(crate) fn drive(
     addr: SocketAddr,
     fix: bool,
     sessions: usize,
@@ -266,50 +266,8 @@ fn echo_server() -> Result<(SocketAddr, Arc<AtomicBool>), String> {
 /// Runs the whole benchmark: for each rate, the echo baseline then the
 /// venue.
 pub fn run(options: &FixBenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Vec<RunResult>, String> {
-    let data = std::env::temp_dir().join(format!("venue-bench-fix-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&data);
-    let mut text = config::DEMO.to_owned();
-    text = text.replacen("durability = \"always\"", &format!("durability = {:?}", options.durability), 1);
-    text = text.replacen("level = \"info\"", "level = \"warn\"", 1);
-    for client in 0..options.sessions {
-        let account = FIRST_ACCOUNT + client as u32;
-        text.push_str(&format!(
-            "\n[[accounts]]\nid = {account}\nname = \"bench{client}\"\ntier = 0\ndeposits = {{ USDT = \"1000000000\" }}\n"
-        ));
-    }
-    let mut settings = config::parse(&text).map_err(|e| e.to_string())?;
-    settings.pipeline.data_dir = data.clone();
-    if let Some(audit) = &mut settings.audit {
-        audit.path = data.join("audit.jsonl");
-    }
-    settings.http_listen = "127.0.0.1:0".parse().expect("address");
-    settings.admin_listen = "127.0.0.1:0".parse().expect("address");
-    let fix = settings.fix.as_mut().ok_or("the demo configuration has FIX")?;
-    fix.listen = "127.0.0.1:0".parse().expect("address");
-    for client in 0..options.sessions {
-        fix.sessions.push(FixSessionSettings {
-            sender_comp_id: "VENUE".into(),
-            target_comp_id: format!("BENCH{client}"),
-            username: None,
-            password: None,
-            account: Some(venue_domain::AccountId(FIRST_ACCOUNT + client as u32)),
-            heartbeat_secs: (1, 300),
-            reset_on_logon: true,
-            cancel_on_disconnect: true,
-            echo: false,
-        });
-    }
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let server = std::thread::spawn(move || {
-        venue_server::serve_with(
-            settings,
-            None,
-            venue_server::Control { stop: Some(stop_rx), ready: Some(ready_tx), quiet: true },
-        )
-    });
-    let endpoints = ready_rx.recv_timeout(Duration::from_secs(60)).map_err(|_| "the venue did not start")?;
-    let fix_addr = endpoints.fix.ok_or("no FIX listener")?;
+    let venue = InProcess::start(options, |_| {})?;
+    let fix_addr = venue.endpoints.fix.ok_or("no FIX listener")?;
     let (echo_addr, echo_stop) = echo_server()?;
     let mut results = Vec::new();
     for &rate in &options.rates {
@@ -320,10 +278,85 @@ pub fn run(options: &FixBenchOptions, progress: &mut dyn FnMut(&str)) -> Result<
     }
     echo_stop.store(true, Ordering::Relaxed);
     let _ = TcpStream::connect(echo_addr);
-    let _ = stop_tx.send(true);
-    server.join().map_err(|_| "the venue panicked")??;
-    let _ = std::fs::remove_dir_all(&data);
+    venue.stop()?;
     Ok(results)
+}
+
+/// The venue of a benchmark, running in this process on its demo
+/// configuration with one FIX session (and one API key) per client
+/// account.
+pub(crate) struct InProcess {
+    /// Where it listens.
+    pub endpoints: venue_server::serve::Endpoints,
+    stop: tokio::sync::watch::Sender<bool>,
+    server: std::thread::JoinHandle<Result<(), String>>,
+    data: std::path::PathBuf,
+}
+
+impl InProcess {
+    /// Starts it; `edit` may change the configuration text first.
+    pub(crate) fn start(
+        options: &FixBenchOptions,
+        edit: impl FnOnce(&mut String),
+    ) -> Result<InProcess, String> {
+        let data = std::env::temp_dir().join(format!("venue-bench-fix-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&data);
+        let mut text = config::DEMO.to_owned();
+        text = text.replacen("durability = \"always\"", &format!("durability = {:?}", options.durability), 1);
+        text = text.replacen("level = \"info\"", "level = \"warn\"", 1);
+        for client in 0..options.sessions {
+            let account = FIRST_ACCOUNT + client as u32;
+            text.push_str(&format!(
+            "\n[[accounts]]\nid = {account}\nname = \"bench{client}\"\ntier = 0\ndeposits = {{ USDT = \"1000000000\" }}\n"
+        ));
+        }
+        edit(&mut text);
+        let mut settings = config::parse(&text).map_err(|e| e.to_string())?;
+        settings.pipeline.data_dir = data.clone();
+        if let Some(audit) = &mut settings.audit {
+            audit.path = data.join("audit.jsonl");
+        }
+        settings.http_listen = "127.0.0.1:0".parse().expect("address");
+        settings.admin_listen = "127.0.0.1:0".parse().expect("address");
+        if let Some(grpc) = &mut settings.grpc {
+            grpc.listen = "127.0.0.1:0".parse().expect("address");
+        }
+        let fix = settings.fix.as_mut().ok_or("the demo configuration has FIX")?;
+        fix.listen = "127.0.0.1:0".parse().expect("address");
+        for client in 0..options.sessions {
+            fix.sessions.push(FixSessionSettings {
+                sender_comp_id: "VENUE".into(),
+                target_comp_id: format!("BENCH{client}"),
+                username: None,
+                password: None,
+                account: Some(venue_domain::AccountId(FIRST_ACCOUNT + client as u32)),
+                heartbeat_secs: (1, 300),
+                reset_on_logon: true,
+                cancel_on_disconnect: true,
+                echo: false,
+            });
+        }
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let server = std::thread::spawn(move || {
+            venue_server::serve_with(
+                settings,
+                None,
+                venue_server::Control { stop: Some(stop_rx), ready: Some(ready_tx), quiet: true },
+            )
+        });
+        let endpoints =
+            ready_rx.recv_timeout(Duration::from_secs(60)).map_err(|_| "the venue did not start")?;
+        Ok(InProcess { endpoints, stop: stop_tx, server, data })
+    }
+
+    /// Stops it and removes its data.
+    pub(crate) fn stop(self) -> Result<(), String> {
+        let _ = self.stop.send(true);
+        self.server.join().map_err(|_| "the venue panicked")??;
+        let _ = std::fs::remove_dir_all(&self.data);
+        Ok(())
+    }
 }
 
 fn us(ns: u64) -> String {

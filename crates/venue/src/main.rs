@@ -10,6 +10,7 @@
 mod config_cmd;
 mod crash_node;
 mod fix_bench;
+mod grpc_bench;
 mod journal_cmd;
 
 use clap::{Args, Parser, Subcommand};
@@ -18,6 +19,7 @@ use std::process::ExitCode;
 use venue_bench::measure::{self, Options};
 use venue_bench::report;
 use venue_bench::workload::Workload;
+use venue_server::serve::Overrides;
 
 #[global_allocator]
 static ALLOC: venue_bench::alloc::CountingAlloc = venue_bench::alloc::CountingAlloc;
@@ -70,6 +72,9 @@ struct ServeArgs {
     /// Listen for FIX here instead of the configured address.
     #[arg(long)]
     fix: Option<std::net::SocketAddr>,
+    /// Listen for gRPC here instead of the configured address.
+    #[arg(long)]
+    grpc: Option<std::net::SocketAddr>,
 }
 
 #[derive(Subcommand)]
@@ -146,6 +151,10 @@ enum Bench {
     /// fixed offered rates, against a TCP echo of the same bytes; results
     /// go to BENCHMARKS.md.
     Fix(FixArgs),
+    /// Order round trips over gRPC (unary calls and the streaming order
+    /// session) at fixed offered rates, beside FIX in the same run; results
+    /// go to BENCHMARKS.md.
+    Grpc(FixArgs),
     /// Internal: the child process that callgrind counts.
     #[command(hide = true)]
     BookKernel(KernelArgs),
@@ -249,9 +258,16 @@ fn parse_workload(name: &str) -> Result<Workload, String> {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Serve(args) => {
-            config_cmd::serve(args.config, args.data_dir, args.http, args.admin, args.fix)
-        }
+        Command::Serve(args) => config_cmd::serve(
+            args.config,
+            Overrides {
+                data_dir: args.data_dir,
+                http_listen: args.http,
+                admin_listen: args.admin,
+                fix_listen: args.fix,
+                grpc_listen: args.grpc,
+            },
+        ),
         Command::Config(ConfigCmd::Example) => config_cmd::example(),
         Command::Config(ConfigCmd::Check { file }) => config_cmd::check(&file),
         Command::Audit(AuditCmd::Verify { file, expect_last_seq }) => {
@@ -269,6 +285,7 @@ fn main() -> ExitCode {
         Command::Bench(Bench::Book(args)) => bench_book(args),
         Command::Bench(Bench::Engine(args)) => bench_engine(args),
         Command::Bench(Bench::Fix(args)) => bench_fix(args),
+        Command::Bench(Bench::Grpc(args)) => bench_grpc(args),
         Command::Journal(JournalCmd::Verify { dir }) => journal_cmd::verify(&dir),
         Command::Journal(JournalCmd::Dump { dir, from, limit }) => journal_cmd::dump(&dir, from, limit),
         Command::CrashNode(args) => {
@@ -385,19 +402,62 @@ fn bench_book(args: BookArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn bench_fix(args: FixArgs) -> ExitCode {
-    let options = fix_bench::FixBenchOptions {
+fn bench_grpc(args: FixArgs) -> ExitCode {
+    let options = fix_options(&args, &[1_000, 5_000, 20_000]);
+    let json = args.report.json;
+    let results = match grpc_bench::run(&options, &mut |step| {
+        if !json {
+            eprintln!("venue bench grpc: {step} ...");
+        }
+    }) {
+        Ok(results) => results,
+        Err(e) => {
+            eprintln!("venue bench grpc: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let table = grpc_bench::to_markdown(&results, &options);
+    if json {
+        println!("{}", fix_bench::to_json(&results, &options));
+    } else {
+        println!("{table}");
+    }
+    if !args.report.quick && !args.report.no_write {
+        let section = format!(
+            "## `venue bench grpc`\n\nReproduce: `cargo run --release -p venue -- bench grpc` (add `--json` for one \
+             JSON object). The venue runs in process on its demo configuration (journal, audit log); each client \
+             is one account sending IOC orders that are accepted and cancelled, open loop at the offered rate, \
+             over FIX, then unary gRPC calls (each signed), then one bidirectional gRPC order session per \
+             client. Machine: {cpu}, {cores} cores (shared; compare ratios, not absolute numbers).\n\n{table}\n",
+            cpu = cpu_model(),
+            cores = std::thread::available_parallelism().map_or(0, |n| n.get()),
+        );
+        if let Err(e) = report::write_section(&args.report.benchmarks_md, "grpc", &section) {
+            eprintln!("venue: cannot update {}: {e}", args.report.benchmarks_md.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// The benchmark options of a gateway benchmark's flags.
+fn fix_options(args: &FixArgs, default_rates: &[u64]) -> fix_bench::FixBenchOptions {
+    fix_bench::FixBenchOptions {
         rates: if !args.rate.is_empty() {
             args.rate.clone()
         } else if args.report.quick {
-            vec![5_000]
+            vec![default_rates[0]]
         } else {
-            vec![10_000, 50_000, 100_000]
+            default_rates.to_vec()
         },
         sessions: args.sessions.max(1),
         seconds: args.seconds.unwrap_or(if args.report.quick { 1.0 } else { 5.0 }),
         durability: args.durability.clone(),
-    };
+    }
+}
+
+fn bench_fix(args: FixArgs) -> ExitCode {
+    let options = fix_options(&args, &[10_000, 50_000, 100_000]);
     let json = args.report.json;
     let results = match fix_bench::run(&options, &mut |step| {
         if !json {

@@ -41,6 +41,7 @@ pub struct Venue {
     pub public: SocketAddr,
     pub admin: SocketAddr,
     pub fix: Option<SocketAddr>,
+    pub grpc: Option<SocketAddr>,
     pub stderr: Receiver<String>,
 }
 
@@ -51,6 +52,7 @@ impl Venue {
         let mut command = Command::new(env!("CARGO_BIN_EXE_venue"));
         command.arg("serve").arg("--data-dir").arg(data);
         command.args(["--http", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--fix", "127.0.0.1:0"]);
+        command.args(["--grpc", "127.0.0.1:0"]);
         if let Some(config) = config {
             command.arg("--config").arg(config);
         }
@@ -77,7 +79,7 @@ impl Venue {
             }
         });
         let deadline = Instant::now() + START_TIMEOUT;
-        let (mut public, mut admin, mut fix) = (None, None, None);
+        let (mut public, mut admin, mut fix, mut grpc) = (None, None, None, None);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = out_rx.recv_timeout(left).unwrap_or_else(|_| {
@@ -96,11 +98,13 @@ impl Venue {
                 admin = Some(addr());
             } else if let Some(rest) = line.trim_start().strip_prefix("FIX 4.4") {
                 fix = rest.split_whitespace().next().and_then(|a| a.parse::<SocketAddr>().ok());
+            } else if let Some(rest) = line.trim_start().strip_prefix("gRPC") {
+                grpc = rest.split_whitespace().next().and_then(|a| a.parse::<SocketAddr>().ok());
             } else if line.trim_start().starts_with("instruments") {
                 break;
             }
         }
-        Venue { child, public: public.expect("public"), admin: admin.expect("admin"), fix, stderr }
+        Venue { child, public: public.expect("public"), admin: admin.expect("admin"), fix, grpc, stderr }
     }
 
     pub fn signal(&self, name: &str) {
