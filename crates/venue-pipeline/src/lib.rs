@@ -66,10 +66,13 @@ pub struct PipelineConfig {
     pub keep_snapshots: usize,
     /// Journal segment size.
     pub segment_bytes: u64,
-    /// Capacity of the command tap; 0 disables it (see [`CommandTap`]).
+    /// Capacity of each command tap; 0 disables them (see [`CommandTap`]).
     /// Like an output stream, an enabled tap must be polled: when it is
     /// full the engine waits.
     pub tap_capacity: usize,
+    /// Number of command taps (the audit log, the post-trade sink…), each
+    /// seeing every command; used only when `tap_capacity` > 0.
+    pub taps: usize,
 }
 
 impl PipelineConfig {
@@ -87,6 +90,7 @@ impl PipelineConfig {
             keep_snapshots: 2,
             segment_bytes: 256 << 20,
             tap_capacity: 0,
+            taps: 1,
         }
     }
 
@@ -587,7 +591,7 @@ pub struct Pipeline {
     engine: Option<JoinHandle<Engine>>,
     journal: Option<JoinHandle<Result<(), venue_journal::JournalError>>>,
     snapshots: Option<JoinHandle<()>>,
-    tap: Option<CommandTap>,
+    tap: Vec<CommandTap>,
 }
 
 /// Spin, then yield, then sleep: an idle thread costs little, a busy one
@@ -711,8 +715,9 @@ impl Pipeline {
         engine_config: EngineConfig,
     ) -> Result<(Pipeline, Vec<OutputStream>, Recovery), PipelineError> {
         let (engine, journal, recovery) = recover(&config, engine_config)?;
+        let taps = if config.tap_capacity > 0 { config.taps } else { 0 };
         let consumer_sleepers: Vec<Arc<Sleeper>> =
-            (0..config.consumers + 1).map(|_| Arc::new(Sleeper::default())).collect();
+            (0..config.consumers + taps).map(|_| Arc::new(Sleeper::default())).collect();
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
             submitting: AtomicUsize::new(0),
@@ -738,13 +743,15 @@ impl Pipeline {
             streams.push(OutputStream { rx, shared: shared.clone(), sleeper: sleeper.clone() });
         }
         let (snap_tx, snap_rx) = std::sync::mpsc::sync_channel::<Engine>(1);
-        let (tap_tx, tap) = if config.tap_capacity > 0 {
+        let mut tap_tx = Vec::with_capacity(taps);
+        let mut tap = Vec::with_capacity(taps);
+        for sleeper in &consumer_sleepers[config.consumers..] {
             let (tx, rx) = rtrb::RingBuffer::new(config.tap_capacity);
-            let sleeper = consumer_sleepers[config.consumers].clone();
-            (Some(tx), Some(CommandTap { rx, shared: shared.clone(), sleeper }))
-        } else {
-            (None, None)
-        };
+            tap_tx.push(tx);
+            tap.push(CommandTap { rx, shared: shared.clone(), sleeper: sleeper.clone() });
+        }
+        // Handed out first to last.
+        tap.reverse();
 
         let journal_thread = {
             let shared = shared.clone();
@@ -797,10 +804,10 @@ impl Pipeline {
         self.submitter.clone()
     }
 
-    /// The command tap, once (None if disabled in the configuration or
-    /// already taken).
+    /// The next command tap (None if disabled in the configuration or all
+    /// taken). Each is handed out once.
     pub fn take_command_tap(&mut self) -> Option<CommandTap> {
-        self.tap.take()
+        self.tap.pop()
     }
 
     /// Live counters.
@@ -851,7 +858,7 @@ impl Drop for Pipeline {
 struct Rings {
     journal: rtrb::Producer<Sequenced>,
     outputs: Vec<rtrb::Producer<Stamped>>,
-    tap: Option<rtrb::Producer<Tapped>>,
+    tap: Vec<rtrb::Producer<Tapped>>,
     snapshots: std::sync::mpsc::SyncSender<Engine>,
 }
 
@@ -882,7 +889,7 @@ fn engine_loop(
             let mut waited = push_wait(&mut rings.journal, sequenced, shared);
             outputs.clear();
             engine.apply(&sequenced, &mut outputs);
-            if let Some(tap) = &mut rings.tap {
+            for tap in &mut rings.tap {
                 let tapped = Tapped { sequenced, origin, outputs: outputs.len() as u32 };
                 waited |= push_wait(tap, tapped, shared);
             }

@@ -523,13 +523,15 @@ fn poll_never_releases_beyond_durable() {
 }
 
 #[test]
-fn each_command_ends_with_one_last_output_and_the_tap_counts_them() {
+fn each_command_ends_with_one_last_output_and_the_taps_count_them() {
     let dir = TempDir::new("tap");
     let mut config = config(dir.path());
     config.tap_capacity = 1 << 10;
+    config.taps = 2;
     let (mut pipeline, mut stream, _) = start(&config);
     let mut tap = pipeline.take_command_tap().expect("tap enabled");
-    assert!(pipeline.take_command_tap().is_none(), "the tap is handed out once");
+    let mut second = pipeline.take_command_tap().expect("two taps");
+    assert!(pipeline.take_command_tap().is_none(), "each tap is handed out once");
     let mut commands = trading_commands();
     commands.push(Command::Tick);
     commands.push(Command::MassCancel { instrument: None, account: Some(AccountId(1)) });
@@ -552,6 +554,9 @@ fn each_command_ends_with_one_last_output_and_the_tap_counts_them() {
             assert!(*final_one && rest.iter().all(|l| !l), "command {seq}: last flags {lasts:?}");
         }
     }
+    let mut twice = Vec::new();
+    second.poll(usize::MAX, |t| twice.push(*t));
+    assert_eq!(twice, tapped, "every tap sees every command");
     assert_eq!(tapped[6].outputs, 0, "a tick with nothing due has no outputs");
     assert!(tapped[7].outputs >= 1, "a mass cancel always answers (one report per book)");
     let _ = pipeline.shutdown().expect("clean shutdown");

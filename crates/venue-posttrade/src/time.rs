@@ -1,0 +1,102 @@
+//! Calendar arithmetic for UTC days and RFC 3339 times, on the engine's
+//! nanosecond timestamps (no time-zone database, no crate: UTC only).
+
+const NS_PER_SEC: u64 = 1_000_000_000;
+const SECS_PER_DAY: u64 = 86_400;
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+/// `days_from_civil`).
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The date of a day number (inverse of `days_from_civil`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+fn days_in_month(year: i64, month: u32) -> u32 {
+    match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        _ if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        _ => 28,
+    }
+}
+
+/// The UTC day `[start, end)` in ns since the epoch, if the date exists and
+/// is not before 1970.
+pub(crate) fn day_bounds(year: i32, month: u32, day: u32) -> Option<(u64, u64)> {
+    let valid = (1..=12).contains(&month) && day >= 1 && day <= days_in_month(i64::from(year), month);
+    let days = u64::try_from(days_from_civil(i64::from(year), month, day)).ok().filter(|_| valid)?;
+    let start = days.checked_mul(SECS_PER_DAY * NS_PER_SEC)?;
+    Some((start, start.checked_add(SECS_PER_DAY * NS_PER_SEC)?))
+}
+
+/// `YYYY-MM-DD`.
+pub(crate) fn date_string(year: i32, month: u32, day: u32) -> String {
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// RFC 3339 in UTC with microseconds, `2026-11-03T14:05:09.123456Z`;
+/// nanoseconds are truncated (never rounded into the next second).
+pub fn rfc3339_micros(ns: u64) -> String {
+    let secs = ns / NS_PER_SEC;
+    let micros = (ns % NS_PER_SEC) / 1_000;
+    let (year, month, day) = civil_from_days((secs / SECS_PER_DAY) as i64);
+    let of_day = secs % SECS_PER_DAY;
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{micros:06}Z",
+        of_day / 3600,
+        (of_day / 60) % 60,
+        of_day % 60
+    )
+}
+
+/// The UTC date of a time in ns since the epoch.
+pub fn utc_date(ns: u64) -> (i32, u32, u32) {
+    let (year, month, day) = civil_from_days((ns / NS_PER_SEC / SECS_PER_DAY) as i64);
+    (year as i32, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_instants() {
+        assert_eq!(rfc3339_micros(0), "1970-01-01T00:00:00.000000Z");
+        // 2000-02-29T12:34:56.789012345Z
+        let ns = 951_827_696_789_012_345;
+        assert_eq!(rfc3339_micros(ns), "2000-02-29T12:34:56.789012Z");
+        assert_eq!(utc_date(ns), (2000, 2, 29));
+        assert_eq!(day_bounds(2000, 2, 29), Some((951_782_400 * NS_PER_SEC, 951_868_800 * NS_PER_SEC)));
+        assert_eq!(day_bounds(2001, 2, 29), None);
+        assert_eq!(day_bounds(1969, 12, 31), None);
+        assert_eq!(day_bounds(2026, 13, 1), None);
+    }
+
+    #[test]
+    fn days_round_trip() {
+        for days in -800_000..800_000 {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days);
+            assert!(d >= 1 && d <= days_in_month(y, m));
+        }
+    }
+}
