@@ -469,6 +469,12 @@ fn listeners_serve_tls_and_admin_requires_a_client_certificate() {
             &format!("tls = {{ cert = {:?}, key = {:?}, client_ca = {:?} }}", p("server.pem"), p("server-key.pem"), p("ca.pem")),
             1,
         )
+        // The next plain TLS comment is the gRPC listener's.
+        .replacen(
+            "# tls = { cert = \"tls/server.pem\", key = \"tls/server-key.pem\" }",
+            &format!("tls = {{ cert = {:?}, key = {:?} }}", p("server.pem"), p("server-key.pem")),
+            1,
+        )
     });
     let venue = Venue::start(&dir.0.join("data"), Some(&config));
     let public = format!("https://{}", venue.public);
@@ -490,6 +496,34 @@ fn listeners_serve_tls_and_admin_requires_a_client_certificate() {
     let (code, body) = curl(&dir.0, &account, true, Some("wrong"));
     assert_eq!(code, 0);
     assert!(body.contains("UNAUTHENTICATED"), "a certificate does not replace the token: {body}");
+
+    // gRPC over TLS (ALPN h2): grpcio trusting the test CA checks health
+    // and reads the instruments; a client that does not trust it fails.
+    let grpc = venue.grpc.expect("gRPC listener").to_string();
+    let script = r#"
+import sys, grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+target, ca, trusted = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+roots = open(ca, "rb").read() if trusted else None
+channel = grpc.secure_channel(target, grpc.ssl_channel_credentials(root_certificates=roots))
+try:
+    r = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service="venue.v1.MarketData"), timeout=10)
+    print("status", r.status)
+except grpc.RpcError as e:
+    print("refused", e.code())
+"#;
+    for (trusted, expected) in [("1", "status 1"), ("0", "refused StatusCode.UNAVAILABLE")] {
+        let out = Command::new("python3")
+            .args(["-c", script, &grpc, &p("ca.pem"), trusted])
+            .output()
+            .expect("python3 runs (grpcio from .ci/run)");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains(expected),
+            "gRPC over TLS, trusted={trusted}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 
     let (status, log) = venue.terminate();
     assert!(status.success(), "{log}");

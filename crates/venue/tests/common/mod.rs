@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use venue_server::rest::{hex, hmac_sha256};
 
 pub const START_TIMEOUT: Duration = Duration::from_secs(60);
 pub const TOKEN: &str = "demo-admin-token";
@@ -248,4 +249,55 @@ pub fn demo_config_with(dir: &Path, name: &str, edit: impl Fn(String) -> String)
     let path = dir.join(name);
     std::fs::write(&path, text).expect("write config");
     path
+}
+
+/// The demo configuration's API keys (crates/venue-server/src/demo.toml).
+pub const ALICE: (&str, &str) = (
+    "demoalicekey000000000000000000000000000000000000000000000000000",
+    "demoalicesecret0000000000000000000000000000000000000000000000000",
+);
+pub const BOB: (&str, &str) = (
+    "demobobkey00000000000000000000000000000000000000000000000000000",
+    "demobobsecret000000000000000000000000000000000000000000000000000",
+);
+
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A signed REST call, Binance style: the parameters plus `timestamp` in the
+/// query string, `signature` = hex HMAC-SHA256(secret, that query string),
+/// the key in `X-MBX-APIKEY`. Returns the status and the JSON body.
+pub fn rest_signed(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    who: (&str, &str),
+    params: &[(&str, &str)],
+) -> (u16, Value) {
+    let mut query: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    query.push(format!("timestamp={}", now_ms()));
+    let query = query.join("&");
+    let signature = hex(&hmac_sha256(who.1.as_bytes(), query.as_bytes()));
+    let mut stream = TcpStream::connect(addr).expect("connect to the public listener");
+    stream.set_read_timeout(Some(START_TIMEOUT)).expect("read timeout");
+    write!(
+        stream,
+        "{method} {path}?{query}&signature={signature} HTTP/1.1\r\nHost: {addr}\r\nX-MBX-APIKEY: {}\r\n\
+         Content-Length: 0\r\nConnection: close\r\n\r\n",
+        who.0
+    )
+    .expect("write the request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read the response");
+    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response head");
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("a status code");
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    let json = serde_json::from_str(&body)
+        .unwrap_or_else(|e| panic!("{method} {path}: expected a JSON body ({e}), got: {body}"));
+    (status, json)
 }
