@@ -138,6 +138,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub grpc: Option<RawListener>,
     #[serde(default)]
+    pub posttrade: Option<RawPostTrade>,
+    #[serde(default)]
     pub api_keys: Vec<RawApiKey>,
     #[serde(default)]
     pub rest: RawRest,
@@ -423,6 +425,30 @@ impl Default for RawAudit {
     }
 }
 
+/// `[posttrade]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct RawPostTrade {
+    #[serde(default)]
+    pub enabled: bool,
+    pub url: RawSecret,
+    #[serde(default = "default_max_lag")]
+    pub max_lag: u64,
+    #[serde(default = "default_clearing_dir")]
+    pub clearing_dir: PathBuf,
+    #[serde(default)]
+    pub clearing_at: Option<String>,
+}
+
+fn default_max_lag() -> u64 {
+    100_000
+}
+
+fn default_clearing_dir() -> PathBuf {
+    "clearing".into()
+}
+
 /// `[[assets]]`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -564,6 +590,27 @@ pub struct Settings {
     pub rest: RestLimits,
     /// The gRPC listener (`None`: no gRPC).
     pub grpc: Option<GrpcSettings>,
+    /// The post-trade database (`None`: no section).
+    pub posttrade: Option<PostTradeSettings>,
+}
+
+/// `[posttrade]`: the post-trade database and end-of-day clearing.
+#[derive(Clone, Debug)]
+pub struct PostTradeSettings {
+    /// Whether the sink runs inside `venue serve` (clearing and
+    /// reconciliation commands use the URL either way).
+    pub enabled: bool,
+    /// The PostgreSQL connection string (`host=… user=… dbname=…` or
+    /// `postgresql://…`); a secret since it may hold a password.
+    pub url: Secret,
+    /// Commands the database may trail the engine by before health says
+    /// the sink is behind.
+    pub max_lag: u64,
+    /// Where clearing writes its CSV files (joined to the data directory).
+    pub clearing_dir: PathBuf,
+    /// Daily clearing of the previous UTC day at this UTC time (hour,
+    /// minute), if set.
+    pub clearing_at: Option<(u8, u8)>,
 }
 
 /// `[grpc]`: where the gRPC gateway listens.
@@ -851,6 +898,35 @@ impl RawConfig {
                 Some(GrpcSettings { listen, tls: raw.tls.as_ref().map(|t| t.resolve("grpc")).transpose()? })
             }
         };
+        let posttrade = match &self.posttrade {
+            None => None,
+            Some(raw) => {
+                let clearing_at = match &raw.clearing_at {
+                    None => None,
+                    Some(text) => Some(
+                        text.split_once(':')
+                            .and_then(|(h, m)| Some((h.parse::<u8>().ok()?, m.parse::<u8>().ok()?)))
+                            .filter(|&(h, m)| h < 24 && m < 60 && text.len() == 5)
+                            .ok_or_else(|| {
+                                ConfigError::new(
+                                    "posttrade.clearing_at",
+                                    format!("{text:?} is not a UTC time HH:MM"),
+                                )
+                            })?,
+                    ),
+                };
+                if raw.max_lag == 0 {
+                    return Err(ConfigError::new("posttrade.max_lag", "must be positive"));
+                }
+                Some(PostTradeSettings {
+                    enabled: raw.enabled,
+                    url: resolve_secret("posttrade.url", &raw.url)?,
+                    max_lag: raw.max_lag,
+                    clearing_dir: v.data_dir.join(&raw.clearing_dir),
+                    clearing_at,
+                })
+            }
+        };
         let mut api_keys: Vec<ApiKeySettings> = Vec::new();
         for (at, raw) in self.api_keys.iter().enumerate() {
             let field = |name: &str| format!("api_keys[{at}].{name}");
@@ -903,6 +979,7 @@ impl RawConfig {
         Ok(Settings {
             fix,
             grpc,
+            posttrade,
             api_keys,
             rest,
             pipeline,

@@ -259,7 +259,19 @@ async fn ready(State(venue): State<Arc<Venue>>) -> (StatusCode, Json<Value>) {
         (true, "ready")
     };
     let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(json!({ "status": why, "seq": stats.applied.load(Ordering::Relaxed) })))
+    let mut body = json!({ "status": why, "seq": stats.applied.load(Ordering::Relaxed) });
+    // The post-trade database is reported, not required: trading goes on
+    // while it is down or behind, and the sink catches up.
+    if let Some((sink, max_lag)) = venue.metrics.posttrade.get() {
+        body["posttrade"] = json!({
+            "connected": sink.connected(),
+            "persisted_seq": sink.persisted_seq(),
+            "lag": sink.lag(),
+            "healthy": sink.healthy(*max_lag),
+            "last_error": sink.last_error(),
+        });
+    }
+    (status, Json(body))
 }
 
 /// The OpenAPI document of the REST API (`rest::routes`), kept true by

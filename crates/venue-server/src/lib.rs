@@ -26,6 +26,7 @@ pub mod grpc;
 pub mod http;
 pub mod market;
 pub mod metrics;
+pub mod posttrade;
 pub mod rest;
 pub mod router;
 pub mod serve;

@@ -114,6 +114,9 @@ pub struct Metrics {
     pub audit_errors: AtomicU64,
     /// Market-data updates published.
     pub market_updates: AtomicU64,
+    /// The post-trade sink's state and the lag health tolerates, when the
+    /// sink runs.
+    pub posttrade: std::sync::OnceLock<(std::sync::Arc<venue_posttrade::sink::SinkStatus>, u64)>,
     /// HTTP responses by listener and status code.
     http: Mutex<BTreeMap<(&'static str, u16), u64>>,
     /// Rejections by request kind and reason code (ordered by code).
@@ -290,6 +293,60 @@ impl Metrics {
             load(&self.market_updates).to_string(),
         );
 
+        if let Some((sink, _)) = self.posttrade.get() {
+            use venue_posttrade::sink::BreakerState;
+            let breaker = match sink.breaker() {
+                BreakerState::Closed => 0,
+                BreakerState::HalfOpen => 1,
+                BreakerState::Open => 2,
+            };
+            for (name, kind, help, value) in [
+                (
+                    "venue_posttrade_persisted_seq",
+                    "gauge",
+                    "Last command in the post-trade database.",
+                    sink.persisted_seq(),
+                ),
+                (
+                    "venue_posttrade_lag_commands",
+                    "gauge",
+                    "Commands durable in the journal but not yet in the database.",
+                    sink.lag(),
+                ),
+                (
+                    "venue_posttrade_connected",
+                    "gauge",
+                    "1 while the sink holds a database connection.",
+                    u64::from(sink.connected()),
+                ),
+                (
+                    "venue_posttrade_breaker_state",
+                    "gauge",
+                    "Circuit breaker: 0 closed, 1 half-open, 2 open.",
+                    breaker,
+                ),
+                (
+                    "venue_posttrade_errors_total",
+                    "counter",
+                    "Database errors seen by the sink.",
+                    sink.errors(),
+                ),
+                (
+                    "venue_posttrade_dropped_total",
+                    "counter",
+                    "Commands the live path dropped while the database lagged (written later from the journal).",
+                    sink.dropped(),
+                ),
+                (
+                    "venue_posttrade_caught_up_total",
+                    "counter",
+                    "Commands written from the journal.",
+                    sink.caught_up(),
+                ),
+            ] {
+                one(name, kind, help, value.to_string());
+            }
+        }
         let _ = writeln!(out, "# HELP venue_rejections_total Requests refused, by request kind and reason.");
         let _ = writeln!(out, "# TYPE venue_rejections_total counter");
         for ((request, _), (reason, count)) in

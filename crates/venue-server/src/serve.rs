@@ -54,6 +54,11 @@ impl Overrides {
             {
                 audit.path = dir.join(relative);
             }
+            if let Some(posttrade) = &mut settings.posttrade
+                && let Ok(relative) = posttrade.clearing_dir.strip_prefix(&settings.pipeline.data_dir)
+            {
+                posttrade.clearing_dir = dir.join(relative);
+            }
             settings.pipeline.data_dir = dir.clone();
         }
         if let Some(addr) = self.http_listen {
@@ -118,10 +123,13 @@ pub fn serve_with(settings: Settings, config_path: Option<PathBuf>, control: Con
     std::fs::create_dir_all(&data_dir).map_err(|e| format!("venue.data_dir {}: {e}", data_dir.display()))?;
 
     let mut pipeline_config = settings.pipeline.clone();
-    // Router, market data, and the audit log if enabled (last).
-    pipeline_config.consumers = if settings.audit.is_some() { 3 } else { 2 };
-    pipeline_config.tap_capacity =
-        if settings.audit.is_some() { pipeline_config.inbound_capacity } else { 0 };
+    let posttrade = settings.posttrade.as_ref().filter(|p| p.enabled);
+    // Router, market data, then the audit log and the post-trade sink if
+    // enabled (each with a stream and a command tap).
+    let recorders = usize::from(settings.audit.is_some()) + usize::from(posttrade.is_some());
+    pipeline_config.consumers = 2 + recorders;
+    pipeline_config.taps = recorders;
+    pipeline_config.tap_capacity = if recorders > 0 { pipeline_config.inbound_capacity } else { 0 };
     let (mut pipeline, mut streams, recovery) = Pipeline::start(pipeline_config, settings.engine.clone())
         .map_err(|e| format!("recovery failed: {e}"))?;
     tracing::info!(
@@ -144,6 +152,26 @@ pub fn serve_with(settings: Settings, config_path: Option<PathBuf>, control: Con
                 .name("venue-audit".into())
                 .spawn(move || crate::audit::run(writer, tap, stream, durability, metrics, failed))
                 .map_err(|e| format!("cannot start the audit thread: {e}"))?;
+            Some(thread)
+        }
+        None => None,
+    };
+    let posttrade_thread = match posttrade {
+        Some(posttrade) => {
+            let tap = pipeline.take_command_tap().expect("tap enabled above");
+            let stream = streams.pop().expect("post-trade stream");
+            let status = Arc::new(venue_posttrade::sink::SinkStatus::new());
+            let _ = metrics.posttrade.set((status.clone(), posttrade.max_lag));
+            let config = venue_posttrade::sink::SinkConfig::new(
+                posttrade.url.expose(),
+                settings.pipeline.clone(),
+                settings.engine.clone(),
+            );
+            let last_seq = recovery.last_seq;
+            let thread = std::thread::Builder::new()
+                .name("venue-posttrade".into())
+                .spawn(move || venue_posttrade::sink::run(tap, stream, &config, last_seq, status))
+                .map_err(|e| format!("cannot start the post-trade thread: {e}"))?;
             Some(thread)
         }
         None => None,
@@ -208,6 +236,17 @@ pub fn serve_with(settings: Settings, config_path: Option<PathBuf>, control: Con
     let _ = market_thread.join();
     if let Some(audit) = audit_thread {
         let _ = audit.join();
+    }
+    if let Some(sink) = posttrade_thread {
+        match sink.join() {
+            Ok(exit) if exit.complete() => {}
+            Ok(exit) => tracing::warn!(
+                persisted = exit.persisted,
+                seen = exit.seen,
+                "post-trade database behind at shutdown: the next start catches up from the journal"
+            ),
+            Err(_) => tracing::error!("the post-trade thread panicked"),
+        }
     }
     result?;
     engine
@@ -290,6 +329,9 @@ async fn run(
         let tls = fix.tls.as_ref().map(|files| crate::tls::server_config("fix", files)).transpose()?;
         fix_tasks = tasks;
         tokio::spawn(acceptor.serve(tcp, tls, stop_rx.clone()));
+    }
+    if let Some(at) = settings.posttrade.as_ref().filter(|p| p.enabled).and_then(|p| p.clearing_at) {
+        tokio::spawn(crate::posttrade::schedule(settings.clone(), at, stop_rx.clone()));
     }
     if let Some(period) = settings.tick_interval {
         let router = venue.router.clone();

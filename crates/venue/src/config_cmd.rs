@@ -52,3 +52,34 @@ pub fn check(file: &Path) -> ExitCode {
         }
     }
 }
+
+/// Runs a post-trade command on the configuration's settings: prints its
+/// summary (exit 0) or its error (exit 1).
+pub fn posttrade(
+    config_path: &Option<PathBuf>,
+    data_dir: Option<PathBuf>,
+    command: impl FnOnce(&config::Settings) -> Result<String, String>,
+) -> ExitCode {
+    let loaded = match config_path {
+        Some(path) => config::load(path).map_err(|e| format!("{}: {e}", path.display())),
+        None => Ok(config::demo()),
+    };
+    let mut settings = match loaded {
+        Ok(settings) => settings,
+        Err(message) => {
+            eprintln!("venue: configuration error: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    Overrides { data_dir, ..Overrides::default() }.apply(&mut settings);
+    match command(&settings) {
+        Ok(summary) => {
+            print!("{summary}");
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("venue: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

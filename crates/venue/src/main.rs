@@ -50,6 +50,13 @@ enum Command {
     /// Inspect a journal directory without changing it.
     #[command(subcommand)]
     Journal(JournalCmd),
+    /// End-of-day clearing from the post-trade database.
+    #[command(subcommand)]
+    Clearing(ClearingCmd),
+    /// Compare the engine's ledger (rebuilt from snapshots and the journal
+    /// at the database's last command) with the post-trade database's
+    /// balances, to the unit; exit 1 listing every difference.
+    Reconcile(PostTradeArgs),
     /// Internal: the process the crash test kills (see crash_node.rs).
     #[command(hide = true)]
     CrashNode(CrashArgs),
@@ -86,6 +93,32 @@ enum ConfigCmd {
         /// The file.
         file: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum ClearingCmd {
+    /// Clear one UTC day: statements, net obligations, fee income and the
+    /// trade report, as tables in the database and CSV files. Re-running a
+    /// day gives identical results.
+    Run {
+        /// The business date (UTC), YYYY-MM-DD.
+        #[arg(long)]
+        date: String,
+        #[command(flatten)]
+        target: PostTradeArgs,
+    },
+}
+
+/// Which venue's post-trade database (and data directory) to work on.
+#[derive(Args)]
+struct PostTradeArgs {
+    /// The configuration file (its [posttrade] section); without it the
+    /// built-in demo configuration.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Use this data directory instead of the configured one.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -281,6 +314,15 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+        Command::Clearing(ClearingCmd::Run { date, target }) => {
+            config_cmd::posttrade(&target.config, target.data_dir, |settings| {
+                let date = venue_server::posttrade::parse_date(&date)?;
+                venue_server::posttrade::clearing_run(settings, date)
+            })
+        }
+        Command::Reconcile(target) => {
+            config_cmd::posttrade(&target.config, target.data_dir, venue_server::posttrade::reconcile)
         }
         Command::Bench(Bench::Book(args)) => bench_book(args),
         Command::Bench(Bench::Engine(args)) => bench_engine(args),
