@@ -376,6 +376,9 @@ impl Log2Histogram {
     }
 }
 
+/// One command in this many has its ring wait recorded.
+pub const RING_WAIT_SAMPLE: u64 = 16;
+
 /// Counters the pipeline publishes (for metrics and benchmarks).
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -390,6 +393,13 @@ pub struct Stats {
     /// Duration of each journal commit that wrote something (write, plus
     /// fsync under the `Always` policy).
     pub commit_latency: Log2Histogram,
+    /// Time commands waited in the inbound ring, from submit to the engine
+    /// taking them (one command in [`RING_WAIT_SAMPLE`] is recorded, to keep
+    /// atomics off most of the engine's commands).
+    pub ring_wait: Log2Histogram,
+    /// Engine time per batch of commands taken together: apply, and push
+    /// to the journal, tap and output rings.
+    pub engine_batch: Log2Histogram,
     /// Commands refused at the inbound ring.
     pub backpressure: AtomicU64,
     /// Snapshots written.
@@ -460,7 +470,7 @@ impl Shared {
 /// Where gateways submit commands. Cheap to clone; usable from any thread.
 #[derive(Clone)]
 pub struct Submitter {
-    inbound: Arc<ArrayQueue<(u64, Command)>>,
+    inbound: Arc<ArrayQueue<(u64, Command, Instant)>>,
     queries: Arc<ArrayQueue<Query>>,
     shared: Arc<Shared>,
 }
@@ -480,7 +490,7 @@ impl Submitter {
         let result = if self.shared.stop.load(Ordering::SeqCst) {
             Err(Reject::Backpressure)
         } else {
-            self.inbound.push((origin, command)).map_err(|_| {
+            self.inbound.push((origin, command, Instant::now())).map_err(|_| {
                 self.shared.stats.backpressure.fetch_add(1, Ordering::Relaxed);
                 Reject::Backpressure
             })
@@ -864,7 +874,7 @@ struct Rings {
 
 fn engine_loop(
     mut engine: Engine,
-    inbound: &ArrayQueue<(u64, Command)>,
+    inbound: &ArrayQueue<(u64, Command, Instant)>,
     queries: &ArrayQueue<Query>,
     mut rings: Rings,
     snapshot_every: u64,
@@ -881,10 +891,14 @@ fn engine_loop(
         // applying a simple command). A wait on a full ring reads it again,
         // so commands popped after a stall are not stamped with stale time.
         let mut now = Timestamp(clock.now());
+        let batch_start = Instant::now();
         for _ in 0..256 {
-            let Some((origin, command)) = inbound.pop() else { break };
+            let Some((origin, command, submitted)) = inbound.pop() else { break };
             worked = true;
             seq += 1;
+            if seq.is_multiple_of(RING_WAIT_SAMPLE) {
+                shared.stats.ring_wait.record(batch_start.saturating_duration_since(submitted));
+            }
             let sequenced = Sequenced { seq, time: now, command };
             let mut waited = push_wait(&mut rings.journal, sequenced, shared);
             outputs.clear();
@@ -908,6 +922,9 @@ fn engine_loop(
             }
         }
         shared.stats.applied.store(seq, Ordering::Release);
+        if worked {
+            shared.stats.engine_batch.record(batch_start.elapsed());
+        }
         for _ in 0..16 {
             let Some(query) = queries.pop() else { break };
             query(&engine);

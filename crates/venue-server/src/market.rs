@@ -40,14 +40,19 @@ impl MarketFeed {
         let mut updates = Vec::with_capacity(256);
         let mut idle = 0u32;
         loop {
+            let started = std::time::Instant::now();
             let taken = {
                 let mut state = self.lock();
                 stream.poll(4096, |stamped| state.apply(stamped, &mut updates))
             };
+            let published = !updates.is_empty();
             for update in updates.drain(..) {
                 // No subscriber is not an error.
                 let _ = self.updates.send(update);
                 metrics.market_updates.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            if published {
+                metrics.publish_latency.record(started.elapsed());
             }
             if taken > 0 {
                 idle = 0;

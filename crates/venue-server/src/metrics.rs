@@ -90,6 +90,23 @@ impl Histogram {
 /// kept for its name.
 type RejectionCounts = BTreeMap<(&'static str, u16), (venue_domain::Reject, u64)>;
 
+/// Renders a pipeline histogram (power-of-two µs buckets) as a Prometheus
+/// histogram in seconds.
+fn log2(out: &mut String, name: &str, help: &str, h: &venue_pipeline::Log2Histogram) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} histogram");
+    let mut cumulative = 0;
+    for at in 0..venue_pipeline::Log2Histogram::BUCKETS - 1 {
+        cumulative += h.bucket(at);
+        let le = (1u64 << at) as f64 / 1e6;
+        let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {cumulative}");
+    }
+    cumulative += h.bucket(venue_pipeline::Log2Histogram::BUCKETS - 1);
+    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
+    let _ = writeln!(out, "{name}_sum {}", h.sum_ns() as f64 / 1e9);
+    let _ = writeln!(out, "{name}_count {cumulative}");
+}
+
 /// Everything `/metrics` reports besides the pipeline's stats.
 #[derive(Default)]
 pub struct Metrics {
@@ -108,6 +125,11 @@ pub struct Metrics {
     /// Submit-to-durable-answer latency of requests awaited through the
     /// router.
     pub request_latency: Histogram,
+    /// Market-data thread: building and publishing one batch's updates.
+    pub publish_latency: Histogram,
+    /// FIX sessions: handling what one socket read brought (framing,
+    /// parsing, validation, session logic).
+    pub fix_inbound: Histogram,
     /// Lines written to the audit log.
     pub audit_lines: AtomicU64,
     /// Audit log write failures (the venue keeps trading; this alarms).
@@ -374,22 +396,36 @@ impl Metrics {
         );
         let _ = writeln!(out, "# TYPE venue_request_latency_seconds histogram");
         self.request_latency.render(&mut out, "venue_request_latency_seconds", "");
+        log2(
+            &mut out,
+            "venue_journal_commit_seconds",
+            "Journal group commit: write, plus fsync under durability=always.",
+            &stats.commit_latency,
+        );
+        log2(
+            &mut out,
+            "venue_ring_wait_seconds",
+            "Time a command waited in the inbound ring before the engine took it (sampled).",
+            &stats.ring_wait,
+        );
+        log2(
+            &mut out,
+            "venue_engine_batch_seconds",
+            "Engine time per batch of commands: apply and hand to the journal and output rings.",
+            &stats.engine_batch,
+        );
         let _ = writeln!(
             out,
-            "# HELP venue_journal_commit_seconds Journal group commit: write, plus fsync under durability=always."
+            "# HELP venue_publish_seconds Market data: building and publishing the updates of a batch of outputs."
         );
-        let _ = writeln!(out, "# TYPE venue_journal_commit_seconds histogram");
-        let h = &stats.commit_latency;
-        let mut cumulative = 0;
-        for at in 0..venue_pipeline::Log2Histogram::BUCKETS - 1 {
-            cumulative += h.bucket(at);
-            let le = (1u64 << at) as f64 / 1e6;
-            let _ = writeln!(out, "venue_journal_commit_seconds_bucket{{le=\"{le}\"}} {cumulative}");
-        }
-        cumulative += h.bucket(venue_pipeline::Log2Histogram::BUCKETS - 1);
-        let _ = writeln!(out, "venue_journal_commit_seconds_bucket{{le=\"+Inf\"}} {cumulative}");
-        let _ = writeln!(out, "venue_journal_commit_seconds_sum {}", h.sum_ns() as f64 / 1e9);
-        let _ = writeln!(out, "venue_journal_commit_seconds_count {cumulative}");
+        let _ = writeln!(out, "# TYPE venue_publish_seconds histogram");
+        self.publish_latency.render(&mut out, "venue_publish_seconds", "");
+        let _ = writeln!(
+            out,
+            "# HELP venue_fix_inbound_seconds FIX gateway: framing, parsing, validation and session handling of what one read brought."
+        );
+        let _ = writeln!(out, "# TYPE venue_fix_inbound_seconds histogram");
+        self.fix_inbound.render(&mut out, "venue_fix_inbound_seconds", "");
         out
     }
 }

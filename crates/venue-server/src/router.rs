@@ -219,6 +219,11 @@ impl Router {
         }
     }
 
+    /// The counters it writes (gateways add theirs).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
     /// Commands waiting in the inbound ring.
     pub fn queued(&self) -> usize {
         self.submitter.queued()

@@ -627,6 +627,16 @@ fn health_metrics_admin_and_a_round_trip_through_every_protocol() {
         metric(&after, "venue_journal_durable_seq") > metric(&before, "venue_journal_durable_seq"),
         "expected the durable sequence number to advance"
     );
+    // Latency per stage: every stage these orders went through was timed.
+    for (name, what) in [
+        ("venue_fix_inbound_seconds_count", "FIX inbound handling"),
+        ("venue_engine_batch_seconds_count", "engine batches"),
+        ("venue_journal_commit_seconds_count", "journal commits"),
+        ("venue_publish_seconds_count", "market-data publishing"),
+        ("venue_request_latency_seconds_count", "end-to-end requests"),
+    ] {
+        assert!(metric(&after, name) > metric(&before, name), "expected {what} timed ({name} to grow)");
+    }
 
     // SIGTERM: a clean stop.
     let (status, log) = venue.terminate();

@@ -92,6 +92,8 @@ fn demo_venue_serves_health_metrics_admin_and_survives_sigterm() {
     assert!(text.contains("venue_http_responses_total{listener=\"admin\",status=\"409\"}"), "{text}");
     assert!(text.contains("venue_request_latency_seconds_bucket{le=\"+Inf\"}"), "{text}");
     assert!(metric(&text, "venue_journal_commit_seconds_count") >= 1.0, "commits are timed: {text}");
+    assert!(metric(&text, "venue_engine_batch_seconds_count") >= 1.0, "engine batches are timed: {text}");
+    assert!(text.contains("venue_ring_wait_seconds_bucket{le=\"+Inf\"}"), "{text}");
 
     let (_, before_alice) = venue.admin("GET", "/admin/v1/accounts/1", None);
     let (_, before_bob) = venue.admin("GET", "/admin/v1/accounts/2", None);

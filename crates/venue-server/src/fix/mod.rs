@@ -273,7 +273,9 @@ impl SessionTask {
                 }
                 Event::Read(Some(n)) if n > 0 => {
                     pending.extend_from_slice(&read_buf[..n]);
+                    let started = std::time::Instant::now();
                     let used = self.session.on_bytes(&pending, now_ns(), &mut actions);
+                    self.router.metrics().fix_inbound.record(started.elapsed());
                     pending.drain(..used.min(pending.len()));
                 }
                 Event::Read(_) => {
