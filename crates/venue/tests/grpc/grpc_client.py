@@ -154,6 +154,12 @@ for who in ["alice", "bob"]:
 md_call = market.Subscribe(pb.SubscribeRequest(symbol="BTC-USDT", l2=True, trades=True, quotes=True, candle_intervals=["1m"]))
 calls.append(md_call)
 threading.Thread(target=pump, args=(md_call, md), daemon=True).start()
+l3 = queue.Queue()
+l3_call = market.Subscribe(pb.SubscribeRequest(symbol="BTC-USDT", l3=True))
+calls.append(l3_call)
+threading.Thread(target=pump, args=(l3_call, l3), daemon=True).start()
+l3_first = l3.get(timeout=10)
+check(l3_first.WhichOneof("payload") == "l3_book", f"L3 starts with an order-by-order snapshot: {l3_first}")
 first = md.get(timeout=10)
 check(first.WhichOneof("payload") == "book", f"market data starts with a snapshot: {first}")
 book_seq = first.seq
@@ -212,6 +218,17 @@ while time.time() < deadline and (seen_trade is None or ask_after is None):
 check(seen_trade is not None and seen_trade.price == "30000.00" and seen_trade.quantity == "0.2000"
       and seen_trade.aggressor == pb.SIDE_BUY, f"trade on the stream: {seen_trade}")
 check(ask_after == "0.3000", f"ask after the trade: {ask_after}")
+# L3: bob's order added, then executed and modified by the trade.
+l3_events = []
+deadline = time.time() + 10
+while time.time() < deadline and not any(e.type == pb.L3_EVENT_TYPE_MODIFIED for e in l3_events):
+    m = l3.get(timeout=10)
+    if m.WhichOneof("payload") == "l3_diff":
+        l3_events.extend(m.l3_diff.events)
+kinds = [(e.type, e.order_id) for e in l3_events]
+check(kinds[:3] == [(pb.L3_EVENT_TYPE_ADDED, sell.order_id), (pb.L3_EVENT_TYPE_EXECUTED, sell.order_id),
+                    (pb.L3_EVENT_TYPE_MODIFIED, sell.order_id)], f"L3 events of bob's order: {l3_events}")
+check(l3_events[2].quantity == "0.3000" if len(l3_events) > 2 else False, f"L3 shown quantity after the trade: {l3_events}")
 book = market.GetBook(pb.GetBookRequest(symbol="BTCUSDT", depth=5), timeout=10)
 check([(l.price, l.quantity) for l in book.asks] == [("30000.00", "0.3000")] and book.seq >= book_seq,
       f"GetBook: {book}")
