@@ -72,49 +72,74 @@ async fn channels(addr: SocketAddr, sessions: usize) -> Result<Vec<Channel>, Str
     Ok(out)
 }
 
-/// Unary SubmitOrder calls at `rate`, open loop.
-async fn unary(addr: SocketAddr, sessions: usize, rate: u64, seconds: f64) -> Result<RunResult, String> {
-    let channels = channels(addr, sessions).await?;
+/// Sleeps this (OS) thread until `origin + at_ns`. The schedule runs on a
+/// plain thread rather than tokio's timer, whose millisecond granularity
+/// would be charged to the venue as latency.
+fn sleep_until(origin: Instant, at_ns: u64) {
+    let now = origin.elapsed().as_nanos() as u64;
+    if at_ns > now {
+        std::thread::sleep(Duration::from_nanos(at_ns - now));
+    }
+}
+
+/// Unary SubmitOrder calls at `rate`, open loop: each call is spawned on the
+/// client runtime at its planned time.
+fn unary(
+    runtime: &tokio::runtime::Runtime,
+    addr: SocketAddr,
+    sessions: usize,
+    rate: u64,
+    seconds: f64,
+) -> Result<RunResult, String> {
+    let channels = runtime.block_on(channels(addr, sessions))?;
     let body = prost::Message::encode_to_vec(&order());
     let warmup = seconds / 5.0;
     let count = ((warmup + seconds) * rate as f64) as u64;
     let measured_from = (warmup * rate as f64) as u64;
     let latency = Arc::new(Mutex::new(histogram()));
-    let answered = Arc::new(AtomicU64::new(0));
-    let interval = Duration::from_secs_f64(1.0 / rate as f64);
-    let start = tokio::time::Instant::now() + Duration::from_millis(1);
-    let mut tasks = tokio::task::JoinSet::new();
+    let (answered, finished) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let interval_ns = 1e9 / rate as f64;
+    let origin = Instant::now();
+    let start_ns = 1_000_000u64;
     let mut sent = 0;
     for k in 0..count {
-        let due = start + interval.mul_f64(k as f64);
-        tokio::time::sleep_until(due).await;
+        let due_ns = start_ns + (k as f64 * interval_ns) as u64;
+        sleep_until(origin, due_ns);
         let client = (k % sessions as u64) as usize;
         let mut grpc = OrderEntryClient::new(channels[client].clone());
-        let (latency, answered, body) = (latency.clone(), answered.clone(), body.clone());
+        let (latency, answered, finished, body) =
+            (latency.clone(), answered.clone(), finished.clone(), body.clone());
         let measured = k >= measured_from;
         sent += u64::from(measured);
-        tasks.spawn(async move {
+        runtime.spawn(async move {
             let mut request = tonic::Request::new(order());
             sign(&mut request, client, "/venue.v1.OrderEntry/SubmitOrder", &body);
             let ok = grpc.submit_order(request).await.is_ok();
             if ok && measured {
-                let elapsed = due.elapsed().as_nanos() as u64;
+                let elapsed = (origin.elapsed().as_nanos() as u64).saturating_sub(due_ns);
                 let _ = latency.lock().expect("histogram").record(elapsed.max(1));
                 answered.fetch_add(1, Ordering::Relaxed);
             }
+            finished.fetch_add(1, Ordering::Relaxed);
         });
-        while tasks.try_join_next().is_some() {}
     }
-    let _ =
-        tokio::time::timeout(Duration::from_secs(30), async { while tasks.join_next().await.is_some() {} })
-            .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while finished.load(Ordering::Relaxed) < count && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let latency = latency.lock().expect("histogram").clone();
     Ok(RunResult { target: "grpc unary", rate, sent, answered: answered.load(Ordering::Relaxed), latency })
 }
 
 /// One OrderSession per client, requests pipelined at `rate` overall.
-async fn streaming(addr: SocketAddr, sessions: usize, rate: u64, seconds: f64) -> Result<RunResult, String> {
-    let channels = channels(addr, sessions).await?;
+fn streaming(
+    runtime: &tokio::runtime::Runtime,
+    addr: SocketAddr,
+    sessions: usize,
+    rate: u64,
+    seconds: f64,
+) -> Result<RunResult, String> {
+    let channels = runtime.block_on(channels(addr, sessions))?;
     let warmup = seconds / 5.0;
     let count = ((warmup + seconds) * rate as f64) as u64;
     let measured_from = (warmup * rate as f64) as u64;
@@ -126,13 +151,12 @@ async fn streaming(addr: SocketAddr, sessions: usize, rate: u64, seconds: f64) -
         let (tx, rx) = tokio::sync::mpsc::channel::<v1::SessionRequest>(1 << 16);
         let mut request = tonic::Request::new(tokio_stream::wrappers::ReceiverStream::new(rx));
         sign(&mut request, client, "/venue.v1.OrderEntry/OrderSession", &[]);
-        let mut answers = OrderEntryClient::new(channel)
-            .order_session(request)
-            .await
+        let mut answers = runtime
+            .block_on(OrderEntryClient::new(channel).order_session(request))
             .map_err(|e| format!("order session: {e}"))?
             .into_inner();
         let planned = planned.clone();
-        readers.push(tokio::spawn(async move {
+        readers.push(runtime.spawn(async move {
             let mut latency = histogram();
             let mut answered = 0u64;
             while let Ok(Some(answer)) = answers.message().await {
@@ -153,32 +177,27 @@ async fn streaming(addr: SocketAddr, sessions: usize, rate: u64, seconds: f64) -
     let interval_ns = 1e9 / rate as f64;
     let start_ns = origin.elapsed().as_nanos() as u64 + 1_000_000;
     let mut sent = 0;
-    let mut k = 0u64;
-    while k < count {
-        let now = origin.elapsed().as_nanos() as u64;
+    for k in 0..count {
         let due = start_ns + (k as f64 * interval_ns) as u64;
-        if due > now {
-            tokio::time::sleep(Duration::from_nanos(due - now)).await;
-            continue;
+        sleep_until(origin, due);
+        planned[k as usize].store(due.max(1), Ordering::Relaxed);
+        let request = v1::SessionRequest {
+            request_id: k,
+            request: Some(v1::session_request::Request::NewOrder(order())),
+        };
+        if senders[(k % sessions as u64) as usize].blocking_send(request).is_err() {
+            return Err("an order session ended early".into());
         }
-        while k < count && start_ns + (k as f64 * interval_ns) as u64 <= now {
-            let due = start_ns + (k as f64 * interval_ns) as u64;
-            planned[k as usize].store(due.max(1), Ordering::Relaxed);
-            let request = v1::SessionRequest {
-                request_id: k,
-                request: Some(v1::session_request::Request::NewOrder(order())),
-            };
-            let _ = senders[(k % sessions as u64) as usize].send(request).await;
-            sent += u64::from(k >= measured_from);
-            k += 1;
-        }
+        sent += u64::from(k >= measured_from);
     }
     // Closing the request streams ends the sessions once answered.
     drop(senders);
     let mut latency = histogram();
     let mut answered = 0;
     for reader in readers {
-        if let Ok(Ok((h, n))) = tokio::time::timeout(Duration::from_secs(30), reader).await {
+        if let Ok(Ok((h, n))) =
+            runtime.block_on(async { tokio::time::timeout(Duration::from_secs(30), reader).await })
+        {
             latency.add(&h).map_err(|e| format!("{e:?}"))?;
             answered += n;
         }
@@ -215,9 +234,9 @@ pub fn run(options: &FixBenchOptions, progress: &mut dyn FnMut(&str)) -> Result<
         progress(&format!("FIX at {rate} orders/s"));
         results.push(crate::fix_bench::drive(fix, true, sessions, rate, options.seconds, "fix")?);
         progress(&format!("gRPC unary at {rate} orders/s"));
-        results.push(runtime.block_on(unary(grpc, sessions, rate, options.seconds))?);
+        results.push(unary(&runtime, grpc, sessions, rate, options.seconds)?);
         progress(&format!("gRPC streaming at {rate} orders/s"));
-        results.push(runtime.block_on(streaming(grpc, sessions, rate, options.seconds))?);
+        results.push(streaming(&runtime, grpc, sessions, rate, options.seconds)?);
     }
     drop(runtime);
     venue.stop()?;
