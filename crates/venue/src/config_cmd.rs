@@ -6,19 +6,27 @@ use std::process::ExitCode;
 use venue_server::config;
 use venue_server::serve::Overrides;
 
-pub fn serve(config_path: Option<PathBuf>, overrides: Overrides) -> ExitCode {
-    let loaded = match &config_path {
+/// The configuration file's settings (the built-in demo without one) with
+/// the command line's overrides; prints the error itself.
+fn settings(config_path: &Option<PathBuf>, overrides: &Overrides) -> Option<config::Settings> {
+    let loaded = match config_path {
         Some(path) => config::load(path).map_err(|e| format!("{}: {e}", path.display())),
         None => Ok(config::demo()),
     };
-    let mut settings = match loaded {
-        Ok(settings) => settings,
+    match loaded {
+        Ok(mut settings) => {
+            overrides.apply(&mut settings);
+            Some(settings)
+        }
         Err(message) => {
             eprintln!("venue: configuration error: {message}");
-            return ExitCode::FAILURE;
+            None
         }
-    };
-    overrides.apply(&mut settings);
+    }
+}
+
+pub fn serve(config_path: Option<PathBuf>, overrides: Overrides) -> ExitCode {
+    let Some(settings) = settings(&config_path, &overrides) else { return ExitCode::FAILURE };
     match venue_server::serve(settings, config_path) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -60,18 +68,8 @@ pub fn posttrade(
     data_dir: Option<PathBuf>,
     command: impl FnOnce(&config::Settings) -> Result<String, String>,
 ) -> ExitCode {
-    let loaded = match config_path {
-        Some(path) => config::load(path).map_err(|e| format!("{}: {e}", path.display())),
-        None => Ok(config::demo()),
-    };
-    let mut settings = match loaded {
-        Ok(settings) => settings,
-        Err(message) => {
-            eprintln!("venue: configuration error: {message}");
-            return ExitCode::FAILURE;
-        }
-    };
-    Overrides { data_dir, ..Overrides::default() }.apply(&mut settings);
+    let overrides = Overrides { data_dir, ..Overrides::default() };
+    let Some(settings) = settings(config_path, &overrides) else { return ExitCode::FAILURE };
     match command(&settings) {
         Ok(summary) => {
             print!("{summary}");

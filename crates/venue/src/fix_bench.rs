@@ -365,15 +365,21 @@ fn us(ns: u64) -> String {
 
 /// The results as a Markdown table with the p99 ratio to the echo.
 pub fn to_markdown(results: &[RunResult], options: &FixBenchOptions) -> String {
-    let mut out = format!(
+    let head = format!(
         "{} client connections, durability `{}`, latency in µs from the planned send time to the first \
          ExecutionReport (venue) or the echoed message (echo).\n\n| offered msg/s | target | sent | answered | p50 | \
          p99 | p99.9 | max | p99 / echo p99 |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|\n",
         options.sessions, options.durability
     );
-    for pair in results.chunks(2) {
-        let echo_p99 = pair[0].latency.value_at_quantile(0.99).max(1);
-        for r in pair {
+    table(head, results, 2)
+}
+
+/// `head` then one row per run, each with its p99 over the p99 of the
+/// first run of its group of `group` runs (the same-run baseline).
+pub(crate) fn table(mut out: String, results: &[RunResult], group: usize) -> String {
+    for runs in results.chunks(group) {
+        let baseline_p99 = runs[0].latency.value_at_quantile(0.99).max(1);
+        for r in runs {
             let p99 = r.latency.value_at_quantile(0.99);
             out.push_str(&format!(
                 "| {} | {} | {} | {} | {} | {} | {} | {} | {:.2}× |\n",
@@ -385,7 +391,7 @@ pub fn to_markdown(results: &[RunResult], options: &FixBenchOptions) -> String {
                 us(p99),
                 us(r.latency.value_at_quantile(0.999)),
                 us(r.latency.max()),
-                p99 as f64 / echo_p99 as f64
+                p99 as f64 / baseline_p99 as f64
             ));
         }
     }

@@ -243,36 +243,14 @@ pub fn run(options: &FixBenchOptions, progress: &mut dyn FnMut(&str)) -> Result<
     Ok(results)
 }
 
-fn us(ns: u64) -> String {
-    format!("{:.1}", ns as f64 / 1000.0)
-}
-
 /// The results as a Markdown table with each p99 over FIX's at that rate.
 pub fn to_markdown(results: &[RunResult], options: &FixBenchOptions) -> String {
-    let mut out = format!(
+    let head = format!(
         "{} clients (accounts), each with its own connection; durability `{}`; latency in µs from the planned \
          send time to the order's first answer (ExecutionReport, OrderResult or SessionResponse).\n\n\
          | offered orders/s | transport | sent | answered | p50 | p99 | p99.9 | max | p99 / FIX p99 |\n\
          |---:|---|---:|---:|---:|---:|---:|---:|---:|\n",
         options.sessions, options.durability
     );
-    for group in results.chunks(3) {
-        let fix_p99 = group[0].latency.value_at_quantile(0.99).max(1);
-        for r in group {
-            let p99 = r.latency.value_at_quantile(0.99);
-            out.push_str(&format!(
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {:.2}× |\n",
-                r.rate,
-                r.target,
-                r.sent,
-                r.answered,
-                us(r.latency.value_at_quantile(0.5)),
-                us(p99),
-                us(r.latency.value_at_quantile(0.999)),
-                us(r.latency.max()),
-                p99 as f64 / fix_p99 as f64
-            ));
-        }
-    }
-    out
+    crate::fix_bench::table(head, results, 3)
 }
