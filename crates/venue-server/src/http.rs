@@ -169,6 +169,8 @@ pub fn public(venue: Arc<Venue>, rest: Arc<crate::rest::Rest>, hub: Arc<crate::w
         .route("/health/ready", get(ready))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
+        .route("/", get(crate::web::index))
+        .route("/web/{file}", get(crate::web::asset))
         .with_state(venue.clone())
         .merge(crate::rest::routes(rest))
         .merge(

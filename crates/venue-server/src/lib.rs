@@ -18,11 +18,13 @@
 //! - [`market`]: the market-data thread (one component for every transport).
 //! - [`rest`]: the Binance-shaped REST API.
 //! - [`ws`]: the Binance-shaped WebSocket market streams.
+//! - [`web`]: the live web page at `/` (book, depth, trades, candles, stats).
 
 pub mod audit;
 pub mod config;
 pub mod fix;
 pub mod grpc;
+pub mod history;
 pub mod http;
 pub mod market;
 pub mod metrics;
@@ -32,6 +34,7 @@ pub mod router;
 pub mod serve;
 pub mod tls;
 pub mod venue;
+pub mod web;
 pub mod ws;
 
 pub use config::{ConfigError, Settings};

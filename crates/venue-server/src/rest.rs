@@ -17,28 +17,36 @@
 //!   signature, -2014 bad API-key format, -2015 unknown key or permission,
 //!   -1100..-1106 parameter errors, -1121 invalid symbol, -1013 filter
 //!   failure, -2010 order rejected, -2011 cancel rejected, -2013 no such
-//!   order, -1003 too many requests (429; 418 once a client keeps going).
+//!   order, -1125 no such listen key, -1145 cancelRestrictions, -2021 and
+//!   -2022 cancelReplace (partly) failed, with Binance's `data` member,
+//!   -1003 too many requests (429; 418 once a client keeps going).
 //! - Limits: request weight per key (per IP when unsigned) per minute and
 //!   orders per key per 10 s, reported in `X-MBX-USED-WEIGHT-1M` and
 //!   `X-MBX-ORDER-COUNT-10S`.
 //!
 //! Orders are answered from the engine's durable outputs (ACK, RESULT or
-//! FULL); queries read the engine at a command boundary (only live orders
-//! are known: an ended order is "Order does not exist").
+//! FULL). Ended orders and trades (`GET order`, `allOrders`, `myTrades`)
+//! come from the router's per-account history
+//! ([`crate::history`]), which the router updates before it answers
+//! a command; live orders the history does not keep are read from the
+//! engine at a command boundary. `order/cancelReplace` is a cancel then a
+//! new order, two engine commands: not atomic, as on Binance. User data
+//! stream listen keys are issued here and streamed by [`crate::ws`].
 
 use crate::config::{ApiKeySettings, RestLimits};
+use crate::history::{OrderRecord, Query, Status};
 use crate::venue::Venue;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use venue_domain::{
     AccountId, ClientOrderId, InstrumentId, InstrumentSpec, OrderId, OrderKind, Price, Qty, Reject, Side,
     StpGroup, StpMode, TimeInForce, Timestamp, TradingStatus,
@@ -76,11 +84,13 @@ pub struct RestError {
     pub(crate) code: i32,
     pub(crate) msg: String,
     pub(crate) retry_after: Option<u64>,
+    /// Binance's `data` member (cancelReplace's outcome of each half).
+    pub(crate) data: Option<Value>,
 }
 
 impl RestError {
     fn new(status: StatusCode, code: i32, msg: impl Into<String>) -> RestError {
-        RestError { status, code, msg: msg.into(), retry_after: None }
+        RestError { status, code, msg: msg.into(), retry_after: None, data: None }
     }
     fn bad(code: i32, msg: impl Into<String>) -> RestError {
         RestError::new(StatusCode::BAD_REQUEST, code, msg)
@@ -108,7 +118,11 @@ impl RestError {
 
 impl IntoResponse for RestError {
     fn into_response(self) -> Response {
-        let mut response = (self.status, Json(json!({ "code": self.code, "msg": self.msg }))).into_response();
+        let mut body = json!({ "code": self.code, "msg": self.msg });
+        if let Some(data) = self.data {
+            body["data"] = data;
+        }
+        let mut response = (self.status, Json(body)).into_response();
         if let Some(seconds) = self.retry_after
             && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
         {
@@ -196,6 +210,8 @@ pub struct Rest {
     windows: Mutex<BTreeMap<String, Window>>,
     /// ClOrdID text by its hash, for answering with the client's own id.
     names: Mutex<(HashMap<u64, String>, VecDeque<u64>)>,
+    /// The user data streams' listen keys.
+    listen_keys: crate::ws::ListenKeys,
 }
 
 const MAX_NAMES: usize = 1 << 20;
@@ -229,6 +245,7 @@ impl Rest {
             limits,
             windows: Mutex::new(BTreeMap::new()),
             names: Mutex::default(),
+            listen_keys: crate::ws::ListenKeys::default(),
         })
     }
 
@@ -277,6 +294,7 @@ impl Rest {
                 code: if over_weight { -1003 } else { -1015 },
                 msg: format!("{msg} Retry after {retry} s."),
                 retry_after: Some(retry),
+                data: None,
             });
         }
         window.strikes = 0;
@@ -287,14 +305,8 @@ impl Rest {
         Ok(headers)
     }
 
-    /// Checks key, permission, signature and timestamp.
-    fn authenticate(
-        &self,
-        headers: &HeaderMap,
-        uri: &Uri,
-        body: &Bytes,
-        trade: bool,
-    ) -> Result<Caller<'_>, RestError> {
+    /// The API key named by `X-MBX-APIKEY`, if it has the permission.
+    fn api_key(&self, headers: &HeaderMap, trade: bool) -> Result<&ApiKeySettings, RestError> {
         let key = headers
             .get("x-mbx-apikey")
             .and_then(|v| v.to_str().ok())
@@ -312,6 +324,18 @@ impl Rest {
                     "Invalid API-key, IP, or permissions for action.",
                 )
             })?;
+        Ok(key)
+    }
+
+    /// Checks key, permission, signature and timestamp.
+    fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        uri: &Uri,
+        body: &Bytes,
+        trade: bool,
+    ) -> Result<Caller<'_>, RestError> {
+        let key = self.api_key(headers, trade)?;
         let query = uri.query().unwrap_or("");
         let body =
             std::str::from_utf8(body).map_err(|_| RestError::bad(-1100, "The request body is not UTF-8."))?;
@@ -336,6 +360,31 @@ impl Rest {
             return Err(RestError::bad(-1021, "Timestamp for this request is outside of the recvWindow."));
         }
         Ok(Caller { key, params })
+    }
+
+    /// A USER_STREAM endpoint's caller: the key alone (`read` permission),
+    /// as Binance asks; a request that is signed anyway is checked as any
+    /// signed one (signature, timestamp, recvWindow).
+    fn authenticate_key(
+        &self,
+        headers: &HeaderMap,
+        uri: &Uri,
+        body: &Bytes,
+    ) -> Result<Caller<'_>, RestError> {
+        let key = self.api_key(headers, false)?;
+        let body_text =
+            std::str::from_utf8(body).map_err(|_| RestError::bad(-1100, "The request body is not UTF-8."))?;
+        let params = Params::parse(&[uri.query().unwrap_or(""), body_text])?;
+        if params.get("signature").is_some() {
+            return self.authenticate(headers, uri, body, false);
+        }
+        Ok(Caller { key, params })
+    }
+
+    /// The listen keys of the user data streams (the WebSocket side checks
+    /// them on connect and while streaming).
+    pub(crate) fn listen_keys(&self) -> &crate::ws::ListenKeys {
+        &self.listen_keys
     }
 
     /// The API key named `key`, if configured (gRPC shares the keys).
@@ -365,6 +414,11 @@ impl Rest {
             .iter()
             .find(|s| rest_symbol(s) == symbol || s.symbol == symbol)
             .ok_or_else(|| RestError::bad(-1121, "Invalid symbol."))
+    }
+
+    /// Decimal places of the asset named `name` (8 if unknown).
+    pub(crate) fn asset_decimals(&self, name: &str) -> u8 {
+        self.venue.engine.assets.iter().find(|a| a.name == name).map_or(8, |a| a.decimals)
     }
 
     pub(crate) fn remember(&self, id: ClientOrderId, text: &str) {
@@ -418,7 +472,14 @@ pub fn routes(rest: Arc<Rest>) -> Router {
         .route("/api/v3/ticker/bookTicker", get(book_ticker))
         .route("/api/v3/account", get(account))
         .route("/api/v3/order", get(query_order).post(new_order).delete(cancel_order))
+        .route("/api/v3/order/cancelReplace", post(cancel_replace))
         .route("/api/v3/openOrders", get(open_orders).delete(cancel_open_orders))
+        .route("/api/v3/allOrders", get(all_orders))
+        .route("/api/v3/myTrades", get(my_trades))
+        .route(
+            "/api/v3/userDataStream",
+            post(start_user_stream).put(keepalive_user_stream).delete(close_user_stream),
+        )
         .with_state(rest)
 }
 
@@ -494,7 +555,7 @@ async fn exchange_info(
                 "otoAllowed": false,
                 "quoteOrderQtyMarketAllowed": true,
                 "allowTrailingStop": false,
-                "cancelReplaceAllowed": false,
+                "cancelReplaceAllowed": true,
                 "isSpotTradingAllowed": true,
                 "isMarginTradingAllowed": false,
                 "filters": [
@@ -598,11 +659,11 @@ async fn account(State(rest): State<Arc<Rest>>, headers: HeaderMap, uri: Uri, bo
     Ok(with_headers(body, usage))
 }
 
-fn side_name(side: Side) -> &'static str {
+pub(crate) fn side_name(side: Side) -> &'static str {
     if side == Side::Buy { "BUY" } else { "SELL" }
 }
 
-fn tif_name(tif: TimeInForce) -> &'static str {
+pub(crate) fn tif_name(tif: TimeInForce) -> &'static str {
     match tif {
         TimeInForce::Gtc | TimeInForce::Day | TimeInForce::Gtd => "GTC",
         TimeInForce::Ioc => "IOC",
@@ -610,13 +671,25 @@ fn tif_name(tif: TimeInForce) -> &'static str {
     }
 }
 
-fn type_name(kind: OrderKind, post_only: bool) -> &'static str {
+pub(crate) fn type_name(kind: OrderKind, post_only: bool) -> &'static str {
     match (kind, post_only) {
         (OrderKind::Limit, true) => "LIMIT_MAKER",
         (OrderKind::Limit, false) => "LIMIT",
         (OrderKind::Market, _) => "MARKET",
         (OrderKind::Stop, _) => "STOP_LOSS",
         (OrderKind::StopLimit, _) => "STOP_LOSS_LIMIT",
+    }
+}
+
+/// Binance's name of a self-trade prevention mode; `NONE` when unknown
+/// (an order placed through FIX or gRPC: the engine's events do not say).
+pub(crate) fn stp_name(stp: Option<StpMode>) -> &'static str {
+    match stp {
+        Some(StpMode::CancelIncoming) => "EXPIRE_TAKER",
+        Some(StpMode::CancelResting) => "EXPIRE_MAKER",
+        Some(StpMode::CancelBoth) => "EXPIRE_BOTH",
+        Some(StpMode::DecrementAndCancel) => "DECREMENT",
+        Some(StpMode::Allow) | None => "NONE",
     }
 }
 
@@ -746,41 +819,84 @@ fn build_order(
     Ok((order, if matches!(kind, OrderKind::Limit | OrderKind::Market) { "FULL" } else { "ACK" }))
 }
 
-async fn new_order(State(rest): State<Arc<Rest>>, headers: HeaderMap, uri: Uri, body: Bytes) -> RestResult {
-    let caller = rest.authenticate(&headers, &uri, &body, true)?;
-    let usage = rest.charge(&caller.key.key, 1, true)?;
-    let p = &caller.params;
-    let spec = rest.instrument(p.need("symbol")?)?.clone();
+/// A new order whose parameters passed every check, ready to submit.
+struct Prepared {
+    order: NewOrder,
+    resp_type: &'static str,
+    client_text: Option<String>,
+}
+
+fn valid_client_id(text: &str) -> bool {
+    text.len() <= 36 && text.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:/".contains(&b))
+}
+
+fn bad_client_id(name: &str) -> RestError {
+    RestError::bad(
+        -1100,
+        format!(
+            "Illegal characters found in parameter '{name}'; legal range is '^[\\.A-Z\\:/a-z0-9_-]{{1,36}}$'."
+        ),
+    )
+}
+
+/// Checks a new order's parameters: everything that can be refused before
+/// the engine sees the order (cancelReplace checks them before cancelling).
+fn prepare_order(spec: &InstrumentSpec, account: AccountId, p: &Params) -> Result<Prepared, RestError> {
     let client_text = p.get("newClientOrderId").map(str::to_owned);
-    if client_text.as_ref().is_some_and(|c| {
-        c.len() > 36 || !c.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:/".contains(&b))
-    }) {
-        return Err(RestError::bad(
-            -1100,
-            "Illegal characters found in parameter 'newClientOrderId'; legal range is '^[\\.A-Z\\:/a-z0-9_-]{1,36}$'.",
-        ));
+    if client_text.as_deref().is_some_and(|c| !valid_client_id(c)) {
+        return Err(bad_client_id("newClientOrderId"));
     }
     let client = client_text.as_deref().map_or(ClientOrderId::NONE, crate::fix::orders::client_id);
-    let (order, default_resp) = build_order(&spec, caller.key.account, p, client)?;
-    let resp_type = p.get("newOrderRespType").unwrap_or(default_resp);
-    if !matches!(resp_type, "ACK" | "RESULT" | "FULL") {
-        return Err(RestError::bad(-1100, "Illegal characters found in parameter 'newOrderRespType'."));
-    }
+    let (order, default_resp) = build_order(spec, account, p, client)?;
+    let resp_type = match p.get("newOrderRespType").unwrap_or(default_resp) {
+        "ACK" => "ACK",
+        "RESULT" => "RESULT",
+        "FULL" => "FULL",
+        _ => return Err(RestError::bad(-1100, "Illegal characters found in parameter 'newOrderRespType'.")),
+    };
+    Ok(Prepared { order, resp_type, client_text })
+}
+
+/// The answer when the engine did not answer in time: the outcome is unknown.
+fn unknown_outcome() -> RestError {
+    RestError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        -1007,
+        "Timeout waiting for response from backend server. Send status unknown; execution status unknown.",
+    )
+}
+
+fn now_ns() -> Timestamp {
+    Timestamp(SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64))
+}
+
+/// Submits a checked order and builds its answer (ACK, RESULT or FULL).
+async fn submit_order(rest: &Rest, spec: &InstrumentSpec, prepared: Prepared) -> Result<Value, RestError> {
+    let Prepared { order, resp_type, client_text } = prepared;
+    let client = order.client_order_id;
     if let Some(text) = &client_text {
         rest.remember(client, text);
     }
-    let outputs = rest
-        .venue
-        .router
-        .execute(Command::NewOrder(order), rest.venue.request_timeout)
-        .await
-        .map_err(|e| match e {
-            crate::router::RequestError::Refused(_) => RestError::new(StatusCode::SERVICE_UNAVAILABLE, -1008, "Server is currently overloaded with other requests. Please try again in a few minutes."),
-            _ => RestError::new(StatusCode::SERVICE_UNAVAILABLE, -1007, "Timeout waiting for response from backend server. Send status unknown; execution status unknown."),
-        })?;
+    // What the engine's events will not say (time in force, post-only...),
+    // for the order's history record.
+    let history = rest.venue.router.history();
+    let token = history.expect(&order, now_ns());
+    let outputs = match rest.venue.router.execute(Command::NewOrder(order), rest.venue.request_timeout).await
+    {
+        Ok(outputs) => outputs,
+        Err(crate::router::RequestError::Refused(_)) => {
+            history.forget(order.account, token);
+            return Err(RestError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                -1008,
+                "Server is currently overloaded with other requests. Please try again in a few minutes.",
+            ));
+        }
+        Err(_) => return Err(unknown_outcome()),
+    };
     let quote_asset = spec.quote_asset.clone();
     let mut order_id = None;
-    let (mut executed, mut quote_units, mut status) = (0i64, 0i128, "NEW");
+    let (mut executed, mut quote_units, mut status) = (0i64, 0i128, Status::New);
     let mut fills = Vec::new();
     let mut fees: BTreeMap<u64, i64> = BTreeMap::new();
     for output in &outputs {
@@ -788,6 +904,7 @@ async fn new_order(State(rest): State<Arc<Rest>>, headers: HeaderMap, uri: Uri, 
             Output::Book(event) => match event.kind {
                 EventKind::Accepted { order_id: id, .. } => order_id = Some(id),
                 EventKind::Rejected { reason, .. } => {
+                    history.forget(order.account, token);
                     return Err(RestError::bad(-2010, reason.as_str()));
                 }
                 EventKind::Trade { trade_id, price, qty, taker_order_id, taker_leaves, .. }
@@ -795,17 +912,11 @@ async fn new_order(State(rest): State<Arc<Rest>>, headers: HeaderMap, uri: Uri, 
                 {
                     executed += qty.0;
                     quote_units += i128::from(price.0) * i128::from(qty.0);
-                    status = if taker_leaves.0 == 0 { "FILLED" } else { "PARTIALLY_FILLED" };
+                    status = if taker_leaves.0 == 0 { Status::Filled } else { Status::PartiallyFilled };
                     fills.push((trade_id.0, price, qty));
                 }
-                EventKind::Cancelled { order_id: id, .. } if Some(id) == order_id => {
-                    status = if matches!(order.tif, TimeInForce::Ioc | TimeInForce::Fok)
-                        || order.kind == OrderKind::Market
-                    {
-                        "EXPIRED"
-                    } else {
-                        "CANCELED"
-                    };
+                EventKind::Cancelled { order_id: id, reason, .. } if Some(id) == order_id => {
+                    status = Status::after_cancel(reason, Qty(executed));
                 }
                 _ => {}
             },
@@ -825,33 +936,27 @@ async fn new_order(State(rest): State<Arc<Rest>>, headers: HeaderMap, uri: Uri, 
             "Internal error; the order was not acknowledged.",
         )
     })?;
-    let quote_decimals =
-        rest.venue.engine.assets.iter().find(|a| a.name == quote_asset).map_or(8, |a| a.decimals);
+    let quote_decimals = rest.asset_decimals(&quote_asset);
     let mut body = json!({
-        "symbol": rest_symbol(&spec),
+        "symbol": rest_symbol(spec),
         "orderId": order_id.0,
         "orderListId": -1,
         "clientOrderId": rest.name(client, order_id),
         "transactTime": now_ms(),
     });
     if resp_type != "ACK" {
-        let cum_quote = venue_domain::format_scaled(
-            i64::try_from(quote_units * i128::from(spec.tick_size) * i128::from(spec.lot_size))
-                .unwrap_or(i64::MAX),
-            spec.price_decimals + spec.qty_decimals,
-        );
         body["price"] = json!(spec.format_price(order.price));
         body["origQty"] =
             json!(spec.format_qty(if order.quote_budget > 0 { Qty(executed) } else { order.qty }));
         body["executedQty"] = json!(spec.format_qty(Qty(executed)));
-        body["origQuoteOrderQty"] = json!("0");
-        body["cummulativeQuoteQty"] = json!(cum_quote);
-        body["status"] = json!(status);
+        body["origQuoteOrderQty"] = json!(quote_text(spec, i128::from(order.quote_budget)));
+        body["cummulativeQuoteQty"] = json!(quote_text(spec, quote_units));
+        body["status"] = json!(status.as_str());
         body["timeInForce"] = json!(tif_name(order.tif));
         body["type"] = json!(type_name(order.kind, order.post_only));
         body["side"] = json!(side_name(order.side));
         body["workingTime"] = json!(now_ms());
-        body["selfTradePreventionMode"] = json!(p.get("selfTradePreventionMode").unwrap_or("EXPIRE_MAKER"));
+        body["selfTradePreventionMode"] = json!(stp_name(Some(order.stp)));
         if order.kind.is_stop() {
             body["stopPrice"] = json!(spec.format_price(order.stop_price));
         }
@@ -871,28 +976,77 @@ async fn new_order(State(rest): State<Arc<Rest>>, headers: HeaderMap, uri: Uri, 
             .collect();
         body["fills"] = json!(fills);
     }
+    Ok(body)
+}
+
+async fn new_order(State(rest): State<Arc<Rest>>, headers: HeaderMap, uri: Uri, body: Bytes) -> RestResult {
+    let caller = rest.authenticate(&headers, &uri, &body, true)?;
+    let usage = rest.charge(&caller.key.key, 1, true)?;
+    let spec = rest.instrument(caller.params.need("symbol")?)?.clone();
+    let prepared = prepare_order(&spec, caller.key.account, &caller.params)?;
+    let body = submit_order(&rest, &spec, prepared).await?;
     Ok(with_headers(body, usage))
 }
 
-fn order_json(rest: &Rest, spec: &InstrumentSpec, order: &BookOrder) -> Value {
-    let executed = order.qty.0 - order.leaves.0;
+/// An order as `GET order`, `openOrders` and `allOrders` answer it (and
+/// cancels, with the cancel's own fields added).
+fn order_json(rest: &Rest, spec: &InstrumentSpec, order: &OrderRecord) -> Value {
+    let orig_qty = if order.quote_budget > 0 { order.executed } else { order.qty };
+    // Binance marks a quote total it cannot tell with a negative value.
+    let cumulative = if order.quote < 0 { "-1".to_owned() } else { quote_text(spec, order.quote) };
     json!({
         "symbol": rest_symbol(spec),
         "orderId": order.order_id.0,
         "orderListId": -1,
         "clientOrderId": rest.name(order.client_order_id, order.order_id),
         "price": spec.format_price(order.price),
-        "origQty": spec.format_qty(order.qty),
-        "executedQty": spec.format_qty(Qty(executed)),
-        "status": if executed > 0 { "PARTIALLY_FILLED" } else { "NEW" },
+        "origQty": spec.format_qty(orig_qty),
+        "executedQty": spec.format_qty(order.executed),
+        "cummulativeQuoteQty": cumulative,
+        "status": order.status.as_str(),
         "timeInForce": tif_name(order.tif),
-        "type": type_name(order.kind, false),
+        "type": type_name(order.kind, order.post_only),
         "side": side_name(order.side),
         "stopPrice": spec.format_price(order.stop_price),
-        "icebergQty": "0",
-        "isWorking": order.shown.0 > 0,
-        "origQuoteOrderQty": "0",
+        "icebergQty": spec.format_qty(order.display_qty),
+        "time": ms(order.time),
+        "updateTime": ms(order.update_time),
+        "isWorking": order.working_time.is_some(),
+        "workingTime": order.working_time.map_or(-1, |t| ms(t) as i64),
+        "origQuoteOrderQty": quote_text(spec, i128::from(order.quote_budget)),
+        "selfTradePreventionMode": stp_name(order.stp),
     })
+}
+
+/// A live order as the engine holds it, for one the history does not keep
+/// (placed before the venue started, or evicted): times unknown (0), and
+/// the quote executed unknown (-1, as Binance marks it) once it traded.
+fn book_record(instrument: InstrumentId, account: AccountId, order: &BookOrder) -> OrderRecord {
+    let executed = Qty(order.qty.0 - order.leaves.0);
+    OrderRecord {
+        instrument,
+        order_id: order.order_id,
+        client_order_id: order.client_order_id,
+        account,
+        side: order.side,
+        kind: order.kind,
+        tif: order.tif,
+        post_only: false,
+        stop_price: order.stop_price,
+        display_qty: Qty::ZERO,
+        stp: None,
+        quote_budget: 0,
+        price: order.price,
+        qty: order.qty,
+        executed,
+        prevented: Qty::ZERO,
+        quote: if executed.0 > 0 { -1 } else { 0 },
+        status: if executed.0 > 0 { Status::PartiallyFilled } else { Status::New },
+        time: Timestamp(0),
+        update_time: Timestamp(0),
+        working_time: (!order.kind.is_stop()).then_some(Timestamp(0)),
+        complete: false,
+    }
 }
 
 fn target(p: &Params, account: AccountId) -> Result<OrderRef, RestError> {
@@ -906,29 +1060,128 @@ fn target(p: &Params, account: AccountId) -> Result<OrderRef, RestError> {
     }
 }
 
+/// The order `target` names, as the history keeps it.
+fn kept(rest: &Rest, account: AccountId, instrument: InstrumentId, target: OrderRef) -> Option<OrderRecord> {
+    let history = rest.venue.router.history();
+    match target {
+        OrderRef::Id(id) => history.order(account, instrument, id),
+        OrderRef::Client(_, client) => history.order_by_client(account, instrument, client),
+    }
+}
+
+/// The live order `target` names, as the engine holds it.
+async fn live_order(
+    rest: &Rest,
+    account: AccountId,
+    instrument: InstrumentId,
+    target: OrderRef,
+) -> Result<Option<BookOrder>, RestError> {
+    rest.venue
+        .router
+        .query(
+            &rest.venue.monitor,
+            move |engine: &venue_engine::Engine| {
+                engine.books().book(instrument).and_then(|b| b.find(target, Some(account)).ok())
+            },
+            rest.venue.request_timeout,
+        )
+        .await
+        .map_err(|_| RestError::unavailable())
+}
+
 async fn query_order(State(rest): State<Arc<Rest>>, headers: HeaderMap, uri: Uri, body: Bytes) -> RestResult {
     let caller = rest.authenticate(&headers, &uri, &body, false)?;
     let usage = rest.charge(&caller.key.key, 4, false)?;
     let spec = rest.instrument(caller.params.need("symbol")?)?.clone();
     let account = caller.key.account;
     let target = target(&caller.params, account)?;
+    // Live or ended, the history has it unless it predates the venue's
+    // start or was evicted; then the engine has it if it is still live.
+    let known = kept(&rest, account, spec.id, target);
+    if let Some(order) = known.filter(|o| o.complete) {
+        return Ok(with_headers(order_json(&rest, &spec, &order), usage));
+    }
+    match (live_order(&rest, account, spec.id, target).await?, known) {
+        (Some(order), _) => {
+            Ok(with_headers(order_json(&rest, &spec, &book_record(spec.id, account, &order)), usage))
+        }
+        (None, Some(order)) => Ok(with_headers(order_json(&rest, &spec, &order), usage)),
+        (None, None) => Err(RestError::bad(-2013, "Order does not exist.")),
+    }
+}
+
+/// Cancels the order `target` names and builds Binance's cancel answer;
+/// `new_client` names the cancel itself.
+async fn cancel(
+    rest: &Rest,
+    spec: &InstrumentSpec,
+    account: AccountId,
+    target: OrderRef,
+    orig_client: Option<&str>,
+    new_client: Option<&str>,
+) -> Result<Value, RestError> {
     let instrument = spec.id;
-    let found = rest
+    // The order as it stands, for the answer, when the history cannot give it.
+    let before = if kept(rest, account, instrument, target).is_some_and(|o| o.complete) {
+        None
+    } else {
+        live_order(rest, account, instrument, target).await.ok().flatten()
+    };
+    let outputs = rest
         .venue
         .router
-        .query(
-            &rest.venue.monitor,
-            move |engine: &venue_engine::Engine| {
-                engine.books().book(instrument).map(|b| b.find(target, Some(account)))
-            },
+        .execute(
+            Command::Cancel(CancelOrder { instrument, target, account: Some(account) }),
             rest.venue.request_timeout,
         )
         .await
-        .map_err(|_| RestError::unavailable())?;
-    match found {
-        Some(Ok(order)) => Ok(with_headers(order_json(&rest, &spec, &order), usage)),
-        _ => Err(RestError::bad(-2013, "Order does not exist.")),
+        .map_err(|_| unknown_outcome())?;
+    for output in &outputs {
+        let Output::Book(event) = output else { continue };
+        match event.kind {
+            EventKind::Rejected { reason, .. } => {
+                let msg = if reason == Reject::UnknownOrder {
+                    "Unknown order sent.".to_owned()
+                } else {
+                    reason.as_str().to_owned()
+                };
+                return Err(RestError::bad(-2011, msg));
+            }
+            EventKind::Cancelled { order_id, .. } => {
+                // The router recorded the cancel before answering it.
+                let record = rest
+                    .venue
+                    .router
+                    .history()
+                    .order(account, instrument, order_id)
+                    .filter(|o| o.complete)
+                    .or_else(|| {
+                        before.filter(|o| o.order_id == order_id).map(|o| OrderRecord {
+                            status: Status::Canceled,
+                            ..book_record(instrument, account, &o)
+                        })
+                    });
+                let mut body = match record {
+                    Some(order) => order_json(rest, spec, &order),
+                    None => {
+                        json!({ "symbol": rest_symbol(spec), "orderId": order_id.0, "orderListId": -1, "executedQty": "0" })
+                    }
+                };
+                let original = match body.get("clientOrderId").and_then(Value::as_str) {
+                    Some(text) => text.to_owned(),
+                    None => orig_client.map_or_else(|| format!("venue-{}", order_id.0), str::to_owned),
+                };
+                body["origClientOrderId"] = json!(original);
+                body["clientOrderId"] =
+                    json!(new_client.map_or_else(|| format!("cancel-{}", order_id.0), str::to_owned));
+                body["status"] = json!("CANCELED");
+                body["transactTime"] = json!(now_ms());
+                return Ok(body);
+            }
+            _ => {}
+        }
     }
+    Err(RestError::bad(-2011, "Unknown order sent."))
 }
 
 async fn cancel_order(
@@ -939,71 +1192,109 @@ async fn cancel_order(
 ) -> RestResult {
     let caller = rest.authenticate(&headers, &uri, &body, true)?;
     let usage = rest.charge(&caller.key.key, 1, false)?;
-    let spec = rest.instrument(caller.params.need("symbol")?)?.clone();
+    let p = &caller.params;
+    let spec = rest.instrument(p.need("symbol")?)?.clone();
     let account = caller.key.account;
-    let target = target(&caller.params, account)?;
-    let instrument = spec.id;
-    // The order as it stands, for the answer; then the cancel itself.
-    let before = rest
-        .venue
-        .router
-        .query(
-            &rest.venue.monitor,
-            move |engine: &venue_engine::Engine| {
-                engine.books().book(instrument).and_then(|b| b.find(target, Some(account)).ok())
-            },
-            rest.venue.request_timeout,
-        )
-        .await
-        .ok()
-        .flatten();
-    let outputs = rest
-        .venue
-        .router
-        .execute(Command::Cancel(CancelOrder { instrument, target, account: Some(account) }), rest.venue.request_timeout)
-        .await
-        .map_err(|_| RestError::new(StatusCode::SERVICE_UNAVAILABLE, -1007, "Timeout waiting for response from backend server. Send status unknown; execution status unknown."))?;
-    for output in &outputs {
-        if let Output::Book(event) = output {
-            match event.kind {
-                EventKind::Rejected { reason, .. } => {
-                    let msg = if reason == Reject::UnknownOrder {
-                        "Unknown order sent.".to_owned()
-                    } else {
-                        reason.as_str().to_owned()
-                    };
-                    return Err(RestError::bad(-2011, msg));
-                }
-                EventKind::Cancelled { order_id, .. } => {
-                    let mut body = match &before {
-                        Some(order) if order.order_id == order_id => order_json(&rest, &spec, order),
-                        _ => {
-                            json!({ "symbol": rest_symbol(&spec), "orderId": order_id.0, "orderListId": -1, "executedQty": "0" })
-                        }
-                    };
-                    let original = match body.get("clientOrderId").and_then(Value::as_str) {
-                        Some(text) => text.to_owned(),
-                        None => caller
-                            .params
-                            .get("origClientOrderId")
-                            .map_or_else(|| format!("venue-{}", order_id.0), str::to_owned),
-                    };
-                    body["origClientOrderId"] = json!(original);
-                    body["clientOrderId"] = json!(
-                        caller
-                            .params
-                            .get("newClientOrderId")
-                            .map_or_else(|| format!("cancel-{}", order_id.0), str::to_owned)
-                    );
-                    body["status"] = json!("CANCELED");
-                    body["transactTime"] = json!(now_ms());
-                    return Ok(with_headers(body, usage));
-                }
-                _ => {}
-            }
+    let target = target(p, account)?;
+    let body =
+        cancel(&rest, &spec, account, target, p.get("origClientOrderId"), p.get("newClientOrderId")).await?;
+    Ok(with_headers(body, usage))
+}
+
+/// An error as cancelReplace reports each half of its outcome.
+fn error_json(error: &RestError) -> Value {
+    json!({ "code": error.code, "msg": error.msg })
+}
+
+/// Cancel an order, then place a new one on the same instrument: two engine
+/// commands, not one atomic step (as on Binance, the cancelled order may
+/// trade before it is cancelled, and the book may change between the two).
+/// The new order's parameters are checked before anything is cancelled.
+async fn cancel_replace(
+    State(rest): State<Arc<Rest>>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> RestResult {
+    let caller = rest.authenticate(&headers, &uri, &body, true)?;
+    let usage = rest.charge(&caller.key.key, 1, true)?;
+    let p = &caller.params;
+    let spec = rest.instrument(p.need("symbol")?)?.clone();
+    let account = caller.key.account;
+    let allow_failure = match p.need("cancelReplaceMode")? {
+        "STOP_ON_FAILURE" => false,
+        "ALLOW_FAILURE" => true,
+        _ => {
+            return Err(RestError::bad(
+                -1100,
+                "Illegal characters found in parameter 'cancelReplaceMode'; legal range is 'STOP_ON_FAILURE, ALLOW_FAILURE'.",
+            ));
         }
+    };
+    if p.get("cancelRestrictions").is_some() {
+        return Err(RestError::bad(-1145, "Invalid cancelRestrictions: not supported by this venue."));
     }
-    Err(RestError::bad(-2011, "Unknown order sent."))
+    let target = match (p.u64("cancelOrderId")?, p.get("cancelOrigClientOrderId")) {
+        (Some(id), _) => OrderRef::Id(OrderId(id)),
+        (None, Some(text)) => OrderRef::Client(account, crate::fix::orders::client_id(text)),
+        (None, None) => {
+            return Err(RestError::bad(
+                -1102,
+                "Param 'cancelOrigClientOrderId' or 'cancelOrderId' must be sent, but both were empty/null!",
+            ));
+        }
+    };
+    let cancel_client = p.get("cancelNewClientOrderId");
+    if cancel_client.is_some_and(|c| !valid_client_id(c)) {
+        return Err(bad_client_id("cancelNewClientOrderId"));
+    }
+    let prepared = prepare_order(&spec, account, p)?;
+    let outcome = |status: StatusCode, code: i32, msg: &str, data: Value| RestError {
+        data: Some(data),
+        ..RestError::new(status, code, msg)
+    };
+    // An unknown outcome (timeout) of either half is reported as such.
+    let cancelled =
+        match cancel(&rest, &spec, account, target, p.get("cancelOrigClientOrderId"), cancel_client).await {
+            Err(error) if error.status == StatusCode::SERVICE_UNAVAILABLE => return Err(error),
+            other => other,
+        };
+    if let Err(error) = &cancelled
+        && !allow_failure
+    {
+        let data = json!({
+            "cancelResult": "FAILURE",
+            "newOrderResult": "NOT_ATTEMPTED",
+            "cancelResponse": error_json(error),
+            "newOrderResponse": Value::Null,
+        });
+        return Err(outcome(StatusCode::BAD_REQUEST, -2022, "Order cancel-replace failed.", data));
+    }
+    let placed = match submit_order(&rest, &spec, prepared).await {
+        Err(error) if error.status == StatusCode::SERVICE_UNAVAILABLE => return Err(error),
+        other => other,
+    };
+    let half = |result: &Result<Value, RestError>| match result {
+        Ok(answer) => ("SUCCESS", answer.clone()),
+        Err(error) => ("FAILURE", error_json(error)),
+    };
+    let ((cancel_result, cancel_response), (new_result, new_response)) = (half(&cancelled), half(&placed));
+    let data = json!({
+        "cancelResult": cancel_result,
+        "newOrderResult": new_result,
+        "cancelResponse": cancel_response,
+        "newOrderResponse": new_response,
+    });
+    match (cancelled.is_ok(), placed.is_ok()) {
+        (true, true) => Ok(with_headers(data, usage)),
+        (true, false) => {
+            Err(outcome(StatusCode::BAD_REQUEST, -2021, "Order cancel-replace partially failed.", data))
+        }
+        (false, true) => {
+            Err(outcome(StatusCode::CONFLICT, -2021, "Order cancel-replace partially failed.", data))
+        }
+        (false, false) => Err(outcome(StatusCode::BAD_REQUEST, -2022, "Order cancel-replace failed.", data)),
+    }
 }
 
 async fn open_orders(State(rest): State<Arc<Rest>>, headers: HeaderMap, uri: Uri, body: Bytes) -> RestResult {
@@ -1015,10 +1306,32 @@ async fn open_orders(State(rest): State<Arc<Rest>>, headers: HeaderMap, uri: Uri
         None => rest.venue.engine.instruments.clone(),
     };
     let account = caller.key.account;
-    let ids: Vec<InstrumentId> = specs.iter().map(|s| s.id).collect();
-    // O(orders of the books asked for), on the engine thread: hence the weight.
-    let orders = rest
-        .venue
+    let orders = live_orders(&rest, account, specs.iter().map(|s| s.id).collect()).await?;
+    let history = rest.venue.router.history();
+    let list: Vec<Value> = orders
+        .iter()
+        .filter_map(|(id, order)| {
+            let spec = specs.iter().find(|s| s.id == *id)?;
+            // The history's record has what the engine does not (times,
+            // quote executed); the engine's is used when it has no record.
+            let record = history
+                .order(account, *id, order.order_id)
+                .filter(|o| o.complete && o.status.is_live())
+                .unwrap_or_else(|| book_record(*id, account, order));
+            Some(order_json(&rest, spec, &record))
+        })
+        .collect();
+    Ok(with_headers(json!(list), usage))
+}
+
+/// `account`'s live orders on the books `ids`, read on the engine thread:
+/// O(orders of those books), hence the weight of the endpoints that ask.
+async fn live_orders(
+    rest: &Rest,
+    account: AccountId,
+    ids: Vec<InstrumentId>,
+) -> Result<Vec<(InstrumentId, BookOrder)>, RestError> {
+    rest.venue
         .router
         .query(
             &rest.venue.monitor,
@@ -1032,6 +1345,8 @@ async fn open_orders(State(rest): State<Arc<Rest>>, headers: HeaderMap, uri: Uri
                                 .bids
                                 .into_iter()
                                 .chain(snapshot.asks)
+                                .chain(snapshot.buy_stops)
+                                .chain(snapshot.sell_stops)
                                 .filter(|o| o.account == account)
                                 .map(|o| (id, o)),
                         );
@@ -1042,14 +1357,135 @@ async fn open_orders(State(rest): State<Arc<Rest>>, headers: HeaderMap, uri: Uri
             Duration::from_secs(10),
         )
         .await
-        .map_err(|_| RestError::unavailable())?;
-    let list: Vec<Value> = orders
+        .map_err(|_| RestError::unavailable())
+}
+
+/// The part of the history `allOrders` and `myTrades` ask for.
+fn query(p: &Params, instrument: InstrumentId, from: &str) -> Result<Query, RestError> {
+    Ok(Query {
+        instrument,
+        from_id: p.u64(from)?,
+        order_id: None,
+        start_ms: p.u64("startTime")?,
+        end_ms: p.u64("endTime")?,
+        limit: limit(p, 500, 1000)?,
+    })
+}
+
+/// Every order of the account on an instrument, live or ended, from the
+/// history (the last [`crate::history::MAX_ORDERS`] orders), plus
+/// live orders it does not keep.
+async fn all_orders(State(rest): State<Arc<Rest>>, headers: HeaderMap, uri: Uri, body: Bytes) -> RestResult {
+    let caller = rest.authenticate(&headers, &uri, &body, false)?;
+    let usage = rest.charge(&caller.key.key, 20, false)?;
+    let p = &caller.params;
+    let spec = rest.instrument(p.need("symbol")?)?.clone();
+    let window = query(p, spec.id, "orderId")?;
+    let account = caller.key.account;
+    let mut orders = rest.venue.router.history().orders(account, &window);
+    // Live orders placed before the venue started (or evicted) are only in
+    // the engine; their time is unknown, so a time window leaves them out.
+    if window.start_ms.is_none() && window.end_ms.is_none() {
+        for (_, order) in live_orders(&rest, account, vec![spec.id]).await? {
+            let wanted = window.from_id.is_none_or(|from| order.order_id.0 >= from);
+            if wanted && !orders.iter().any(|o| o.order_id == order.order_id) {
+                orders.push(book_record(spec.id, account, &order));
+            }
+        }
+        orders.sort_by_key(|o| o.order_id);
+        let excess = orders.len().saturating_sub(window.limit);
+        if window.from_id.is_some() {
+            orders.truncate(window.limit);
+        } else {
+            orders.drain(..excess);
+        }
+    }
+    let list: Vec<Value> = orders.iter().map(|o| order_json(&rest, &spec, o)).collect();
+    Ok(with_headers(json!(list), usage))
+}
+
+/// The account's trades on an instrument, from the history (the last
+/// [`crate::history::MAX_TRADES`]).
+async fn my_trades(State(rest): State<Arc<Rest>>, headers: HeaderMap, uri: Uri, body: Bytes) -> RestResult {
+    let caller = rest.authenticate(&headers, &uri, &body, false)?;
+    let p = &caller.params;
+    let order_id = p.u64("orderId")?.map(OrderId);
+    let usage = rest.charge(&caller.key.key, if order_id.is_some() { 5 } else { 20 }, false)?;
+    let spec = rest.instrument(p.need("symbol")?)?.clone();
+    let window = Query { order_id, ..query(p, spec.id, "fromId")? };
+    let trades = rest.venue.router.history().trades(caller.key.account, &window);
+    let decimals = rest.asset_decimals(&spec.quote_asset);
+    let list: Vec<Value> = trades
         .iter()
-        .filter_map(|(id, order)| {
-            specs.iter().find(|s| s.id == *id).map(|spec| order_json(&rest, spec, order))
+        .map(|t| {
+            json!({
+                "symbol": rest_symbol(&spec),
+                "id": t.trade_id.0,
+                "orderId": t.order_id.0,
+                "orderListId": -1,
+                "price": spec.format_price(t.price),
+                "qty": spec.format_qty(t.qty),
+                "quoteQty": quote_text(&spec, i128::from(t.price.0) * i128::from(t.qty.0)),
+                "commission": venue_domain::format_scaled(t.commission, decimals),
+                "commissionAsset": spec.quote_asset,
+                "time": ms(t.time),
+                "isBuyer": t.is_buyer,
+                "isMaker": t.is_maker,
+                "isBestMatch": true,
+            })
         })
         .collect();
     Ok(with_headers(json!(list), usage))
+}
+
+fn no_listen_key() -> RestError {
+    RestError::bad(-1125, "This listenKey does not exist.")
+}
+
+/// Starts a user data stream: a listen key for `/ws/<listenKey>`, valid
+/// for 60 minutes after its last keepalive. An account has one key at a
+/// time: while it is valid, asking again returns it, extended.
+async fn start_user_stream(
+    State(rest): State<Arc<Rest>>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> RestResult {
+    let caller = rest.authenticate_key(&headers, &uri, &body)?;
+    let usage = rest.charge(&caller.key.key, 2, false)?;
+    let key = rest.listen_keys.open(caller.key.account, Instant::now()).ok_or_else(RestError::unavailable)?;
+    Ok(with_headers(json!({ "listenKey": key }), usage))
+}
+
+async fn keepalive_user_stream(
+    State(rest): State<Arc<Rest>>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> RestResult {
+    let caller = rest.authenticate_key(&headers, &uri, &body)?;
+    let usage = rest.charge(&caller.key.key, 2, false)?;
+    let key = caller.params.need("listenKey")?;
+    if !rest.listen_keys.keepalive(key, caller.key.account, Instant::now()) {
+        return Err(no_listen_key());
+    }
+    Ok(with_headers(json!({}), usage))
+}
+
+/// Closes a user data stream: its key stops working and its connections close.
+async fn close_user_stream(
+    State(rest): State<Arc<Rest>>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> RestResult {
+    let caller = rest.authenticate_key(&headers, &uri, &body)?;
+    let usage = rest.charge(&caller.key.key, 2, false)?;
+    let key = caller.params.need("listenKey")?;
+    if !rest.listen_keys.close(key, caller.key.account) {
+        return Err(no_listen_key());
+    }
+    Ok(with_headers(json!({}), usage))
 }
 
 async fn cancel_open_orders(

@@ -6,7 +6,11 @@
 //! stream (durable outputs only: an answer is never sent for a command the
 //! journal could still lose) and collects outputs per origin until the one
 //! marked `last`, then completes the waiter. Outputs nobody waits for (fills
-//! of resting orders, timer expiries) only feed the counters.
+//! of resting orders, timer expiries) only feed the counters and the
+//! per-account order history ([`history`]), which sees every output before
+//! its command is answered.
+
+use crate::history;
 
 use crate::metrics::Metrics;
 use std::collections::BTreeMap;
@@ -140,6 +144,7 @@ pub struct Router {
     next_session_origin: AtomicU64,
     subscribers: Mutex<Vec<Subscriber>>,
     metrics: Arc<Metrics>,
+    history: Arc<history::History>,
 }
 
 impl Router {
@@ -152,6 +157,7 @@ impl Router {
             next_session_origin: AtomicU64::new(FIRST_SESSION_ORIGIN),
             subscribers: Mutex::new(Vec::new()),
             metrics,
+            history: history::History::new(),
         })
     }
 
@@ -219,6 +225,12 @@ impl Router {
         }
     }
 
+    /// The order and trade history and account events it keeps (REST
+    /// `allOrders`, `myTrades`, user data streams).
+    pub fn history(&self) -> &Arc<history::History> {
+        &self.history
+    }
+
     /// The counters it writes (gateways add theirs).
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
@@ -262,6 +274,8 @@ impl Router {
 
     fn dispatch(&self, stamped: &Stamped) {
         self.metrics.count_output(&stamped.output);
+        // Before the waiter is answered: a client finds its order at once.
+        self.history.record(stamped);
         self.fan_out(stamped);
         if stamped.origin < FIRST_REQUEST_ORIGIN {
             return;
@@ -305,5 +319,6 @@ impl Router {
         self.lock().clear();
         // Closing the feeds tells the sessions the venue has stopped.
         self.subscribers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+        self.history.close_feeds();
     }
 }

@@ -502,7 +502,7 @@ fn print_banner(
         _ => "",
     };
     text.push_str(&format!(
-        "  public HTTP     {}://{public}  (/api/v3 REST, /openapi.json, /ws and /stream WebSocket, GET /health/live, /health/ready, /metrics)\n",
+        "  public HTTP     {}://{public}  (/ live market page, /api/v3 REST, /openapi.json, /ws and /stream WebSocket, GET /health/live, /health/ready, /metrics)\n",
         scheme(&settings.http_tls)
     ));
     text.push_str(&format!(

@@ -14,18 +14,31 @@
 //! subscriber that falls behind is disconnected with a clear close reason
 //! (it resynchronises from a snapshot) and never slows the venue or other
 //! subscribers.
+//!
+//! User data streams: `/ws/<listenKey>` (a key from REST `POST
+//! /api/v3/userDataStream`) streams one account's events in Binance's
+//! shapes: `executionReport` for every order event, `balanceUpdate` for a
+//! deposit or withdrawal, `outboundAccountPosition` (the balances of the
+//! assets the events touched, read from the engine once per batch of
+//! events) after them, and `listenKeyExpired` when the key lapses (60
+//! minutes after its last keepalive), after which the connection closes;
+//! closing the key (`DELETE`) closes its connections too. The events come
+//! from the router's order history ([`crate::history`]), so each
+//! report shows the order exactly as it stood after its event.
 
-use crate::rest::{Rest, rest_symbol};
+use crate::history::{ExecType, OrderEvent, UserEvent, UserFeed};
+use crate::rest::{Rest, quote_text, rest_symbol, side_name, stp_name, tif_name, type_name};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc};
-use venue_domain::{InstrumentId, InstrumentSpec, Side};
+use venue_domain::{AccountId, InstrumentId, InstrumentSpec, Qty, Side};
+use venue_engine::AssetId;
 use venue_marketdata::{Interval, Update};
 
 /// Frames a connection may have queued before it is cut off as too slow.
@@ -276,12 +289,16 @@ fn limited(upgrade: WebSocketUpgrade) -> WebSocketUpgrade {
     upgrade.max_message_size(MAX_INBOUND).max_frame_size(MAX_INBOUND)
 }
 
-/// `/ws/<stream>` (several joined by `/`).
+/// `/ws/<stream>` (several joined by `/`), or `/ws/<listenKey>`.
 pub async fn raw(
     State(hub): State<Arc<WsHub>>,
     Path(streams): Path<String>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    // A listen key is 60 letters and digits; a stream name always has '@'.
+    if streams.len() == LISTEN_KEY_LEN && streams.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return user_stream(hub, streams, upgrade);
+    }
     let names: Vec<String> = streams.split('/').filter(|s| !s.is_empty()).map(str::to_owned).collect();
     limited(upgrade).on_upgrade(move |socket| connection(hub, socket, names, false))
 }
@@ -407,5 +424,346 @@ fn request(hub: &WsHub, conn: u64, text: &str) -> String {
             json!({ "result": names, "id": id }).to_string()
         }
         _ => error(&id, 2, "Invalid request: method must be SUBSCRIBE, UNSUBSCRIBE or LIST_SUBSCRIPTIONS"),
+    }
+}
+
+// ---- user data streams --------------------------------------------------------
+
+/// Length of a listen key (letters and digits), as Binance's.
+pub const LISTEN_KEY_LEN: usize = 60;
+/// How long a listen key stays valid after it is created or kept alive.
+pub const LISTEN_KEY_TTL: Duration = Duration::from_secs(60 * 60);
+/// Events a user stream connection may have waiting before it is cut off.
+const USER_QUEUE: usize = 4096;
+/// How often a user stream checks its key (expired, closed).
+const KEY_CHECK: Duration = Duration::from_secs(1);
+
+/// What a listen key is worth now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyState {
+    /// Valid, for this account.
+    Valid(AccountId),
+    /// Lapsed without a keepalive.
+    Expired,
+    /// Never issued, or closed.
+    Unknown,
+}
+
+/// The user data streams' listen keys: one per account at a time (while it
+/// is valid, asking again returns it), so there are at most as many as
+/// accounts; an expired key is kept (so its streams can say so) until its
+/// account asks for a new one.
+#[derive(Default)]
+pub struct ListenKeys {
+    keys: Mutex<HashMap<String, (AccountId, Instant)>>,
+}
+
+/// 60 random letters and digits from the operating system's generator.
+fn random_key() -> Option<String> {
+    const ALPHABET: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let random = rustls::crypto::ring::default_provider().secure_random;
+    let mut key = String::with_capacity(LISTEN_KEY_LEN);
+    let mut bytes = [0u8; 64];
+    while key.len() < LISTEN_KEY_LEN {
+        random.fill(&mut bytes).ok()?;
+        // 248 = 4 × 62: taking bytes below it keeps every character equally likely.
+        for byte in bytes.iter().filter(|&&b| b < 248).take(LISTEN_KEY_LEN - key.len()) {
+            key.push(char::from(ALPHABET[usize::from(byte % 62)]));
+        }
+    }
+    Some(key)
+}
+
+impl ListenKeys {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (AccountId, Instant)>> {
+        self.keys.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The account's valid key, extended, or a new one (its expired key is
+    /// dropped). `None` if the system's random generator failed.
+    pub fn open(&self, account: AccountId, now: Instant) -> Option<String> {
+        let mut keys = self.lock();
+        if let Some((key, entry)) =
+            keys.iter_mut().find(|(_, (owner, until))| *owner == account && *until > now)
+        {
+            entry.1 = now + LISTEN_KEY_TTL;
+            return Some(key.clone());
+        }
+        keys.retain(|_, (owner, _)| *owner != account);
+        let key = random_key()?;
+        keys.insert(key.clone(), (account, now + LISTEN_KEY_TTL));
+        Some(key)
+    }
+
+    /// Extends `account`'s valid key `key`; false if it is not one.
+    pub fn keepalive(&self, key: &str, account: AccountId, now: Instant) -> bool {
+        match self.lock().get_mut(key) {
+            Some((owner, until)) if *owner == account && *until > now => {
+                *until = now + LISTEN_KEY_TTL;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Closes `account`'s key `key` (valid or expired); false if it is not one.
+    pub fn close(&self, key: &str, account: AccountId) -> bool {
+        let mut keys = self.lock();
+        if keys.get(key).is_some_and(|(owner, _)| *owner == account) {
+            keys.remove(key);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// What `key` is worth at `now`.
+    pub fn state(&self, key: &str, now: Instant) -> KeyState {
+        match self.lock().get(key) {
+            Some((account, until)) if *until > now => KeyState::Valid(*account),
+            Some(_) => KeyState::Expired,
+            None => KeyState::Unknown,
+        }
+    }
+}
+
+/// `/ws/<listenKey>`: subscribed before the upgrade is answered, so no
+/// event after the client sees the connection open is missed; an unknown,
+/// closed or expired key is refused with a close frame (1008) naming it.
+fn user_stream(hub: Arc<WsHub>, key: String, upgrade: WebSocketUpgrade) -> Response {
+    let feed = match hub.rest.listen_keys().state(&key, Instant::now()) {
+        KeyState::Valid(account) => {
+            Some((account, hub.rest.venue().router.history().subscribe(account, USER_QUEUE)))
+        }
+        KeyState::Expired | KeyState::Unknown => None,
+    };
+    limited(upgrade).on_upgrade(move |mut socket| async move {
+        match feed {
+            Some((account, feed)) => user_connection(hub, socket, key, account, feed).await,
+            None => {
+                let reason = Utf8Bytes::from_static("This listenKey does not exist.");
+                let _ = socket.send(Message::Close(Some(CloseFrame { code: 1008, reason }))).await;
+            }
+        }
+    })
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
+    let _ =
+        socket.send(Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))).await;
+}
+
+async fn user_connection(
+    hub: Arc<WsHub>,
+    mut socket: WebSocket,
+    key: String,
+    account: AccountId,
+    mut feed: UserFeed,
+) {
+    let mut ping = tokio::time::interval(PING);
+    ping.tick().await;
+    let mut check = tokio::time::interval(KEY_CHECK);
+    loop {
+        tokio::select! {
+            event = feed.rx.recv() => {
+                // The venue stopped.
+                let Some(event) = event else { break };
+                let mut batch = vec![event];
+                while batch.len() < 1024 && let Ok(event) = feed.rx.try_recv() {
+                    batch.push(event);
+                }
+                if !send_batch(&hub, &mut socket, account, &batch).await {
+                    break;
+                }
+            }
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                // A user stream takes no requests.
+                Some(Ok(_)) => {}
+            },
+            _ = ping.tick() => {
+                if socket.send(Message::Ping(Default::default())).await.is_err() {
+                    break;
+                }
+            }
+            _ = check.tick() => {
+                if feed.overflowed.load(Ordering::Relaxed) {
+                    close(&mut socket, 1008, "slow consumer: fell behind the user data stream; resynchronise from REST").await;
+                    break;
+                }
+                match hub.rest.listen_keys().state(&key, Instant::now()) {
+                    KeyState::Valid(owner) if owner == account => {}
+                    KeyState::Expired => {
+                        let event = json!({ "e": "listenKeyExpired", "E": now_ms(), "listenKey": key });
+                        let _ = socket.send(Message::Text(Utf8Bytes::from(event.to_string()))).await;
+                        close(&mut socket, 1000, "listenKey expired").await;
+                        break;
+                    }
+                    _ => {
+                        close(&mut socket, 1000, "listenKey closed").await;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The assets of an instrument (base, quote), as engine asset ids.
+fn assets_of(hub: &WsHub, spec: &InstrumentSpec) -> [Option<AssetId>; 2] {
+    let engine = &hub.rest.venue().engine;
+    let id = |name: &str| engine.assets.iter().position(|a| a.name == name).map(|at| AssetId(at as u32));
+    [id(&spec.base_asset), id(&spec.quote_asset)]
+}
+
+/// Sends a batch of events, then the balances of the assets they touched
+/// (one engine read for the batch). False once the connection is gone.
+async fn send_batch(hub: &WsHub, socket: &mut WebSocket, account: AccountId, batch: &[UserEvent]) -> bool {
+    let now = now_ms();
+    let mut assets: Vec<AssetId> = Vec::new();
+    let mut last = 0;
+    for event in batch {
+        let frame = match event {
+            UserEvent::Order(order) => {
+                let Some(spec) = hub.rest.specs().get(order.order.instrument.0 as usize) else { continue };
+                assets.extend(assets_of(hub, spec).into_iter().flatten());
+                last = last.max(ms(order.time.0));
+                Some(execution_report(hub, spec, order, now))
+            }
+            UserEvent::Transfer { asset, delta, time } => {
+                assets.push(*asset);
+                last = last.max(ms(time.0));
+                let engine = &hub.rest.venue().engine;
+                engine.assets.get(asset.0 as usize).filter(|_| *delta != 0).map(|spec| {
+                    json!({
+                        "e": "balanceUpdate", "E": now, "a": spec.name,
+                        "d": venue_domain::format_scaled(*delta, spec.decimals), "T": ms(time.0),
+                    })
+                })
+            }
+        };
+        if let Some(frame) = frame
+            && socket.send(Message::Text(Utf8Bytes::from(frame.to_string()))).await.is_err()
+        {
+            return false;
+        }
+    }
+    assets.sort_by_key(|a| a.0);
+    assets.dedup();
+    if assets.is_empty() {
+        return true;
+    }
+    let venue = hub.rest.venue();
+    let wanted = assets.clone();
+    let read = move |engine: &venue_engine::Engine| {
+        wanted.iter().map(|&asset| engine.balance(account, asset)).collect::<Vec<_>>()
+    };
+    // Balances as they stand now (at least as recent as the events).
+    let Ok(balances) = venue.router.query(&venue.monitor, read, venue.request_timeout).await else {
+        return true;
+    };
+    let list: Vec<Value> = assets
+        .iter()
+        .zip(balances)
+        .filter_map(|(asset, balance)| {
+            let spec = venue.engine.assets.get(asset.0 as usize)?;
+            Some(json!({
+                "a": spec.name,
+                "f": venue_domain::format_scaled(balance.available, spec.decimals),
+                "l": venue_domain::format_scaled(balance.held, spec.decimals),
+            }))
+        })
+        .collect();
+    let position = json!({ "e": "outboundAccountPosition", "E": now_ms(), "u": last, "B": list });
+    socket.send(Message::Text(Utf8Bytes::from(position.to_string()))).await.is_ok()
+}
+
+/// Binance's `executionReport` for one order event.
+fn execution_report(hub: &WsHub, spec: &InstrumentSpec, event: &OrderEvent, now: u64) -> Value {
+    let rest = &hub.rest;
+    let order = &event.order;
+    let name = rest.name(order.client_order_id, order.order_id);
+    let orig_qty = if order.quote_budget > 0 { order.executed } else { order.qty };
+    let fill = event.fill;
+    let quote_decimals = rest.asset_decimals(&spec.quote_asset);
+    let mut report = json!({
+        "e": "executionReport",
+        "E": now,
+        "s": rest_symbol(spec),
+        "c": name,
+        "S": side_name(order.side),
+        "o": type_name(order.kind, order.post_only),
+        "f": tif_name(order.tif),
+        "q": spec.format_qty(orig_qty),
+        "p": spec.format_price(order.price),
+        "P": spec.format_price(order.stop_price),
+        "F": spec.format_qty(order.display_qty),
+        "g": -1,
+        "C": if event.exec == ExecType::Canceled { name.as_str() } else { "" },
+        "x": event.exec.as_str(),
+        "X": order.status.as_str(),
+        "r": "NONE",
+        "i": order.order_id.0,
+        "l": spec.format_qty(fill.map_or(Qty::ZERO, |f| f.qty)),
+        "z": spec.format_qty(order.executed),
+        "L": spec.format_price(fill.map_or(venue_domain::Price(0), |f| f.price)),
+        "n": fill.map_or_else(|| "0".to_owned(), |f| venue_domain::format_scaled(f.commission, quote_decimals)),
+        "N": fill.map(|_| spec.quote_asset.clone()),
+        "T": ms(event.time.0),
+        "t": fill.map_or(-1, |f| f.trade_id.0 as i64),
+        "I": event.id,
+        "w": order.on_book(),
+        "m": fill.is_some_and(|f| f.is_maker),
+        "M": false,
+        "O": ms(order.time.0),
+        "Z": quote_text(spec, order.quote.max(0)),
+        "Y": quote_text(spec, fill.map_or(0, |f| i128::from(f.price.0) * i128::from(f.qty.0))),
+        "Q": quote_text(spec, i128::from(order.quote_budget)),
+        "V": stp_name(order.stp),
+    });
+    if let Some(working) = order.working_time {
+        report["W"] = json!(ms(working.0));
+    }
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_keys_are_random_per_account_kept_alive_and_expire() {
+        let keys = ListenKeys::default();
+        let (alice, bob) = (AccountId(1), AccountId(2));
+        let t0 = Instant::now();
+        let key = keys.open(alice, t0).expect("random");
+        assert!(key.len() == LISTEN_KEY_LEN && key.bytes().all(|b| b.is_ascii_alphanumeric()), "{key}");
+        // One key per account while valid; another account gets its own.
+        assert_eq!(keys.open(alice, t0 + Duration::from_secs(60)).as_deref(), Some(key.as_str()));
+        let bobs = keys.open(bob, t0).expect("random");
+        assert_ne!(bobs, key);
+        assert_eq!(keys.state(&key, t0), KeyState::Valid(alice));
+        // Another account's key is not theirs to keep alive or close.
+        assert!(!keys.keepalive(&bobs, alice, t0));
+        assert!(!keys.close(&bobs, alice));
+        // A keepalive moves the expiry to an hour after it.
+        let later = t0 + Duration::from_secs(50 * 60);
+        assert!(keys.keepalive(&key, alice, later));
+        assert_eq!(keys.state(&key, later + Duration::from_secs(59 * 60)), KeyState::Valid(alice));
+        let lapsed = later + LISTEN_KEY_TTL;
+        assert_eq!(keys.state(&key, lapsed), KeyState::Expired);
+        assert!(!keys.keepalive(&key, alice, lapsed));
+        // After expiry the account gets a new key; the old one is gone.
+        let fresh = keys.open(alice, lapsed).expect("random");
+        assert_ne!(fresh, key);
+        assert_eq!(keys.state(&key, lapsed), KeyState::Unknown);
+        assert!(keys.close(&fresh, alice));
+        assert_eq!(keys.state(&fresh, lapsed), KeyState::Unknown);
+        assert!(!keys.close(&fresh, alice));
+        assert_eq!(keys.state("nosuchkey", t0), KeyState::Unknown);
     }
 }

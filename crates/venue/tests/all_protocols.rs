@@ -578,7 +578,7 @@ fn health_metrics_admin_and_a_round_trip_through_every_protocol() {
         ("10029994.00000000".to_owned(), "0.00000000".to_owned()),
         "expected bob's USDT up by 30000 less 6 of maker fees: {bob}"
     );
-    let (status, gone) = rest_signed(
+    let (status, filled) = rest_signed(
         venue.public,
         "GET",
         "/api/v3/order",
@@ -586,9 +586,9 @@ fn health_metrics_admin_and_a_round_trip_through_every_protocol() {
         &[("symbol", "BTCUSDT"), ("orderId", &bob_order_id.to_string())],
     );
     assert_eq!(
-        (status, &gone["code"]),
-        (400, &Value::from(-2013)),
-        "expected bob's filled order to be gone from the live-order query: {gone}"
+        (status, &filled["status"], &filled["executedQty"], &filled["cummulativeQuoteQty"]),
+        (200, &Value::from("FILLED"), &Value::from("1.0000"), &Value::from("30000.000000")),
+        "expected bob's order, filled across FIX and gRPC, to answer FILLED from the order history: {filled}"
     );
 
     // Admin: alice's account with the token, and refused without it.

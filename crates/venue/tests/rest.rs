@@ -1,6 +1,8 @@
 //! The REST API with a client that shares no code with the venue: Python's
 //! hmac and urllib (`tests/rest/rest_client.py`) sign and send requests the
-//! way Binance clients do, against the real `venue serve`.
+//! way Binance clients do, against the real `venue serve`; the order history
+//! (`allOrders`, `myTrades`), `cancelReplace`, and the user data stream
+//! (`tests/rest/user_stream.py`, with `websockets`).
 
 mod common;
 
@@ -75,6 +77,15 @@ fn websocket_depth_diffs_rebuild_the_rest_snapshot_exactly() {
     let data = TempDir::new("ws");
     let venue = Venue::start(&data.0.join("venue"), None);
     run_client("ws_client.py", &venue.public.to_string(), "ws: all checks passed");
+    let (status, log) = venue.terminate();
+    assert!(status.success(), "{log}");
+}
+
+#[test]
+fn user_data_stream_delivers_execution_reports_and_positions() {
+    let data = TempDir::new("user-stream");
+    let venue = Venue::start(&data.0.join("venue"), None);
+    run_client("user_stream.py", &venue.public.to_string(), "user stream: all checks passed");
     let (status, log) = venue.terminate();
     assert!(status.success(), "{log}");
 }

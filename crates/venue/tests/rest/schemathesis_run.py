@@ -32,8 +32,8 @@ BOB_SECRET = b"demobobsecret000000000000000000000000000000000000000000000000000"
 # Not `positive_data_acceptance` (a schema-valid symbol need not be one of
 # the configured instruments: -1121), `ignored_auth` (the hook signs every
 # request that carries a key, so its "invalid" credentials become valid), nor
-# `use_after_free` / `ensure_resource_availability` (only live orders are
-# queryable: a filled order is -2013 by design).
+# `use_after_free` / `ensure_resource_availability` (a cancelled order stays
+# queryable, as CANCELED, as on Binance; one placed with a random id is not).
 CHECKS = ",".join([
     "not_a_server_error",
     "status_code_conformance",
@@ -127,7 +127,7 @@ def seed(base):
         ]
         if symbol == "BTCUSDT":
             # The ones the documented examples query and cancel.
-            for name in ("seed-query", "seed-cancel"):
+            for name in ("seed-query", "seed-cancel", "seed-replace"):
                 orders.append(("alice", {"side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.1",
                                          "price": f"{price - 10}.00", "newClientOrderId": name}))
         for who, order in orders:
