@@ -140,6 +140,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub posttrade: Option<RawPostTrade>,
     #[serde(default)]
+    pub otlp: Option<RawOtlp>,
+    #[serde(default)]
     pub api_keys: Vec<RawApiKey>,
     #[serde(default)]
     pub rest: RawRest,
@@ -425,6 +427,26 @@ impl Default for RawAudit {
     }
 }
 
+/// `[otlp]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct RawOtlp {
+    pub endpoint: String,
+    #[serde(default = "default_sample_one_in")]
+    pub sample_one_in: u64,
+    #[serde(default = "default_service_name")]
+    pub service_name: String,
+}
+
+fn default_sample_one_in() -> u64 {
+    100
+}
+
+fn default_service_name() -> String {
+    "venue".into()
+}
+
 /// `[posttrade]`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -592,6 +614,8 @@ pub struct Settings {
     pub grpc: Option<GrpcSettings>,
     /// The post-trade database (`None`: no section).
     pub posttrade: Option<PostTradeSettings>,
+    /// OpenTelemetry export of sampled order traces (`None`: off).
+    pub otlp: Option<crate::otlp::OtlpSettings>,
 }
 
 /// `[posttrade]`: the post-trade database and end-of-day clearing.
@@ -927,6 +951,25 @@ impl RawConfig {
                 })
             }
         };
+        let otlp = match &self.otlp {
+            None => None,
+            Some(raw) => {
+                if !raw.endpoint.starts_with("http://") {
+                    return Err(ConfigError::new(
+                        "otlp.endpoint",
+                        format!("{:?} must be an http:// OTLP/HTTP traces URL", raw.endpoint),
+                    ));
+                }
+                if raw.sample_one_in == 0 {
+                    return Err(ConfigError::new("otlp.sample_one_in", "must be at least 1"));
+                }
+                Some(crate::otlp::OtlpSettings {
+                    endpoint: raw.endpoint.clone(),
+                    sample_one_in: raw.sample_one_in,
+                    service_name: raw.service_name.clone(),
+                })
+            }
+        };
         let mut api_keys: Vec<ApiKeySettings> = Vec::new();
         for (at, raw) in self.api_keys.iter().enumerate() {
             let field = |name: &str| format!("api_keys[{at}].{name}");
@@ -980,6 +1023,7 @@ impl RawConfig {
             fix,
             grpc,
             posttrade,
+            otlp,
             api_keys,
             rest,
             pipeline,

@@ -28,6 +28,7 @@ pub mod history;
 pub mod http;
 pub mod market;
 pub mod metrics;
+pub mod otlp;
 pub mod posttrade;
 pub mod rest;
 pub mod router;

@@ -980,12 +980,36 @@ async fn submit_order(rest: &Rest, spec: &InstrumentSpec, prepared: Prepared) ->
 }
 
 async fn new_order(State(rest): State<Arc<Rest>>, headers: HeaderMap, uri: Uri, body: Bytes) -> RestResult {
+    let tracer = rest.venue.tracer.clone();
+    let received = if tracer.sample() { crate::otlp::now_ns() } else { 0 };
     let caller = rest.authenticate(&headers, &uri, &body, true)?;
     let usage = rest.charge(&caller.key.key, 1, true)?;
     let spec = rest.instrument(caller.params.need("symbol")?)?.clone();
     let prepared = prepare_order(&spec, caller.key.account, &caller.params)?;
-    let body = submit_order(&rest, &spec, prepared).await?;
-    Ok(with_headers(body, usage))
+    let decoded = if received > 0 { crate::otlp::now_ns() } else { 0 };
+    let side = if caller.params.get("side") == Some("BUY") { "buy" } else { "sell" };
+    let result = submit_order(&rest, &spec, prepared).await;
+    if received > 0 {
+        // The REST answer carries no sequencer stamp: the trace splits the
+        // gateway from everything after submission, not engine from journal.
+        tracer.record(crate::otlp::OrderTrace {
+            gateway: "rest",
+            symbol: spec.symbol.clone(),
+            side,
+            account: caller.key.account.0,
+            received,
+            decoded,
+            submitted: decoded,
+            seq: 0,
+            sequenced: 0,
+            answered: crate::otlp::now_ns(),
+            outcome: match &result {
+                Ok(body) => body["status"].as_str().unwrap_or("accepted").to_ascii_lowercase(),
+                Err(e) => format!("rejected: {}", e.msg),
+            },
+        });
+    }
+    Ok(with_headers(result?, usage))
 }
 
 /// An order as `GET order`, `openOrders` and `allOrders` answer it (and

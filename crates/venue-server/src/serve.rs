@@ -206,12 +206,14 @@ pub fn serve_with(settings: Settings, config_path: Option<PathBuf>, control: Con
             .spawn(move || market.run(stream, metrics))
             .map_err(|e| format!("cannot start the market-data thread: {e}"))?
     };
+    let tracer = crate::otlp::Tracer::start(settings.otlp.as_ref())?;
     let venue = Arc::new(Venue::new(
         router.clone(),
         metrics.clone(),
         pipeline.monitor(),
         settings.clone(),
         config_path.clone(),
+        tracer,
     ));
 
     let runtime = tokio::runtime::Builder::new_multi_thread()

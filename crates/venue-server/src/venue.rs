@@ -28,6 +28,8 @@ pub struct Venue {
     pub inbound_capacity: usize,
     /// How long a request waits for its answer.
     pub request_timeout: Duration,
+    /// Samples orders for OpenTelemetry traces (never, unless `[otlp]`).
+    pub tracer: Arc<crate::otlp::Tracer>,
     admin_token: RwLock<Secret>,
     config_path: Option<PathBuf>,
     current: tokio::sync::Mutex<Settings>,
@@ -60,8 +62,10 @@ impl Venue {
         monitor: Monitor,
         settings: Settings,
         config_path: Option<PathBuf>,
+        tracer: Arc<crate::otlp::Tracer>,
     ) -> Venue {
         Venue {
+            tracer,
             router,
             metrics,
             monitor,

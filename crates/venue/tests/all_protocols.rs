@@ -27,7 +27,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tonic::transport::{Channel, Endpoint};
 use venue_fix::{Dictionary, Encoder, FrameResult, Framer, Parser};
 use venue_proto::v1;
-use venue_server::rest::{hex, hmac_sha256};
 
 const FIX_PASSWORD: &str = "demo-fix-password";
 /// How long any one answer may take before the test fails.
@@ -168,22 +167,6 @@ impl FixClient {
 }
 
 // --- gRPC -------------------------------------------------------------------
-
-/// A request signed as the .proto's header says: hex HMAC-SHA256(secret,
-/// timestamp + method path + serialized message) with key and timestamp.
-fn signed<T: prost::Message>(message: T, who: (&str, &str), method: &str) -> tonic::Request<T> {
-    let ts = now_ms().to_string();
-    let mut payload = ts.clone().into_bytes();
-    payload.extend_from_slice(method.as_bytes());
-    payload.extend_from_slice(&message.encode_to_vec());
-    let signature = hex(&hmac_sha256(who.1.as_bytes(), &payload));
-    let mut request = tonic::Request::new(message);
-    let metadata = request.metadata_mut();
-    metadata.insert("x-api-key", who.0.parse().expect("ascii key"));
-    metadata.insert("x-timestamp", ts.parse().expect("ascii timestamp"));
-    metadata.insert("x-signature", signature.parse().expect("ascii signature"));
-    request
-}
 
 fn levels(levels: &[v1::Level]) -> Levels<'_> {
     levels.iter().map(|l| (l.price.as_str(), l.quantity.as_str(), l.orders)).collect()

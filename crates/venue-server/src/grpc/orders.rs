@@ -137,6 +137,14 @@ pub(super) fn build_order(
     Ok((order, spec))
 }
 
+/// A trace's outcome attribute for an order result.
+fn order_outcome(result: &v1::OrderResult) -> String {
+    match v1::OrderStatus::try_from(result.status) {
+        Ok(status) => status.as_str_name().trim_start_matches("ORDER_STATUS_").to_ascii_lowercase(),
+        Err(_) => "unknown".into(),
+    }
+}
+
 /// The immediate outcome of a new order from its command's outputs.
 pub(super) fn order_result(
     grpc: &Grpc,
@@ -384,10 +392,36 @@ impl v1::order_entry_server::OrderEntry for Grpc {
         &self,
         request: Request<v1::NewOrderRequest>,
     ) -> Result<Response<v1::OrderResult>, Status> {
+        let tracer = &self.venue().tracer;
+        let received = if tracer.sample() { crate::otlp::now_ns() } else { 0 };
         let caller = caller(&request)?;
         let (order, spec) = build_order(self, caller.account, request.get_ref())?;
-        let answer = self.run(Command::NewOrder(order)).await?;
-        Ok(Response::new(order_result(self, &order, &spec, &answer)?))
+        let decoded = if received > 0 { crate::otlp::now_ns() } else { 0 };
+        let answer = self.run(Command::NewOrder(order)).await;
+        let result = answer.map(|answer| (order_result(self, &order, &spec, &answer), answer));
+        if received > 0 {
+            let (seq, sequenced, outcome) = match &result {
+                Ok((Ok(r), answer)) => (answer.seq, answer.time.0, order_outcome(r)),
+                Ok((Err(status), answer)) => {
+                    (answer.seq, answer.time.0, format!("rejected: {}", status.message()))
+                }
+                Err(status) => (0, 0, format!("{:?}: {}", status.code(), status.message())),
+            };
+            tracer.record(crate::otlp::OrderTrace {
+                gateway: "grpc",
+                symbol: spec.symbol.clone(),
+                side: if order.side == Side::Buy { "buy" } else { "sell" },
+                account: caller.account.0,
+                received,
+                decoded,
+                submitted: decoded,
+                seq,
+                sequenced,
+                answered: crate::otlp::now_ns(),
+                outcome,
+            });
+        }
+        Ok(Response::new(result?.0?))
     }
 
     async fn cancel_order(

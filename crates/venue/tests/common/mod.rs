@@ -301,3 +301,19 @@ pub fn rest_signed(
         .unwrap_or_else(|e| panic!("{method} {path}: expected a JSON body ({e}), got: {body}"));
     (status, json)
 }
+
+/// A request signed as the .proto's header says: hex HMAC-SHA256(secret,
+/// timestamp + method path + serialized message) with key and timestamp.
+pub fn signed<T: prost::Message>(message: T, who: (&str, &str), method: &str) -> tonic::Request<T> {
+    let ts = now_ms().to_string();
+    let mut payload = ts.clone().into_bytes();
+    payload.extend_from_slice(method.as_bytes());
+    payload.extend_from_slice(&message.encode_to_vec());
+    let signature = hex(&hmac_sha256(who.1.as_bytes(), &payload));
+    let mut request = tonic::Request::new(message);
+    let metadata = request.metadata_mut();
+    metadata.insert("x-api-key", who.0.parse().expect("ascii key"));
+    metadata.insert("x-timestamp", ts.parse().expect("ascii timestamp"));
+    metadata.insert("x-signature", signature.parse().expect("ascii signature"));
+    request
+}
