@@ -326,6 +326,7 @@ async fn run(
             venue.router.clone(),
             instruments,
             market.clone(),
+            venue.tracer.clone(),
             stop_rx.clone(),
         )?;
         let tls = fix.tls.as_ref().map(|files| crate::tls::server_config("fix", files)).transpose()?;

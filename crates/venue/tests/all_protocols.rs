@@ -19,22 +19,17 @@ mod common;
 
 use common::*;
 use serde_json::Value;
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tonic::transport::{Channel, Endpoint};
-use venue_fix::{Dictionary, Encoder, FrameResult, Framer, Parser};
 use venue_proto::v1;
 
 const FIX_PASSWORD: &str = "demo-fix-password";
 /// How long any one answer may take before the test fails.
 const WAIT: Duration = Duration::from_secs(15);
-
-fn now_ns() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
-}
 
 /// Polls `probe` until it answers `Ok`, for at most [`WAIT`]. Market data is
 /// kept by its own thread from the durable outputs, apart from the thread
@@ -67,104 +62,6 @@ fn rest_balance(account: &Value, asset: &str) -> (String, String) {
 }
 
 // --- FIX --------------------------------------------------------------------
-
-/// One received FIX message: its fields in wire order.
-struct FixMsg(Vec<(u32, String)>);
-
-impl FixMsg {
-    fn get(&self, tag: u32) -> Option<&str> {
-        self.0.iter().find(|(t, _)| *t == tag).map(|(_, v)| v.as_str())
-    }
-
-    fn text(&self) -> String {
-        self.0.iter().map(|(t, v)| format!("{t}={v}|")).collect()
-    }
-}
-
-/// A minimal FIX 4.4 initiator on raw TCP.
-struct FixClient {
-    stream: TcpStream,
-    comp: &'static str,
-    seq: u64,
-    encoder: Encoder,
-    framer: Framer,
-    parser: Parser,
-    buf: Vec<u8>,
-}
-
-impl FixClient {
-    fn connect(addr: SocketAddr, comp: &'static str) -> FixClient {
-        let stream = TcpStream::connect(addr).expect("connect to the FIX acceptor");
-        stream.set_nodelay(true).expect("nodelay");
-        FixClient {
-            stream,
-            comp,
-            seq: 1,
-            encoder: Encoder::new(Dictionary::fix44()),
-            framer: Framer::default(),
-            parser: Parser::new(),
-            buf: Vec::new(),
-        }
-    }
-
-    fn send(&mut self, msg_type: &str, body: impl FnOnce(&mut Encoder)) {
-        self.encoder.start(msg_type.as_bytes()).header(self.comp, "VENUE", self.seq, now_ns());
-        body(&mut self.encoder);
-        let mut out = Vec::new();
-        self.encoder.finish(&mut out).expect("the message encodes");
-        self.seq += 1;
-        self.stream.write_all(&out).expect("write to the FIX acceptor");
-    }
-
-    /// The next message that is not a plain Heartbeat.
-    fn recv(&mut self) -> FixMsg {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            match self.framer.next_frame(&self.buf) {
-                FrameResult::Complete { len } => {
-                    let fields = {
-                        let parsed =
-                            self.parser.parse(&self.buf[..len]).expect("the venue's FIX message parses");
-                        parsed
-                            .iter()
-                            .map(|f| (f.tag, String::from_utf8_lossy(f.value).into_owned()))
-                            .collect()
-                    };
-                    self.buf.drain(..len);
-                    let msg = FixMsg(fields);
-                    assert_eq!(
-                        (msg.get(49), msg.get(56)),
-                        (Some("VENUE"), Some(self.comp)),
-                        "expected the venue's CompIDs on {}",
-                        msg.text()
-                    );
-                    if msg.get(35) == Some("0") && msg.get(112).is_none() {
-                        continue;
-                    }
-                    return msg;
-                }
-                FrameResult::Garbled { reason, .. } => {
-                    panic!("expected well-framed FIX, got a garbled frame: {}", reason.as_str())
-                }
-                FrameResult::Incomplete => {}
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            assert!(!left.is_zero(), "{}: expected a FIX message within {WAIT:?}", self.comp);
-            self.stream.set_read_timeout(Some(left)).expect("read timeout");
-            let mut chunk = [0u8; 16 * 1024];
-            match self.stream.read(&mut chunk) {
-                Ok(0) => panic!("{}: expected a FIX message, the venue closed the connection", self.comp),
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
-                    ) => {}
-                Err(e) => panic!("{}: expected a FIX message, the read failed: {e}", self.comp),
-            }
-        }
-    }
-}
 
 // --- gRPC -------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-//! OpenTelemetry export: with `[otlp]` set, every sampled order becomes one
+//! OpenTelemetry export: with `[otlp]` set, every sampled order (REST, gRPC
+//! and FIX alike) becomes one
 //! trace (a root `order` span and its gateway, engine and journal children)
 //! POSTed as OTLP/HTTP JSON to the collector. The collector here is a plain
 //! HTTP listener in the test that keeps what it receives; the checks are
@@ -97,10 +98,29 @@ fn sampled_orders_are_exported_as_otlp_traces() {
     assert_eq!(result.status, v1::OrderStatus::Filled as i32, "{result:?}");
     drop(runtime); // closes the client's HTTP/2 connection
 
-    // Both traces arrive (batched as the exporter likes).
+    // A FIX order: ALICE buys what is left of bob's sell.
+    let mut fix = FixClient::connect(venue.fix.expect("FIX listener"), "ALICE");
+    fix.send("A", |e| {
+        e.uint(98, 0).uint(108, 30).bool(141, true).str(554, "demo-fix-password");
+    });
+    assert_eq!(fix.recv().get(35), Some("A"), "logon");
+    fix.send("D", |e| {
+        e.str(11, "otlp-1")
+            .str(55, "BTC-USDT")
+            .char(54, b'1')
+            .timestamp(60, now_ns())
+            .str(38, "0.3")
+            .char(40, b'2')
+            .str(44, "30000")
+            .char(59, b'3');
+    });
+    let report = fix.recv();
+    assert_eq!(report.get(35), Some("8"), "{}", report.text());
+
+    // The three traces arrive (batched as the exporter likes).
     let mut spans: Vec<Value> = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while spans.iter().filter(|s| s["name"] == "order").count() < 2 {
+    while spans.iter().filter(|s| s["name"] == "order").count() < 3 {
         let left = deadline.saturating_duration_since(Instant::now());
         let (line, body) =
             received.recv_timeout(left).expect("the collector receives the traces within 20 s");
@@ -143,7 +163,15 @@ fn sampled_orders_are_exported_as_otlp_traces() {
     }
     let gateways: Vec<Value> =
         spans.iter().filter(|s| s["name"] == "order").map(|s| attr(s, "venue.gateway")).collect();
-    assert!(gateways.contains(&serde_json::json!({"stringValue": "rest"})), "{gateways:?}");
+    for gateway in ["rest", "grpc", "fix"] {
+        assert!(gateways.contains(&serde_json::json!({ "stringValue": gateway })), "{gateway}: {gateways:?}");
+    }
+    let fix_root = spans
+        .iter()
+        .find(|s| s["name"] == "order" && attr(s, "venue.gateway")["stringValue"] == "fix")
+        .expect("the FIX order's trace");
+    assert!(attr(fix_root, "venue.seq")["intValue"].as_str().is_some_and(|s| s != "0"), "{fix_root}");
+    assert_eq!(attr(fix_root, "venue.symbol")["stringValue"], "BTC-USDT");
     let grpc_root = spans
         .iter()
         .find(|s| s["name"] == "order" && attr(s, "venue.gateway")["stringValue"] == "grpc")

@@ -81,6 +81,7 @@ pub fn start(
     router: Arc<Router>,
     instruments: Arc<Vec<InstrumentSpec>>,
     market: Arc<crate::market::MarketFeed>,
+    tracer: Arc<crate::otlp::Tracer>,
     stop: watch::Receiver<bool>,
 ) -> Result<(Arc<FixAcceptor>, Vec<tokio::task::JoinHandle<()>>), String> {
     let mut sessions = Vec::new();
@@ -117,6 +118,8 @@ pub fn start(
             md_rx: None,
             market: market.clone(),
             instruments: instruments.clone(),
+            tracer: tracer.clone(),
+            traced: std::collections::VecDeque::new(),
         };
         tasks.push(tokio::spawn(task.run()));
         sessions.push((config.clone(), tx));
@@ -235,6 +238,37 @@ struct SessionTask {
     md_rx: Option<tokio::sync::broadcast::Receiver<Arc<venue_marketdata::Update>>>,
     market: Arc<crate::market::MarketFeed>,
     instruments: Arc<Vec<InstrumentSpec>>,
+    /// Samples orders for OpenTelemetry traces.
+    tracer: Arc<crate::otlp::Tracer>,
+    /// One entry per command submitted on this task's feed origin, in
+    /// order (the engine answers them in that order): the trace of a
+    /// sampled new order, completed when its last output arrives.
+    traced: std::collections::VecDeque<Option<crate::otlp::OrderTrace>>,
+}
+
+/// Completes the trace of the command whose last output `stamped` is.
+fn finish_trace(
+    traced: &mut std::collections::VecDeque<Option<crate::otlp::OrderTrace>>,
+    tracer: &crate::otlp::Tracer,
+    stamped: &venue_pipeline::Stamped,
+    origin: u64,
+) {
+    if stamped.origin != origin || !stamped.last {
+        return;
+    }
+    if let Some(Some(mut trace)) = traced.pop_front() {
+        trace.seq = stamped.seq;
+        trace.sequenced = stamped.time.0;
+        trace.answered = crate::otlp::now_ns();
+        trace.outcome = match stamped.output {
+            venue_engine::Output::Book(venue_matching::Event {
+                kind: venue_matching::EventKind::Rejected { reason, .. },
+                ..
+            }) => format!("rejected: {}", reason.as_str()),
+            _ => "answered".into(),
+        };
+        tracer.record(trace);
+    }
 }
 
 impl SessionTask {
@@ -290,10 +324,12 @@ impl SessionTask {
                     let mut replies = Vec::new();
                     if let (Some(desk), Some(feed)) = (&mut self.desk, &mut feed) {
                         desk.on_output(&stamped, feed.origin, &mut replies);
+                        finish_trace(&mut self.traced, &self.tracer, &stamped, feed.origin);
                         // Take what else is waiting, so the replies share a write.
                         for _ in 0..1024 {
                             let Ok(more) = feed.rx.try_recv() else { break };
                             desk.on_output(&more, feed.origin, &mut replies);
+                            finish_trace(&mut self.traced, &self.tracer, &more, feed.origin);
                         }
                     }
                     if self.session.is_logged_on() {
@@ -311,6 +347,7 @@ impl SessionTask {
                     {
                         tracing::error!(session = %self.config.target_comp_id, "FIX session too slow for its feed: disconnected");
                         self.disconnected(&mut current, "slow consumer").await;
+                        self.traced.clear();
                         feed = self
                             .desk
                             .as_ref()
@@ -407,6 +444,7 @@ impl SessionTask {
         origin: Option<u64>,
         actions: &mut Vec<Action>,
     ) {
+        let received = crate::otlp::now_ns();
         let fields = message.fields();
         if self.config.echo {
             let msg_type = message.msg_type();
@@ -455,9 +493,34 @@ impl SessionTask {
         let (Some(desk), Some(origin)) = (&mut self.desk, origin) else { return };
         match desk.on_message(message.msg_type(), &fields, now_ns()) {
             Inbound::Submit(command) => {
-                if let Err(reject) = self.router.submit(origin, command) {
-                    let reply = desk.refused(&command, reject, now_ns());
-                    send_reply(&mut self.session, &reply, actions);
+                let trace = match &command {
+                    Command::NewOrder(order) if self.tracer.sample() => {
+                        let decoded = crate::otlp::now_ns();
+                        Some(crate::otlp::OrderTrace {
+                            gateway: "fix",
+                            symbol: self
+                                .instruments
+                                .get(order.instrument.0 as usize)
+                                .map_or_else(String::new, |s| s.symbol.clone()),
+                            side: if order.side == venue_domain::Side::Buy { "buy" } else { "sell" },
+                            account: order.account.0,
+                            received,
+                            decoded,
+                            submitted: decoded,
+                            seq: 0,
+                            sequenced: 0,
+                            answered: 0,
+                            outcome: String::new(),
+                        })
+                    }
+                    _ => None,
+                };
+                match self.router.submit(origin, command) {
+                    Ok(()) => self.traced.push_back(trace),
+                    Err(reject) => {
+                        let reply = desk.refused(&command, reject, now_ns());
+                        send_reply(&mut self.session, &reply, actions);
+                    }
                 }
             }
             Inbound::Answer(reply) => send_reply(&mut self.session, &reply, actions),

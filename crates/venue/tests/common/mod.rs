@@ -4,12 +4,13 @@
 #![allow(dead_code)]
 
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use venue_fix::{Dictionary, Encoder, FrameResult, Framer, Parser};
 use venue_server::rest::{hex, hmac_sha256};
 
 pub const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -316,4 +317,106 @@ pub fn signed<T: prost::Message>(message: T, who: (&str, &str), method: &str) ->
     metadata.insert("x-timestamp", ts.parse().expect("ascii timestamp"));
     metadata.insert("x-signature", signature.parse().expect("ascii signature"));
     request
+}
+
+pub fn now_ns() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// One received FIX message: its fields in wire order.
+pub struct FixMsg(Vec<(u32, String)>);
+
+impl FixMsg {
+    pub fn get(&self, tag: u32) -> Option<&str> {
+        self.0.iter().find(|(t, _)| *t == tag).map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        self.0.iter().map(|(t, v)| format!("{t}={v}|")).collect()
+    }
+}
+
+/// A minimal FIX 4.4 initiator on raw TCP.
+pub struct FixClient {
+    stream: TcpStream,
+    comp: &'static str,
+    seq: u64,
+    encoder: Encoder,
+    framer: Framer,
+    parser: Parser,
+    buf: Vec<u8>,
+}
+
+impl FixClient {
+    pub fn connect(addr: SocketAddr, comp: &'static str) -> FixClient {
+        let stream = TcpStream::connect(addr).expect("connect to the FIX acceptor");
+        stream.set_nodelay(true).expect("nodelay");
+        FixClient {
+            stream,
+            comp,
+            seq: 1,
+            encoder: Encoder::new(Dictionary::fix44()),
+            framer: Framer::default(),
+            parser: Parser::new(),
+            buf: Vec::new(),
+        }
+    }
+
+    pub fn send(&mut self, msg_type: &str, body: impl FnOnce(&mut Encoder)) {
+        self.encoder.start(msg_type.as_bytes()).header(self.comp, "VENUE", self.seq, now_ns());
+        body(&mut self.encoder);
+        let mut out = Vec::new();
+        self.encoder.finish(&mut out).expect("the message encodes");
+        self.seq += 1;
+        self.stream.write_all(&out).expect("write to the FIX acceptor");
+    }
+
+    /// The next message that is not a plain Heartbeat.
+    pub fn recv(&mut self) -> FixMsg {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            match self.framer.next_frame(&self.buf) {
+                FrameResult::Complete { len } => {
+                    let fields = {
+                        let parsed =
+                            self.parser.parse(&self.buf[..len]).expect("the venue's FIX message parses");
+                        parsed
+                            .iter()
+                            .map(|f| (f.tag, String::from_utf8_lossy(f.value).into_owned()))
+                            .collect()
+                    };
+                    self.buf.drain(..len);
+                    let msg = FixMsg(fields);
+                    assert_eq!(
+                        (msg.get(49), msg.get(56)),
+                        (Some("VENUE"), Some(self.comp)),
+                        "expected the venue's CompIDs on {}",
+                        msg.text()
+                    );
+                    if msg.get(35) == Some("0") && msg.get(112).is_none() {
+                        continue;
+                    }
+                    return msg;
+                }
+                FrameResult::Garbled { reason, .. } => {
+                    panic!("expected well-framed FIX, got a garbled frame: {}", reason.as_str())
+                }
+                FrameResult::Incomplete => {}
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "{}: expected a FIX message within {START_TIMEOUT:?}", self.comp);
+            self.stream.set_read_timeout(Some(left)).expect("read timeout");
+            let mut chunk = [0u8; 16 * 1024];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => panic!("{}: expected a FIX message, the venue closed the connection", self.comp),
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                    ) => {}
+                Err(e) => panic!("{}: expected a FIX message, the read failed: {e}", self.comp),
+            }
+        }
+    }
 }
