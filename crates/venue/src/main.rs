@@ -12,6 +12,7 @@ mod crash_node;
 mod fix_bench;
 mod grpc_bench;
 mod journal_cmd;
+mod ws_bench;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -188,6 +189,10 @@ enum Bench {
     /// session) at fixed offered rates, beside FIX in the same run; results
     /// go to BENCHMARKS.md.
     Grpc(FixArgs),
+    /// Trade and depth streams fanned out to 100 and 1,000 WebSocket
+    /// subscribers at fixed offered rates, against a plain TCP relay of the
+    /// same bytes; results go to BENCHMARKS.md.
+    Ws(WsArgs),
     /// Internal: the child process that callgrind counts.
     #[command(hide = true)]
     BookKernel(KernelArgs),
@@ -269,6 +274,29 @@ struct FixArgs {
 }
 
 #[derive(Args)]
+struct WsArgs {
+    #[command(flatten)]
+    report: ReportArgs,
+    /// Subscriber counts (repeatable; default 100 and 1000).
+    #[arg(long)]
+    subscribers: Vec<usize>,
+    /// Offered delivered rates, messages per second over all subscribers
+    /// (repeatable; default 100000 and 1000000).
+    #[arg(long)]
+    rate: Vec<u64>,
+    /// Measured seconds per run.
+    #[arg(long)]
+    seconds: Option<f64>,
+    /// Journal durability: never (default: the fan-out is measured, not the
+    /// fsync), interval or always.
+    #[arg(long, default_value = "never")]
+    durability: String,
+    /// Client threads the subscribers are spread over.
+    #[arg(long, default_value_t = 2)]
+    client_threads: usize,
+}
+
+#[derive(Args)]
 struct KernelArgs {
     #[arg(long, value_parser = parse_workload)]
     workload: Workload,
@@ -328,6 +356,7 @@ fn main() -> ExitCode {
         Command::Bench(Bench::Engine(args)) => bench_engine(args),
         Command::Bench(Bench::Fix(args)) => bench_fix(args),
         Command::Bench(Bench::Grpc(args)) => bench_grpc(args),
+        Command::Bench(Bench::Ws(args)) => bench_ws(args),
         Command::Journal(JournalCmd::Verify { dir }) => journal_cmd::verify(&dir),
         Command::Journal(JournalCmd::Dump { dir, from, limit }) => journal_cmd::dump(&dir, from, limit),
         Command::CrashNode(args) => {
@@ -475,6 +504,69 @@ fn bench_grpc(args: FixArgs) -> ExitCode {
             cores = std::thread::available_parallelism().map_or(0, |n| n.get()),
         );
         if let Err(e) = report::write_section(&args.report.benchmarks_md, "grpc", &section) {
+            eprintln!("venue: cannot update {}: {e}", args.report.benchmarks_md.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn bench_ws(args: WsArgs) -> ExitCode {
+    let quick = args.report.quick;
+    let options = ws_bench::WsBenchOptions {
+        subscribers: match (&args.subscribers, quick) {
+            (given, _) if !given.is_empty() => given.iter().map(|&n| n.max(1)).collect(),
+            (_, true) => vec![20],
+            (_, false) => vec![100, 1_000],
+        },
+        rates: match (&args.rate, quick) {
+            (given, _) if !given.is_empty() => given.iter().map(|&r| r.max(1)).collect(),
+            (_, true) => vec![20_000],
+            (_, false) => vec![100_000, 1_000_000],
+        },
+        seconds: args.seconds.unwrap_or(if quick { 1.0 } else { 5.0 }),
+        durability: args.durability.clone(),
+        client_threads: args.client_threads.max(1),
+    };
+    let json = args.report.json;
+    let results = match ws_bench::run(&options, &mut |step| {
+        if !json {
+            eprintln!("venue bench ws: {step} ...");
+        }
+    }) {
+        Ok(results) => results,
+        Err(e) => {
+            eprintln!("venue bench ws: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let table = ws_bench::to_markdown(&results, &options);
+    let mut target_text = String::new();
+    let targets = ws_bench::targets(&results);
+    if !targets.is_empty() {
+        target_text.push_str("Targets (from the WebSocket issue):\n\n");
+        for (line, met) in &targets {
+            target_text.push_str(&format!("- {} {line}\n", if *met { "✅" } else { "❌" }));
+        }
+    }
+    if json {
+        println!("{}", ws_bench::to_json(&results, &options));
+    } else {
+        println!("{table}\n{target_text}");
+    }
+    if !quick && !args.report.no_write {
+        let section = format!(
+            "## `venue bench ws`\n\nReproduce: `cargo run --release -p venue -- bench ws` (add `--json` for one \
+             JSON object). The venue runs in process on its demo configuration; a FIX client trades one lot per \
+             cycle (a resting sell, then a buy that takes it), open loop, so that every subscriber gets three \
+             messages per cycle (depth diff, trade, depth diff). The baseline (relay) is one thread subscribed \
+             once to the venue that copies the bytes it reads to N plain TCP connections, timed from the same \
+             events. Machine: {cpu}, {cores} cores (shared; compare ratios, not absolute numbers).\n\n{table}\n\
+             {target_text}\n",
+            cpu = cpu_model(),
+            cores = std::thread::available_parallelism().map_or(0, |n| n.get()),
+        );
+        if let Err(e) = report::write_section(&args.report.benchmarks_md, "ws", &section) {
             eprintln!("venue: cannot update {}: {e}", args.report.benchmarks_md.display());
             return ExitCode::FAILURE;
         }
