@@ -31,6 +31,7 @@ use crate::rest::{Rest, quote_text, rest_symbol, side_name, stp_name, tif_name, 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
+use futures_util::SinkExt;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -285,8 +286,13 @@ impl WsHub {
 /// larger than this is refused by the WebSocket layer before it is buffered.
 const MAX_INBOUND: usize = 16 << 10;
 
+/// Frames written to one subscriber with a single flush at most.
+const WRITE_BATCH: usize = 256;
+
 fn limited(upgrade: WebSocketUpgrade) -> WebSocketUpgrade {
-    upgrade.max_message_size(MAX_INBOUND).max_frame_size(MAX_INBOUND)
+    // Inbound messages are small requests: a small read buffer (the
+    // library zero-fills it before every read attempt).
+    upgrade.max_message_size(MAX_INBOUND).max_frame_size(MAX_INBOUND).read_buffer_size(4 << 10)
 }
 
 /// `/ws/<stream>` (several joined by `/`), or `/ws/<listenKey>`.
@@ -349,7 +355,16 @@ async fn connection(hub: Arc<WsHub>, mut socket: WebSocket, names: Vec<String>, 
         tokio::select! {
             frame = rx.recv() => {
                 let Some(frame) = frame else { break };
-                if socket.send(Message::Text(frame)).await.is_err() {
+                // Whatever else is already queued goes out in the same
+                // write: a subscriber that is behind costs one syscall per
+                // batch, not one per frame.
+                let mut ok = socket.feed(Message::Text(frame)).await.is_ok();
+                let mut batched = 1;
+                while ok && batched < WRITE_BATCH && let Ok(more) = rx.try_recv() {
+                    ok = socket.feed(Message::Text(more)).await.is_ok();
+                    batched += 1;
+                }
+                if !ok || socket.flush().await.is_err() {
                     break;
                 }
             }
