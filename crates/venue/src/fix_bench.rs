@@ -79,12 +79,31 @@ fn wall_ns() -> u64 {
 
 /// Reads frames from `stream` until `done`, calling `each` with the
 /// ClOrdID (11) of every message that has one and its MsgType.
-fn read_loop(mut stream: TcpStream, done: &AtomicBool, mut each: impl FnMut(&[u8], u64)) {
+fn read_loop(stream: TcpStream, done: &AtomicBool, mut each: impl FnMut(&[u8], u64)) {
+    read_frames(stream, done, Duration::from_millis(100), &mut |message| {
+        if let Some(message) = message
+            && let Ok(cl) = message.fields().get_u64(11)
+        {
+            each(message.msg_type(), cl);
+        }
+        Ok(())
+    });
+}
+
+/// Reads FIX frames from `stream` until `done`, the connection ends or
+/// `each` fails: `each` gets every message that parses, then `None` after
+/// each read (to send, in one write, what the read's messages caused).
+pub(crate) fn read_frames(
+    mut stream: TcpStream,
+    done: &AtomicBool,
+    poll: Duration,
+    each: &mut dyn FnMut(Option<&venue_fix::Message<'_>>) -> std::io::Result<()>,
+) {
     let framer = Framer::new(64 << 10);
     let mut parser = Parser::new();
     let mut buf = Vec::with_capacity(1 << 16);
     let mut chunk = vec![0u8; 1 << 16];
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(100)));
+    let _ = stream.set_read_timeout(Some(poll));
     while !done.load(Ordering::Relaxed) {
         let n = match stream.read(&mut chunk) {
             Ok(0) => return,
@@ -100,9 +119,9 @@ fn read_loop(mut stream: TcpStream, done: &AtomicBool, mut each: impl FnMut(&[u8
             match framer.next_frame(&buf[at..]) {
                 FrameResult::Complete { len } => {
                     if let Ok(message) = parser.parse(&buf[at..at + len])
-                        && let Ok(cl) = message.fields().get_u64(11)
+                        && each(Some(&message)).is_err()
                     {
-                        each(message.msg_type(), cl);
+                        return;
                     }
                     at += len;
                 }
@@ -111,6 +130,9 @@ fn read_loop(mut stream: TcpStream, done: &AtomicBool, mut each: impl FnMut(&[u8
             }
         }
         buf.drain(..at);
+        if each(None).is_err() {
+            return;
+        }
     }
 }
 

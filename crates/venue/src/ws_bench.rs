@@ -76,7 +76,7 @@ use tokio_stream::StreamExt;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
-use venue_fix::{Dictionary, Encoder, FrameResult, Framer, Parser};
+use venue_fix::{Dictionary, Encoder};
 
 /// What every subscriber asks for.
 const STREAMS: &str = "btcusdt@trade/btcusdt@depth";
@@ -174,43 +174,17 @@ trait FixHandler {
 }
 
 /// Reads FIX frames from `stream` until `done` or the connection ends.
-fn read_fix(mut stream: TcpStream, done: &AtomicBool, handler: &mut dyn FixHandler) {
-    let framer = Framer::new(64 << 10);
-    let mut parser = Parser::new();
-    let mut buf = Vec::with_capacity(1 << 16);
-    let mut chunk = vec![0u8; 1 << 16];
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(50)));
-    while !done.load(Ordering::Relaxed) {
-        let n = match stream.read(&mut chunk) {
-            Ok(0) => return,
-            Ok(n) => n,
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
-                continue;
+fn read_fix(stream: TcpStream, done: &AtomicBool, handler: &mut dyn FixHandler) {
+    crate::fix_bench::read_frames(stream, done, Duration::from_millis(50), &mut |message| match message {
+        Some(message) => {
+            let fields = message.fields();
+            if let Ok(cl) = fields.get_u64(11) {
+                handler.message(message.msg_type(), fields.get_char(150).unwrap_or(0), cl);
             }
-            Err(_) => return,
-        };
-        buf.extend_from_slice(&chunk[..n]);
-        let mut at = 0;
-        loop {
-            match framer.next_frame(&buf[at..]) {
-                FrameResult::Complete { len } => {
-                    if let Ok(message) = parser.parse(&buf[at..at + len]) {
-                        let fields = message.fields();
-                        if let Ok(cl) = fields.get_u64(11) {
-                            handler.message(message.msg_type(), fields.get_char(150).unwrap_or(0), cl);
-                        }
-                    }
-                    at += len;
-                }
-                FrameResult::Garbled { skip, .. } => at += skip,
-                FrameResult::Incomplete => break,
-            }
+            Ok(())
         }
-        buf.drain(..at);
-        if handler.flush().is_err() {
-            return;
-        }
-    }
+        None => handler.flush(),
+    });
 }
 
 /// Connects and logs a FIX client on; the answer must be a Logon.
