@@ -444,7 +444,7 @@ impl SessionTask {
         origin: Option<u64>,
         actions: &mut Vec<Action>,
     ) {
-        let received = crate::otlp::now_ns();
+        let received = if self.tracer.enabled() { crate::otlp::now_ns() } else { 0 };
         let fields = message.fields();
         if self.config.echo {
             let msg_type = message.msg_type();
