@@ -688,7 +688,11 @@ impl Clock {
         Clock { anchor_wall: wall, anchor: Instant::now(), floor }
     }
     fn now(&mut self) -> u64 {
-        let now = self.anchor_wall + self.anchor.elapsed().as_nanos() as u64;
+        self.at(Instant::now())
+    }
+    /// The time stamp of `instant` (read by the caller, who uses it too).
+    fn at(&mut self, instant: Instant) -> u64 {
+        let now = self.anchor_wall + instant.saturating_duration_since(self.anchor).as_nanos() as u64;
         self.floor = self.floor.max(now);
         self.floor
     }
@@ -890,8 +894,9 @@ fn engine_loop(
         // timestamp (time is still monotonic, and the read costs more than
         // applying a simple command). A wait on a full ring reads it again,
         // so commands popped after a stall are not stamped with stale time.
-        let mut now = Timestamp(clock.now());
+        // One clock read stamps the batch and times it.
         let batch_start = Instant::now();
+        let mut now = Timestamp(clock.at(batch_start));
         for _ in 0..256 {
             let Some((origin, command, submitted)) = inbound.pop() else { break };
             worked = true;

@@ -29,8 +29,8 @@
 use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Traces waiting for the exporter; beyond this they are dropped.
@@ -85,7 +85,7 @@ pub fn now_ns() -> u64 {
 pub struct Tracer {
     sample_one_in: u64,
     orders: AtomicU64,
-    queue: Mutex<std::sync::mpsc::SyncSender<OrderTrace>>,
+    queue: std::sync::mpsc::SyncSender<OrderTrace>,
     /// Traces dropped because the queue was full.
     pub dropped: AtomicU64,
     /// Traces the collector accepted.
@@ -102,7 +102,7 @@ impl Tracer {
         let tracer = Arc::new(Tracer {
             sample_one_in: settings.map_or(0, |s| s.sample_one_in.max(1)),
             orders: AtomicU64::new(0),
-            queue: Mutex::new(tx),
+            queue: tx,
             dropped: AtomicU64::new(0),
             exported: AtomicU64::new(0),
             failed: AtomicU64::new(0),
@@ -132,8 +132,7 @@ impl Tracer {
 
     /// Queues a finished trace; never waits.
     pub fn record(&self, trace: OrderTrace) {
-        let queue = self.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if queue.try_send(trace).is_err() {
+        if self.queue.try_send(trace).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -357,7 +356,7 @@ mod tests {
         let tracer = Tracer {
             sample_one_in: 10,
             orders: AtomicU64::new(0),
-            queue: Mutex::new(std::sync::mpsc::sync_channel(1).0),
+            queue: std::sync::mpsc::sync_channel(1).0,
             dropped: AtomicU64::new(0),
             exported: AtomicU64::new(0),
             failed: AtomicU64::new(0),

@@ -408,11 +408,7 @@ impl Rest {
     }
 
     fn instrument(&self, symbol: &str) -> Result<&InstrumentSpec, RestError> {
-        self.venue
-            .engine
-            .instruments
-            .iter()
-            .find(|s| rest_symbol(s) == symbol || s.symbol == symbol)
+        find_instrument(&self.venue.engine.instruments, symbol)
             .ok_or_else(|| RestError::bad(-1121, "Invalid symbol."))
     }
 
@@ -445,6 +441,16 @@ impl Rest {
 /// Binance's spelling of a symbol: base and quote joined.
 pub fn rest_symbol(spec: &InstrumentSpec) -> String {
     format!("{}{}", spec.base_asset, spec.quote_asset)
+}
+
+/// The instrument a client names, by the venue's symbol ("BTC-USDT") or the
+/// Binance one ("BTCUSDT"): the one lookup every gateway uses, without
+/// building a string per candidate.
+pub fn find_instrument<'a>(specs: &'a [InstrumentSpec], symbol: &str) -> Option<&'a InstrumentSpec> {
+    specs.iter().find(|s| {
+        s.symbol == symbol
+            || symbol.strip_prefix(s.base_asset.as_str()).is_some_and(|rest| rest == s.quote_asset)
+    })
 }
 
 fn with_headers(body: Value, headers: UsageHeaders) -> Response {

@@ -101,7 +101,7 @@ impl MdDesk {
         if let Some(group) = dict.group(b"V", 146).and_then(|spec| fields.group(spec)) {
             for entry in group.entries() {
                 let symbol = entry.get_str(55).unwrap_or_default();
-                match specs.iter().find(|s| s.symbol == symbol || crate::rest::rest_symbol(s) == symbol) {
+                match crate::rest::find_instrument(specs, symbol) {
                     Some(spec) => symbols.push(spec.clone()),
                     None => return vec![reject(&req_id, "0", &format!("unknown symbol {symbol:?}"))],
                 }

@@ -253,7 +253,7 @@ fn finish_trace(
     stamped: &venue_pipeline::Stamped,
     origin: u64,
 ) {
-    if stamped.origin != origin || !stamped.last {
+    if stamped.origin != origin || !stamped.last || !tracer.enabled() {
         return;
     }
     if let Some(Some(mut trace)) = traced.pop_front() {
@@ -516,7 +516,10 @@ impl SessionTask {
                     _ => None,
                 };
                 match self.router.submit(origin, command) {
-                    Ok(()) => self.traced.push_back(trace),
+                    // The queue pairs commands with their answers; kept
+                    // only while tracing is on.
+                    Ok(()) if self.tracer.enabled() => self.traced.push_back(trace),
+                    Ok(()) => {}
                     Err(reject) => {
                         let reply = desk.refused(&command, reject, now_ns());
                         send_reply(&mut self.session, &reply, actions);

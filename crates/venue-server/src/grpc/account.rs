@@ -178,18 +178,11 @@ impl Grpc {
 
     /// The assets whose balance of `account` an output changes.
     fn touched(&self, account: AccountId, output: &Output, assets: &mut BTreeSet<u32>) {
-        match output {
-            Output::Settlement(s) if s.buyer == account || s.seller == account => {
-                if let Some(spec) = self.spec(s.instrument) {
-                    for name in [&spec.base_asset, &spec.quote_asset] {
-                        if let Some(at) = self.venue().engine.assets.iter().position(|a| &a.name == name) {
-                            assets.insert(at as u32);
-                        }
-                    }
-                }
-            }
+        let instrument = match output {
+            Output::Settlement(s) if s.buyer == account || s.seller == account => s.instrument,
             Output::Transfer { account: a, asset, .. } if *a == account => {
                 assets.insert(asset.0);
+                return;
             }
             // New orders and cancels move money between available and held.
             Output::Book(event) => match event.kind {
@@ -200,18 +193,18 @@ impl Grpc {
                 | EventKind::Reduced { account: a, .. }
                     if a == account =>
                 {
-                    if let Some(spec) = self.spec(event.instrument) {
-                        for name in [&spec.base_asset, &spec.quote_asset] {
-                            if let Some(at) = self.venue().engine.assets.iter().position(|a| &a.name == name)
-                            {
-                                assets.insert(at as u32);
-                            }
-                        }
-                    }
+                    event.instrument
                 }
-                _ => {}
+                _ => return,
             },
-            _ => {}
+            _ => return,
+        };
+        let Some(spec) = self.spec(instrument) else { return };
+        let known = &self.venue().engine.assets;
+        for name in [&spec.base_asset, &spec.quote_asset] {
+            if let Some(at) = known.iter().position(|a| &a.name == name) {
+                assets.insert(at as u32);
+            }
         }
     }
 
@@ -408,13 +401,7 @@ impl v1::account_server::Account for Grpc {
         let account = caller(&request)?.account;
         let r = request.get_ref();
         let spec = self.instrument(&r.symbol)?.clone();
-        let target = match r.order.as_ref().and_then(|o| o.id.as_ref()) {
-            Some(v1::order_ref::Id::OrderId(id)) => venue_matching::OrderRef::Id(venue_domain::OrderId(*id)),
-            Some(v1::order_ref::Id::ClientOrderId(text)) if !text.is_empty() => {
-                venue_matching::OrderRef::Client(account, crate::fix::orders::client_id(text))
-            }
-            _ => return Err(super::invalid("order", "order_id or client_order_id is required")),
-        };
+        let target = super::orders::order_ref(account, r.order.as_ref())?;
         let instrument = spec.id;
         let venue = self.venue();
         let found = venue

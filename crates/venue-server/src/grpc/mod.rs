@@ -147,18 +147,14 @@ impl Grpc {
         if symbol.is_empty() {
             return Err(invalid("symbol", "required"));
         }
-        self.rest
-            .specs()
-            .iter()
-            .find(|s| s.symbol == symbol || crate::rest::rest_symbol(s) == symbol)
-            .ok_or_else(|| {
-                refusal(
-                    Code::NotFound,
-                    "UnknownSymbol",
-                    Reject::UnknownInstrument.code(),
-                    format!("unknown symbol {symbol:?}"),
-                )
-            })
+        crate::rest::find_instrument(self.rest.specs(), symbol).ok_or_else(|| {
+            refusal(
+                Code::NotFound,
+                "UnknownSymbol",
+                Reject::UnknownInstrument.code(),
+                format!("unknown symbol {symbol:?}"),
+            )
+        })
     }
 
     fn spec(&self, id: venue_domain::InstrumentId) -> Option<&InstrumentSpec> {
@@ -171,8 +167,7 @@ impl Grpc {
 
     /// Decimal text of an amount of the asset named `name`.
     fn amount(&self, asset: &str, units: i64) -> String {
-        let decimals = self.venue().engine.assets.iter().find(|a| a.name == asset).map_or(0, |a| a.decimals);
-        venue_domain::format_scaled(units, decimals)
+        venue_domain::format_scaled(units, self.rest.asset_decimals(asset))
     }
 }
 

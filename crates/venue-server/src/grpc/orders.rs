@@ -25,27 +25,27 @@ fn side(value: i32) -> Result<Side, Status> {
     }
 }
 
-fn client_id(grpc: &Grpc, text: &str) -> Result<ClientOrderId, Status> {
+/// A client's order id, checked (it is remembered only once an order that
+/// carries it is submitted).
+fn client_id(text: &str) -> Result<ClientOrderId, Status> {
     if text.is_empty() {
         return Ok(ClientOrderId::NONE);
     }
     if text.len() > 36 || !text.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:/".contains(&b)) {
         return Err(invalid("client_order_id", "at most 36 characters of [A-Za-z0-9._:/-]"));
     }
-    let id = crate::fix::orders::client_id(text);
-    grpc.rest.remember(id, text);
-    Ok(id)
+    Ok(crate::fix::orders::client_id(text))
 }
 
-fn order_ref(
-    grpc: &Grpc,
+/// The order a cancel, amend or query names.
+pub(super) fn order_ref(
     account: venue_domain::AccountId,
     order: Option<&v1::OrderRef>,
 ) -> Result<OrderRef, Status> {
     match order.and_then(|o| o.id.as_ref()) {
         Some(v1::order_ref::Id::OrderId(id)) => Ok(OrderRef::Id(OrderId(*id))),
         Some(v1::order_ref::Id::ClientOrderId(text)) if !text.is_empty() => {
-            Ok(OrderRef::Client(account, client_id(grpc, text)?))
+            Ok(OrderRef::Client(account, client_id(text)?))
         }
         _ => Err(invalid("order", "order_id or client_order_id is required")),
     }
@@ -119,7 +119,7 @@ pub(super) fn build_order(
     let order = NewOrder {
         instrument: spec.id,
         order_id: OrderId(0),
-        client_order_id: client_id(grpc, &r.client_order_id)?,
+        client_order_id: client_id(&r.client_order_id)?,
         account,
         stp_group: StpGroup(0),
         side,
@@ -134,6 +134,10 @@ pub(super) fn build_order(
         expire_time,
         quote_budget: 0,
     };
+    // Checked in full: the client's text is what its answers will show.
+    if !r.client_order_id.is_empty() {
+        grpc.rest.remember(order.client_order_id, &r.client_order_id);
+    }
     Ok((order, spec))
 }
 
@@ -309,20 +313,20 @@ fn prepare_cancel(
     grpc: &Grpc,
     caller: &Caller,
     r: &v1::CancelOrderRequest,
-) -> Result<(Command, Prepared), Status> {
+) -> Result<(Command, InstrumentSpec), Status> {
     let spec = grpc.instrument(&r.symbol)?.clone();
-    let target = order_ref(grpc, caller.account, r.order.as_ref())?;
+    let target = order_ref(caller.account, r.order.as_ref())?;
     let command = Command::Cancel(CancelOrder { instrument: spec.id, target, account: Some(caller.account) });
-    Ok((command, Prepared::Cancel(spec)))
+    Ok((command, spec))
 }
 
 fn prepare_amend(
     grpc: &Grpc,
     caller: &Caller,
     r: &v1::AmendOrderRequest,
-) -> Result<(Command, Prepared), Status> {
+) -> Result<(Command, InstrumentSpec), Status> {
     let spec = grpc.instrument(&r.symbol)?.clone();
-    let target = order_ref(grpc, caller.account, r.order.as_ref())?;
+    let target = order_ref(caller.account, r.order.as_ref())?;
     let new_price = parse_field("new_price", &r.new_price, |t| spec.parse_price(t))?;
     let new_qty = if r.new_quantity.is_empty() {
         None
@@ -337,7 +341,7 @@ fn prepare_amend(
         new_qty,
         new_client_order_id: ClientOrderId::NONE,
     });
-    Ok((command, Prepared::Amend(spec)))
+    Ok((command, spec))
 }
 
 fn prepare_mass_cancel(
@@ -360,8 +364,8 @@ fn prepare(
             let (order, spec) = build_order(grpc, caller.account, r)?;
             Ok((Command::NewOrder(order), Prepared::New(order, spec)))
         }
-        Some(R::Cancel(r)) => prepare_cancel(grpc, caller, r),
-        Some(R::Amend(r)) => prepare_amend(grpc, caller, r),
+        Some(R::Cancel(r)) => prepare_cancel(grpc, caller, r).map(|(c, spec)| (c, Prepared::Cancel(spec))),
+        Some(R::Amend(r)) => prepare_amend(grpc, caller, r).map(|(c, spec)| (c, Prepared::Amend(spec))),
         Some(R::MassCancel(r)) => prepare_mass_cancel(grpc, caller, r),
         None => Err(invalid("request", "one of new_order, cancel, amend, mass_cancel is required")),
     }
@@ -429,8 +433,7 @@ impl v1::order_entry_server::OrderEntry for Grpc {
         request: Request<v1::CancelOrderRequest>,
     ) -> Result<Response<v1::CancelOrderResult>, Status> {
         let caller = caller(&request)?;
-        let (command, prepared) = prepare_cancel(self, &caller, request.get_ref())?;
-        let Prepared::Cancel(spec) = prepared else { unreachable!("a cancel") };
+        let (command, spec) = prepare_cancel(self, &caller, request.get_ref())?;
         Ok(Response::new(cancel_result(&spec, &self.run(command).await?)?))
     }
 
@@ -439,8 +442,7 @@ impl v1::order_entry_server::OrderEntry for Grpc {
         request: Request<v1::AmendOrderRequest>,
     ) -> Result<Response<v1::AmendOrderResult>, Status> {
         let caller = caller(&request)?;
-        let (command, prepared) = prepare_amend(self, &caller, request.get_ref())?;
-        let Prepared::Amend(spec) = prepared else { unreachable!("an amend") };
+        let (command, spec) = prepare_amend(self, &caller, request.get_ref())?;
         Ok(Response::new(amend_result(&spec, &self.run(command).await?)?))
     }
 
