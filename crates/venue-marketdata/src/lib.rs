@@ -39,8 +39,10 @@
 //! `U > seq + 1` means it missed one: it takes a new snapshot.
 //! [`BookFollower`] (L2) and [`L3Follower`] implement exactly this and report
 //! [`FollowError::Gap`] `{ expected, got }`; transports and the web page
-//! mirror them. After a restart of the venue the numbering restarts at 0
-//! ([`MarketData::from_books`]); clients must resynchronise.
+//! mirror them. After a restart of the venue the numbering of every
+//! instrument continues from the engine's sequence number
+//! ([`MarketData::from_books`]): it never goes back, and a client holding a
+//! number from before the restart sees a gap and resynchronises.
 //!
 //! **Encode once, send to many.** [`MarketData::apply`] hands out each
 //! update as an `Arc<Update>`: every subscriber and transport shares the

@@ -302,14 +302,25 @@ impl MarketData {
     }
 
     /// Market data for books that already hold orders (after recovery from
-    /// an engine snapshot): levels, orders in priority order and status are
-    /// taken from the books, at book sequence number 0. Trades, candles and
-    /// statistics start empty: the engine does not keep them.
-    pub fn from_books(books: &Books, config: MarketDataConfig) -> MarketData {
+    /// an engine snapshot and journal replay): levels, orders in priority
+    /// order and status are taken from the books. Every instrument's book
+    /// sequence number starts at `seq`, the engine's sequence number (of
+    /// its last command), and its snapshots carry the engine's `time`.
+    ///
+    /// Why the engine's number: a book sequence number advances at most
+    /// once per command, so no update published before the restart can
+    /// carry a number above it. Numbers therefore never go back across a
+    /// restart: a client still holding a pre-restart `lastUpdateId` sees a
+    /// gap (`U > its u + 1`) and resynchronises, instead of taking
+    /// post-restart updates that reuse old numbers for a book it never saw.
+    /// Trades, candles and statistics start empty: the engine does not
+    /// keep them.
+    pub fn from_books(books: &Books, seq: u64, time: Timestamp, config: MarketDataConfig) -> MarketData {
         let specs: Vec<InstrumentSpec> = books.iter().map(|b| b.spec().clone()).collect();
         let mut market = MarketData::with_config(&specs, config);
         for book in books.iter() {
             let Some(state) = market.instruments.get_mut(&book.spec().id) else { continue };
+            (state.seq, state.l2_last, state.l3_last, state.time) = (seq, seq, seq, time);
             state.status = book.status();
             let snapshot = book.snapshot();
             for order in snapshot.bids.iter().chain(&snapshot.asks) {

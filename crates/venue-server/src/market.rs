@@ -6,8 +6,8 @@
 //! Market data waits for durability like acknowledgements do, so a trade
 //! that a crash could still take back is never shown. After a restart the
 //! books are rebuilt from the recovered engine (`MarketData::from_books`):
-//! book sequence numbers start again at 0, and trades and candles from
-//! before the restart are not kept.
+//! book sequence numbers continue from the engine's sequence number (never
+//! back), and trades and candles from before the restart are not kept.
 
 use crate::metrics::Metrics;
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -192,7 +192,12 @@ pub fn serve_with(settings: Settings, config_path: Option<PathBuf>, control: Con
         .submitter()
         .query(Box::new(move |engine: &venue_engine::Engine| {
             let config = venue_marketdata::MarketDataConfig::default();
-            let _ = initial_tx.send(venue_marketdata::MarketData::from_books(engine.books(), config));
+            let _ = initial_tx.send(venue_marketdata::MarketData::from_books(
+                engine.books(),
+                engine.seq(),
+                engine.time(),
+                config,
+            ));
         }))
         .map_err(|e| format!("market data: {e}"))?;
     let initial = initial_rx

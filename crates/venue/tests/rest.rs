@@ -7,6 +7,7 @@
 mod common;
 
 use common::*;
+use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
@@ -95,6 +96,63 @@ fn ccxt_binance_client_works_by_changing_the_host() {
     let data = TempDir::new("ccxt");
     let venue = Venue::start(&data.0.join("venue"), None);
     run_client("ccxt_client.py", &format!("http://{}", venue.public), "ccxt: all checks passed");
+    let (status, log) = venue.terminate();
+    assert!(status.success(), "{log}");
+}
+
+/// `(lastUpdateId, bids)` of the REST depth of BTCUSDT once `ready` holds
+/// (market data follows acknowledgements on its own thread).
+fn depth_when(venue: &Venue, what: &str, ready: impl Fn(u64, &Value) -> bool) -> (u64, Value) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (status, body) = request(venue.public, "GET", "/api/v3/depth?symbol=BTCUSDT", None, None);
+        let depth: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        let id = depth["lastUpdateId"].as_u64().unwrap_or(0);
+        if status == 200 && ready(id, &depth["bids"]) {
+            return (id, depth["bids"].clone());
+        }
+        assert!(std::time::Instant::now() < deadline, "expected {what}; last depth: {status} {body}");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+fn rest_bid(venue: &Venue, price: &str) {
+    let params = [
+        ("symbol", "BTCUSDT"),
+        ("side", "BUY"),
+        ("type", "LIMIT"),
+        ("timeInForce", "GTC"),
+        ("quantity", "1"),
+        ("price", price),
+    ];
+    let (status, body) = rest_signed(venue.public, "POST", "/api/v3/order", ALICE, &params);
+    assert_eq!(status, 200, "expected alice's bid at {price} accepted: {body}");
+}
+
+#[test]
+fn book_sequence_numbers_never_go_back_across_a_restart() {
+    let data = TempDir::new("rest-restart");
+    let dir = data.0.join("venue");
+    let venue = Venue::start(&dir, None);
+    rest_bid(&venue, "20000");
+    rest_bid(&venue, "20001");
+    let (before, _) =
+        depth_when(&venue, "two bids on the book", |_, bids| bids.as_array().is_some_and(|b| b.len() == 2));
+    assert!(before >= 2, "expected two updates before the restart, lastUpdateId {before}");
+    let (status, log) = venue.terminate();
+    assert!(status.success(), "{log}");
+
+    // The same data directory: the bids are recovered, and the numbering
+    // continues above every number published before.
+    let venue = Venue::start(&dir, None);
+    let (after, bids) =
+        depth_when(&venue, "the recovered book", |_, bids| bids.as_array().is_some_and(|b| b.len() == 2));
+    assert!(after >= before, "lastUpdateId went back across the restart: {before} then {after}");
+    assert_eq!(bids[0][0], Value::from("20001.00"), "expected the recovered best bid: {bids}");
+    rest_bid(&venue, "20002");
+    let (next, _) =
+        depth_when(&venue, "the third bid", |_, bids| bids.as_array().is_some_and(|b| b.len() == 3));
+    assert_eq!(next, after + 1, "expected the next update to carry the next number");
     let (status, log) = venue.terminate();
     assert!(status.success(), "{log}");
 }
