@@ -145,6 +145,7 @@
 //! * `account_set`: `account`.
 //! * `kill_switch`: `account`, `on`.
 //! * `command_rejected`: `reason`, `reason_code`.
+//! * `ticked`: no fields; ends the outcome of every `tick` command.
 //!
 //! A reader must accept keys it does not know inside `command` and
 //! `outcome` (new command and output kinds add some); the seven top-level

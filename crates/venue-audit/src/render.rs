@@ -295,6 +295,7 @@ fn write_output(json: &mut Json<'_>, output: &Output) {
             json.str("type", "command_rejected");
             json.reject(reason);
         }
+        Output::Ticked => json.str("type", "ticked"),
     }
 }
 

@@ -108,6 +108,7 @@ fn a_session_verifies_and_each_line_is_its_rendering_plus_the_chain() {
         "account_set",
         "kill_switch",
         "command_rejected",
+        "ticked",
         "command:new_order",
         "command:cancel",
         "command:amend",

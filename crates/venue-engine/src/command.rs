@@ -168,6 +168,11 @@ pub enum Output {
         /// Why.
         reason: Reject,
     },
+    /// A time tick ran (after whatever it expired). It changes no state; it
+    /// is there so that consumers which keep time by the sequencer's clock
+    /// see time pass on an idle venue: market data closes candles by it,
+    /// deterministically, instead of reading a wall clock.
+    Ticked,
 }
 
 /// Double-entry postings of one trade, in asset units. Quote moves from

@@ -341,7 +341,10 @@ impl Engine {
             Command::SetStatus { instrument, status } => {
                 self.book_command(&BookCommand::SetStatus { instrument, status }, now, out)
             }
-            Command::Tick => self.book_command(&BookCommand::Expire, now, out),
+            Command::Tick => {
+                self.book_command(&BookCommand::Expire, now, out);
+                out.push(Output::Ticked);
+            }
             Command::EndOfSession => self.book_command(&BookCommand::EndOfSession, now, out),
             Command::Deposit { transfer_id, account, asset, amount } => {
                 let done =

@@ -330,7 +330,7 @@ fn a_gtd_order_expires_on_the_tick_at_its_expiry_time_and_releases_its_hold() {
     assert_eq!(v.bal(1, USDT), (USD - 30_315, 30_315));
 
     let out = v.run_at(expiry - 1, Command::Tick);
-    assert!(out.is_empty(), "nothing is due yet: {out:#?}");
+    assert_eq!(out, [Output::Ticked], "nothing is due yet: {out:#?}");
     assert_eq!(v.bal(1, USDT), (USD - 30_315, 30_315));
 
     let out = v.run_at(expiry, Command::Tick);

@@ -5,8 +5,10 @@
 //! time is the sequencer time of the commands that traded, never a clock.
 //! Candles are sparse: a period without trades has no candle (a transport
 //! that wants a continuous series fills gaps with the previous close and
-//! zero volume). A candle is closed once a trade falls in a later period or
-//! once the time passed to [`Candle::is_closed`] reaches its end.
+//! zero volume). A candle is closed once the sequencer's time reaches its
+//! end: the first command at or after that time (a trade, or the venue's
+//! periodic time tick on an idle market) publishes it one last time, final
+//! ([`Candle::is_closed`] at the update's time).
 
 use crate::update::PublicTrade;
 use std::collections::VecDeque;
@@ -178,17 +180,36 @@ impl CandleSeries {
             candle.ohlcv.add(trade);
             return *candle;
         }
-        if let Some(closed) = self.current.take()
-            && self.keep > 0
-        {
+        // Market data closes candles by time before it adds a command's
+        // trades, so this one is already final and was published as such.
+        if let Some(closed) = self.current.take() {
+            self.remember(closed);
+        }
+        let candle = Candle { interval: self.interval, open_time: start, ohlcv: Ohlcv::of(trade) };
+        self.current = Some(candle);
+        candle
+    }
+
+    /// Closes the current candle if `now` has reached its end: moves it to
+    /// the history and returns it, final.
+    pub(crate) fn close(&mut self, now: Timestamp) -> Option<Candle> {
+        let closed = self.current.take_if(|c| c.is_closed(now))?;
+        self.remember(closed);
+        Some(closed)
+    }
+
+    /// End of the current candle, if one is open.
+    pub(crate) fn end(&self) -> Option<Timestamp> {
+        self.current.as_ref().map(Candle::end_time)
+    }
+
+    fn remember(&mut self, closed: Candle) {
+        if self.keep > 0 {
             if self.history.len() == self.keep {
                 self.history.pop_front();
             }
             self.history.push_back(closed);
         }
-        let candle = Candle { interval: self.interval, open_time: start, ohlcv: Ohlcv::of(trade) };
-        self.current = Some(candle);
-        candle
     }
 
     /// The most recent `limit` candles, oldest first, the current one last.

@@ -104,7 +104,14 @@
 //! Candles (`1s`, `1m`, `5m`, `15m`, `1h`, `1d`) are aligned to multiples of
 //! their length since the epoch (UTC), contain the trades whose command time
 //! falls in them, and exist only for periods with trades; each update that
-//! traded carries the current candle of every interval. The 24-hour
+//! traded carries the current candle of every interval. A candle closes when
+//! the sequencer's time reaches its end: the first command at or after it
+//! (any command; on an idle venue the periodic time tick, whose
+//! [`Output::Ticked`](venue_engine::Output::Ticked) carries the time) gives
+//! the instrument an update with the final candle, closed at the update's
+//! time ([`Candle::is_closed`]), which is how a kline stream's `x` becomes
+//! true. A closing is a public change: it takes a book sequence number like
+//! any other update. The 24-hour
 //! statistics use per-minute buckets: the window is the 1440 UTC minutes
 //! ending with `now`'s minute, exact at that granularity, O(1) amortised.
 

@@ -6,7 +6,7 @@ use crate::book::{L2Book, L3Book, L3Order};
 use crate::candle::{Candle, CandleSeries, Interval};
 use crate::stats::{RollingStats, Stats24h};
 use crate::update::{Bbo, L3Event, LevelChange, PriceLevel, PublicTrade, Update, sort_levels};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use venue_domain::{InstrumentId, InstrumentSpec, Price, Side, Timestamp, TradingStatus};
 use venue_engine::Output;
@@ -143,12 +143,25 @@ impl Instrument {
         }
     }
 
-    /// Applies one command's events for this instrument; returns the update
-    /// if anything public changed.
+    /// Closes every candle whose period has ended by `now`, appending the
+    /// final candles to `out`.
+    fn close_candles(&mut self, now: Timestamp, out: &mut Vec<Candle>) {
+        out.extend(self.candles.iter_mut().filter_map(|series| series.close(now)));
+    }
+
+    /// When the next open candle ends (`u64::MAX` if none is open).
+    fn next_close(&self) -> u64 {
+        self.candles.iter().filter_map(|series| series.end()).map(|t| t.0).min().unwrap_or(u64::MAX)
+    }
+
+    /// Applies one command's events for this instrument, after the candles
+    /// the command's time `closed`; returns the update if anything public
+    /// changed.
     fn apply<'a>(
         &mut self,
         time: Timestamp,
         events: impl Iterator<Item = &'a EventKind>,
+        closed: Vec<Candle>,
         config: &MarketDataConfig,
     ) -> Option<Update> {
         // Each touched level's state before the command, to report only
@@ -219,7 +232,7 @@ impl Instrument {
         sort_levels(&mut levels);
 
         self.stats.advance(time);
-        let mut candles = Vec::new();
+        let mut candles = closed;
         if !trades.is_empty() {
             for trade in &trades {
                 self.stats.add(time, trade);
@@ -239,11 +252,12 @@ impl Instrument {
             }
             self.last_trade = trades.last().copied();
         }
+        candles.sort_by_key(|c| (c.interval, c.open_time));
         let bbo_now = self.l2.bbo();
         let bbo = (bbo_now != self.bbo).then_some(bbo_now);
         self.bbo = bbo_now;
 
-        if levels.is_empty() && l3.is_empty() && trades.is_empty() && status.is_none() {
+        if levels.is_empty() && l3.is_empty() && trades.is_empty() && candles.is_empty() && status.is_none() {
             debug_assert!(bbo.is_none(), "quote changed without a level change");
             return None;
         }
@@ -283,6 +297,9 @@ pub struct MarketData {
     open: Option<(u64, Timestamp)>,
     /// Its market-data events so far.
     pending: Vec<Event>,
+    /// The earliest end of any open candle (ns; `u64::MAX` if none): a
+    /// command at or after it closes candles.
+    next_close: u64,
 }
 
 impl MarketData {
@@ -298,6 +315,7 @@ impl MarketData {
             instruments: instruments.iter().map(|s| (s.id, Instrument::new(s.clone(), &config))).collect(),
             open: None,
             pending: Vec::new(),
+            next_close: u64::MAX,
         }
     }
 
@@ -380,11 +398,25 @@ impl MarketData {
     /// `last` and no later command has arrived yet.
     pub fn flush(&mut self, out: &mut Vec<Arc<Update>>) {
         let Some((_, time)) = self.open.take() else { return };
-        let touched: BTreeSet<InstrumentId> = self.pending.iter().map(|e| e.instrument).collect();
-        for id in touched {
+        let mut touched: BTreeMap<InstrumentId, Vec<Candle>> =
+            self.pending.iter().map(|e| (e.instrument, Vec::new())).collect();
+        if time.0 >= self.next_close {
+            for (&id, state) in &mut self.instruments {
+                let mut closed = Vec::new();
+                state.close_candles(time, &mut closed);
+                if !closed.is_empty() {
+                    touched.entry(id).or_default().extend(closed);
+                }
+            }
+            self.next_close = self.instruments.values().map(Instrument::next_close).min().unwrap_or(u64::MAX);
+        }
+        for (id, closed) in touched {
             let Some(state) = self.instruments.get_mut(&id) else { continue };
             let events = self.pending.iter().filter(|e| e.instrument == id).map(|e| &e.kind);
-            if let Some(update) = state.apply(time, events, &self.config) {
+            if let Some(update) = state.apply(time, events, closed, &self.config) {
+                if !update.trades.is_empty() {
+                    self.next_close = self.next_close.min(state.next_close());
+                }
                 out.push(Arc::new(update));
             }
         }

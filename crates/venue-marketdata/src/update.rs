@@ -165,8 +165,13 @@ pub struct Update {
     /// L1 after the update, present only when the best bid or ask (price,
     /// size or count) changed.
     pub bbo: Option<Bbo>,
-    /// When the update traded: the current candle of every interval after
-    /// its trades (in [`Interval::ALL`](crate::Interval::ALL) order).
+    /// Candles that changed, ordered by interval (in
+    /// [`Interval::ALL`](crate::Interval::ALL) order) then open time: the
+    /// candles whose period ended by this update's time, final (closed:
+    /// [`Candle::is_closed`] at [`time`](Self::time)), then, when the update
+    /// traded, the current candle of every interval after its trades (open).
+    /// An update may carry only closed candles: time passed, nothing else
+    /// changed.
     pub candles: Vec<Candle>,
     /// The new trading status, when it changed.
     pub status: Option<TradingStatus>,
@@ -198,8 +203,9 @@ impl Update {
     /// Folds a later update of the same instrument into this one, keeping
     /// the parts `interest` asks for: the result takes the subscriber from
     /// before `self` to after `later` exactly as the two did one after the
-    /// other. Levels and L1, candles and status keep their latest values;
-    /// L3 events and trades are concatenated (they are events, not state).
+    /// other. Levels and L1, candles (per period) and status keep their
+    /// latest values; L3 events and trades are concatenated (they are
+    /// events, not state).
     pub(crate) fn absorb(&mut self, later: &Update, interest: Interest) {
         debug_assert_eq!(self.instrument, later.instrument);
         debug_assert!(later.first_seq > self.seq);
@@ -231,12 +237,13 @@ impl Update {
         self.bbo = if interest.l1 { later.bbo.or(self.bbo) } else { None };
         if interest.candles {
             for candle in &later.candles {
-                match self.candles.iter_mut().find(|c| c.interval == candle.interval) {
+                let same = |c: &&mut Candle| (c.interval, c.open_time) == (candle.interval, candle.open_time);
+                match self.candles.iter_mut().find(same) {
                     Some(slot) => *slot = *candle,
                     None => self.candles.push(*candle),
                 }
             }
-            self.candles.sort_by_key(|c| c.interval);
+            self.candles.sort_by_key(|c| (c.interval, c.open_time));
         } else {
             self.candles.clear();
         }

@@ -211,3 +211,80 @@ fn rolling_extremes_follow_the_window() {
     assert_eq!(extremes(T0 + DAY + 2 * MIN), (10_500, 10_500, 9_500, 2));
     assert_eq!(extremes(T0 + DAY + 3 * MIN), (9_500, 9_500, 9_500, 1));
 }
+
+/// A candle is published one last time, closed, by the first command at or
+/// after its end: on an idle market the time tick; otherwise whatever comes.
+#[test]
+fn candles_close_by_the_sequencer_time_and_are_published_final() {
+    let mut feed = Feed::new(T0 - MIN);
+    let first = trade(&mut feed, 0); // T0 + 500 ms
+    assert!(first.candles.iter().all(|c| !c.is_closed(first.time)), "{first:?}");
+    let s1 = candle(Interval::S1, T0, ohlcv(10_000, 10_000, 10_000, 10_000, 2, 20_000, 1, 1));
+
+    // A tick before the second ends changes nothing public.
+    let from = feed.history.len();
+    let outputs = feed.run_at(T0 + 999 * MS, venue_engine::Command::Tick);
+    assert_eq!(outputs.last(), Some(&venue_engine::Output::Ticked));
+    assert!(feed.updates_since(from).is_empty());
+
+    // The tick at the second's end publishes the final 1s candle, alone,
+    // under the next book sequence number.
+    let seq = feed.market.seq(BTC_USDT).unwrap();
+    feed.run_at(T0 + S, venue_engine::Command::Tick);
+    let closed = feed.updates_since(from);
+    assert_eq!(closed.len(), 1, "{closed:?}");
+    let update = &closed[0];
+    assert_eq!((update.seq, update.time), (seq + 1, Timestamp(T0 + S)));
+    assert_eq!(update.candles, [s1]);
+    assert!(update.candles[0].is_closed(update.time));
+    assert!(update.levels.is_empty() && update.l3.is_empty() && update.trades.is_empty());
+    // Only once.
+    let from = feed.history.len();
+    feed.run_at(T0 + 2 * S, venue_engine::Command::Tick);
+    assert!(feed.updates_since(from).is_empty());
+
+    // No tick for minutes: the next command (an order that rests) closes
+    // the minute and the 5 minutes, and the trade after it opens new ones.
+    let from = feed.history.len();
+    let (time, price, qty) = (T0 + 5 * MIN + S, 9_900, 2);
+    feed.run_at(time, limit(BTC_USDT, 2, Side::Sell, price, qty));
+    let resting = feed.updates_since(from);
+    assert_eq!(resting.len(), 1);
+    let m1 = candle(Interval::M1, T0, s1.ohlcv);
+    let m5 = candle(Interval::M5, T0, s1.ohlcv);
+    assert_eq!(resting[0].candles, [m1, m5], "the minute and 5 minutes close with the resting order");
+    assert!(resting[0].has_l2());
+    let from = feed.history.len();
+    feed.run_at(time, limit(BTC_USDT, 1, Side::Buy, price, qty));
+    let traded = &feed.updates_since(from)[0];
+    let opened: Vec<(Interval, u64, bool)> =
+        traded.candles.iter().map(|c| (c.interval, c.open_time.0, c.is_closed(traded.time))).collect();
+    assert_eq!(
+        opened,
+        [
+            (Interval::S1, T0 + 5 * MIN + S, false),
+            (Interval::M1, T0 + 5 * MIN, false),
+            (Interval::M5, T0 + 5 * MIN, false),
+            (Interval::M15, T0, false),
+            (Interval::H1, T0, false),
+            (Interval::D1, T0, false),
+        ]
+    );
+
+    // A conflating subscriber that merges the closing update with the next
+    // trade keeps both candles of the interval: the final one and the new.
+    let mut slow = venue_marketdata::Conflator::new(1, venue_marketdata::Interest::ALL);
+    let s1_next =
+        candle(Interval::S1, T0 + 5 * MIN + 2 * S, ohlcv(10_000, 10_000, 10_000, 10_000, 1, 10_000, 3, 3));
+    let from = feed.history.len();
+    feed.run_at(T0 + 5 * MIN + 2 * S, limit(BTC_USDT, 2, Side::Sell, 10_000, 1));
+    feed.run_at(T0 + 5 * MIN + 2 * S, limit(BTC_USDT, 1, Side::Buy, 10_000, 1));
+    for update in feed.updates_since(from) {
+        slow.push(update.clone());
+    }
+    let merged = slow.pop().expect("one merged update");
+    let s1s: Vec<Candle> = merged.candles.iter().filter(|c| c.interval == Interval::S1).copied().collect();
+    assert_eq!(s1s.len(), 2, "{merged:?}");
+    assert!(s1s[0].is_closed(merged.time) && s1s[0].open_time == Timestamp(T0 + 5 * MIN + S));
+    assert_eq!(s1s[1], s1_next);
+}

@@ -298,7 +298,11 @@ fn run_case(case: &Case) -> Result<(), TestCaseError> {
             prop_assert_eq!(update.l2_first_seq, *l2_last + 1);
             prop_assert_eq!(update.l3_first_seq, *l3_last + 1);
             prop_assert!(
-                update.has_l2() || update.has_l3() || !update.trades.is_empty() || update.status.is_some(),
+                update.has_l2()
+                    || update.has_l3()
+                    || !update.trades.is_empty()
+                    || update.status.is_some()
+                    || update.candles.iter().any(|c| c.is_closed(update.time)),
                 "empty update {:?}",
                 update
             );

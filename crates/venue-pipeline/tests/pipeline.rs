@@ -534,6 +534,7 @@ fn each_command_ends_with_one_last_output_and_the_taps_count_them() {
     assert!(pipeline.take_command_tap().is_none(), "each tap is handed out once");
     let mut commands = trading_commands();
     commands.push(Command::Tick);
+    commands.push(Command::EndOfSession);
     commands.push(Command::MassCancel { instrument: None, account: Some(AccountId(1)) });
     let outputs = run(&pipeline, &mut stream, 1, &commands);
 
@@ -557,8 +558,10 @@ fn each_command_ends_with_one_last_output_and_the_taps_count_them() {
     let mut twice = Vec::new();
     second.poll(usize::MAX, |t| twice.push(*t));
     assert_eq!(twice, tapped, "every tap sees every command");
-    assert_eq!(tapped[6].outputs, 0, "a tick with nothing due has no outputs");
-    assert!(tapped[7].outputs >= 1, "a mass cancel always answers (one report per book)");
+    let tick: Vec<Output> = outputs.iter().filter(|s| s.seq == 7).map(|s| s.output).collect();
+    assert_eq!(tick, [Output::Ticked], "a tick with nothing due says only that time passed");
+    assert_eq!(tapped[7].outputs, 0, "an end of session with no day order has no outputs");
+    assert!(tapped[8].outputs >= 1, "a mass cancel always answers (one report per book)");
     let _ = pipeline.shutdown().expect("clean shutdown");
     assert!(tap.finished() && stream.finished());
 }

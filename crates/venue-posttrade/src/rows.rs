@@ -735,7 +735,7 @@ impl Mapper {
                     }
                 }
                 Output::CommandRejected { reason } => b.reject(reason.code(), reason.as_str()),
-                Output::AccountSet { .. } | Output::KillSwitch { .. } => {}
+                Output::AccountSet { .. } | Output::KillSwitch { .. } | Output::Ticked => {}
             }
         }
         b.rows.order_updates = b.updates.into_values().collect();

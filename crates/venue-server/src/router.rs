@@ -80,7 +80,7 @@ fn accounts_of(output: &Output) -> [Option<AccountId>; 2] {
         Output::Transfer { account, .. }
         | Output::AccountSet { account }
         | Output::KillSwitch { account, .. } => [Some(*account), None],
-        Output::CommandRejected { .. } => [None, None],
+        Output::CommandRejected { .. } | Output::Ticked => [None, None],
     }
 }
 

@@ -5,8 +5,11 @@
 //!
 //! Streams: `<symbol>@depth` and `@depth@100ms` (diffs: `U`/`u` follow
 //! Binance's rules, so a client syncs from a REST `depth` snapshot exactly),
-//! `@depth5`/`@depth10`/`@depth20` (partial books), `@trade`, `@aggTrade`
-//! (one per trade), `@bookTicker`, `@ticker`, `@kline_<interval>`.
+//! `@depth5`/`@depth10`/`@depth20` (partial books: the top levels pushed
+//! every second, or every 100 ms with `@100ms`, changed or not, as Binance
+//! does), `@trade`, `@aggTrade` (one per trade), `@bookTicker`, `@ticker`,
+//! `@kline_<interval>` (`x` true on a candle's last message, once its period
+//! has ended by the sequencer's time).
 //!
 //! One hub task reads the market-data updates (shared `Arc`s from the one
 //! market-data component) and encodes each stream's event once per update,
@@ -48,11 +51,18 @@ const QUEUE: usize = 4096;
 const MAX_STREAMS: usize = 1024;
 /// Keepalive ping period.
 const PING: Duration = Duration::from_secs(20);
+/// The partial book streams' timer: `@100ms` streams push on every tick,
+/// the others on every tenth.
+const PARTIAL_TICK: Duration = Duration::from_millis(100);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
     Depth,
-    Partial(usize),
+    /// Top `levels`, pushed on the hub's timer every `every` of its ticks.
+    Partial {
+        levels: usize,
+        every: u32,
+    },
     Trade,
     AggTrade,
     BookTicker,
@@ -98,11 +108,16 @@ impl WsHub {
     fn parse(&self, name: &str) -> Option<Stream> {
         let (symbol, rest) = name.split_once('@')?;
         let spec = self.rest.specs().iter().find(|s| rest_symbol(s).eq_ignore_ascii_case(symbol))?;
-        let kind = match rest.strip_suffix("@100ms").or(rest.strip_suffix("@1000ms")).unwrap_or(rest) {
+        let (rest, every) = match (rest.strip_suffix("@100ms"), rest.strip_suffix("@1000ms")) {
+            (Some(fast), _) => (fast, 1),
+            (None, Some(slow)) => (slow, 10),
+            (None, None) => (rest, 10),
+        };
+        let kind = match rest {
             "depth" => Kind::Depth,
-            "depth5" => Kind::Partial(5),
-            "depth10" => Kind::Partial(10),
-            "depth20" => Kind::Partial(20),
+            "depth5" => Kind::Partial { levels: 5, every },
+            "depth10" => Kind::Partial { levels: 10, every },
+            "depth20" => Kind::Partial { levels: 20, every },
             "trade" => Kind::Trade,
             "aggTrade" => Kind::AggTrade,
             "bookTicker" => Kind::BookTicker,
@@ -112,10 +127,22 @@ impl WsHub {
         Some(Stream { instrument: spec.id, kind })
     }
 
-    /// Feeds every update to the subscribers until the market data stops.
+    /// Feeds every update to the subscribers, and the partial books on
+    /// their timer, until the market data stops.
     pub async fn run(self: Arc<WsHub>, mut updates: broadcast::Receiver<Arc<Update>>) {
+        let mut timer = tokio::time::interval(PARTIAL_TICK);
+        timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut ticks = 0u32;
         loop {
-            match updates.recv().await {
+            let received = tokio::select! {
+                received = updates.recv() => received,
+                _ = timer.tick() => {
+                    self.publish_partials(ticks);
+                    ticks = ticks.wrapping_add(1);
+                    continue;
+                }
+            };
+            match received {
                 Ok(update) => self.publish(&update),
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
                     // Every stream has a hole: everyone resynchronises.
@@ -144,7 +171,8 @@ impl WsHub {
                 continue;
             }
             for (name, stream) in &conn.streams {
-                if stream.instrument != update.instrument {
+                // Partial books go out on their timer, not per update.
+                if stream.instrument != update.instrument || matches!(stream.kind, Kind::Partial { .. }) {
                     continue;
                 }
                 let at = match encoded.iter().position(|(k, _)| *k == stream.kind) {
@@ -185,6 +213,49 @@ impl WsHub {
         }
     }
 
+    /// Pushes the partial books due at timer tick `tick`: each book is
+    /// taken and encoded once per instrument and depth, whoever asks.
+    fn publish_partials(&self, tick: u32) {
+        let mut encoded: BTreeMap<(InstrumentId, usize), Option<Utf8Bytes>> = BTreeMap::new();
+        let conns = self.lock();
+        for conn in conns.values() {
+            if conn.overflowed.load(Ordering::Relaxed) {
+                continue;
+            }
+            for (name, stream) in &conn.streams {
+                let Kind::Partial { levels, every } = stream.kind else { continue };
+                if !tick.is_multiple_of(every) {
+                    continue;
+                }
+                let raw = encoded
+                    .entry((stream.instrument, levels))
+                    .or_insert_with(|| self.encode_partial(stream.instrument, levels))
+                    .clone();
+                let Some(raw) = raw else { continue };
+                let frame = if conn.combined {
+                    Utf8Bytes::from(format!("{{\"stream\":\"{name}\",\"data\":{}}}", raw.as_str()))
+                } else {
+                    raw
+                };
+                if conn.tx.try_send(frame).is_err() {
+                    conn.overflowed.store(true, Ordering::Relaxed);
+                    break;
+                }
+            }
+        }
+    }
+
+    /// `{"lastUpdateId", "bids", "asks"}`: the top `levels` of the book now.
+    fn encode_partial(&self, instrument: InstrumentId, levels: usize) -> Option<Utf8Bytes> {
+        let spec = self.rest.specs().get(instrument.0 as usize)?;
+        let depth = self.rest.market().lock().depth(instrument, Some(levels))?;
+        let side = |levels: &[venue_marketdata::PriceLevel]| -> Vec<Value> {
+            levels.iter().map(|l| json!([spec.format_price(l.price), spec.format_qty(l.qty)])).collect()
+        };
+        let text = json!({ "lastUpdateId": depth.seq, "bids": side(&depth.bids), "asks": side(&depth.asks) });
+        Some(Utf8Bytes::from(text.to_string()))
+    }
+
     fn encode(&self, spec: &InstrumentSpec, kind: Kind, update: &Update) -> Vec<String> {
         let symbol = rest_symbol(spec);
         let event_time = ms(update.time.0);
@@ -196,15 +267,6 @@ impl WsHub {
                 };
                 let (first, last) = update.l2_range();
                 vec![json!({ "e": "depthUpdate", "E": event_time, "s": symbol, "U": first, "u": last, "b": side(Side::Buy), "a": side(Side::Sell) }).to_string()]
-            }
-            Kind::Partial(n) if update.has_l2() => {
-                let Some(depth) = self.rest.market().lock().depth(spec.id, Some(n)) else {
-                    return Vec::new();
-                };
-                let side = |levels: &[venue_marketdata::PriceLevel]| -> Vec<Value> {
-                    levels.iter().map(|l| level(l.price, l.qty)).collect()
-                };
-                vec![json!({ "lastUpdateId": depth.seq, "bids": side(&depth.bids), "asks": side(&depth.asks) }).to_string()]
             }
             Kind::Trade => update
                 .trades
@@ -270,7 +332,7 @@ impl WsHub {
                             "i": interval.name(), "f": o.first_trade_id.0, "L": o.last_trade_id.0,
                             "o": spec.format_price(o.open), "c": spec.format_price(o.close),
                             "h": spec.format_price(o.high), "l": spec.format_price(o.low),
-                            "v": spec.format_qty(o.volume), "n": o.trades, "x": false,
+                            "v": spec.format_qty(o.volume), "n": o.trades, "x": c.is_closed(update.time),
                             "q": crate::rest::quote_text(spec, o.quote_volume), "V": "0", "Q": "0", "B": "0",
                         }
                     })

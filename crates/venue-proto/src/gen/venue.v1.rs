@@ -561,6 +561,10 @@ pub struct Candle {
     pub quote_volume: ::prost::alloc::string::String,
     #[prost(uint64, tag = "9")]
     pub trades: u64,
+    /// True on the candle's last message: its period ended by the message's
+    /// time and it will not change again.
+    #[prost(bool, tag = "10")]
+    pub closed: bool,
 }
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]

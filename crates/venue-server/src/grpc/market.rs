@@ -185,6 +185,7 @@ impl Subscription {
                 volume: spec.format_qty(o.volume),
                 quote_volume: crate::rest::quote_text(spec, o.quote_volume),
                 trades: o.trades,
+                closed: candle.is_closed(u.time),
             };
             out.push(self.message(u.seq, u.time, Payload::Candle(c)));
         }

@@ -2,8 +2,8 @@
 `depth` snapshot plus `@depth` diffs, by Binance's documented rules, while
 orders flow through the signed REST API; at the end the local book must be
 identical to a fresh REST snapshot, with no gap in U/u. Also checks the
-live SUBSCRIBE / LIST_SUBSCRIPTIONS / UNSUBSCRIBE methods and the trade
-stream.
+live SUBSCRIBE / LIST_SUBSCRIPTIONS / UNSUBSCRIBE methods, the trade
+stream, partial books on their timer, and that a kline is published closed (x true) once its period ends.
 
 Usage: ws_client.py HOST:PORT
 Exit 0 and a last line "ws: all checks passed" when everything held.
@@ -153,7 +153,11 @@ async def main():
         final_id, final_bids, final_asks = await asyncio.to_thread(snapshot)
         check(applied > 0, "no depth event applied after the snapshot")
         check(trades > 0, "no trade event")
-        check(previous_u == final_id, f"local book at {previous_u}, fresh snapshot at {final_id}")
+        # Updates without level changes (a candle closing on the time tick)
+        # advance lastUpdateId without a depth event: the fresh snapshot may
+        # be later than the last diff, never earlier, and its book the same.
+        check(previous_u is not None and previous_u <= final_id,
+              f"local book at {previous_u}, fresh snapshot at {final_id}")
         check(bids == final_bids, f"bids differ:\n local {sorted(bids.items())}\n fresh {sorted(final_bids.items())}")
         check(asks == final_asks, f"asks differ:\n local {sorted(asks.items())}\n fresh {sorted(final_asks.items())}")
 
@@ -164,6 +168,46 @@ async def main():
             "quantity": "0.01", "price": "1000.00"}, "alice")
         event = json.loads(await asyncio.wait_for(ws.recv(), 10))
         check(event.get("e") == "depthUpdate" and event.get("b") == [["1000.00", "0.0100"]], f"raw depth {event}")
+
+    # Partial books: the top 5 levels as REST shows them, pushed on a timer
+    # whether the book changed or not (every 100 ms here, every second
+    # without the suffix).
+    async with websockets.connect(f"ws://{HOST}/stream?streams=btcusdt@depth5@100ms/btcusdt@depth5") as ws:
+        fresh = rest("GET", "/api/v3/depth", {"symbol": "BTCUSDT", "limit": 5})
+        seen = {"btcusdt@depth5@100ms": [], "btcusdt@depth5": []}
+        started = time.monotonic()
+        while len(seen["btcusdt@depth5"]) < 2:
+            message = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            seen[message["stream"]].append((time.monotonic(), message["data"]))
+        elapsed = time.monotonic() - started
+        fast, slow = seen["btcusdt@depth5@100ms"], seen["btcusdt@depth5"]
+        for _, data in fast + slow:
+            # A candle closing on the time tick may advance lastUpdateId;
+            # the levels cannot change on this idle venue.
+            same = (data["bids"], data["asks"]) == (fresh["bids"], fresh["asks"])
+            check(same and data["lastUpdateId"] >= fresh["lastUpdateId"],
+                  f"partial book {data} differs from REST depth {fresh}")
+        check(len(fast) >= 5, f"{len(fast)} @100ms partial books against 2 per-second ones in {elapsed:.2f} s")
+        check(slow[1][0] - slow[0][0] >= 0.5, f"per-second partial books {slow[1][0] - slow[0][0]:.2f} s apart")
+
+    # Klines: a trade's 1s candle is published open (x false), then once
+    # more, final (x true), when the sequencer's time passes its end: on
+    # this idle venue, by the periodic time tick.
+    async with websockets.connect(f"ws://{HOST}/ws/btcusdt@kline_1s") as ws:
+        for who, side, tif in (("bob", "SELL", "GTC"), ("alice", "BUY", "IOC")):
+            await asyncio.to_thread(rest, "POST", "/api/v3/order", {
+                "symbol": "BTCUSDT", "side": side, "type": "LIMIT", "timeInForce": tif,
+                "quantity": "0.01", "price": "40000.00", "selfTradePreventionMode": "NONE"}, who)
+        klines = []
+        while not any(k["x"] for k in klines):
+            event = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            check(event.get("e") == "kline", f"kline event {event}")
+            klines.append(event["k"])
+        first, final = klines[0], klines[-1]
+        check(not first["x"] and first["n"] >= 1, f"first kline must be open: {first}")
+        check(final["t"] == first["t"] and final["T"] == final["t"] + 999 and final["i"] == "1s",
+              f"the closed kline is the same second: {first} then {final}")
+        check(final["n"] >= first["n"] and final["c"] != "", f"closed kline {final}")
 
     if failures:
         print(f"ws: {len(failures)} checks failed", flush=True)
