@@ -585,6 +585,13 @@ pub struct SubscribeRequest {
     /// Candles of these intervals ("1m"...); empty: none.
     #[prost(string, repeated, tag = "7")]
     pub candle_intervals: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+    /// For a slow client: when it falls behind, merge waiting updates (the
+    /// latest state of each level and of the quote, trades and L3 events kept
+    /// in order) into fewer, larger diffs that still chain (first_seq =
+    /// previous seq + 1), instead of queueing every diff and, if it falls too
+    /// far behind, starting again from a snapshot.
+    #[prost(bool, tag = "8")]
+    pub conflate: bool,
 }
 /// One message of a market-data subscription. Every message carries the
 /// instrument's book sequence number it brings the subscriber to.

@@ -2,16 +2,18 @@
 //! updates REST, WebSocket and FIX read) and `venue.v1.Admin`.
 
 use super::{Grpc, invalid, rejected, request_error, side_of, status_text, time_ns};
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::{broadcast, mpsc};
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 use v1::market_data_message::Payload;
 use venue_domain::{InstrumentSpec, Side, TradingStatus};
 use venue_engine::{Command, Output};
-use venue_marketdata::{Interval, L3Event, Update};
+use venue_marketdata::{Conflator, Interest, Interval, L3Event, Update};
 use venue_proto::v1;
 
 fn levels(spec: &InstrumentSpec, levels: &[venue_marketdata::PriceLevel]) -> Vec<v1::Level> {
@@ -95,8 +97,20 @@ struct Subscription {
 }
 
 impl Subscription {
+    /// The parts of an update this subscription uses (what conflation keeps).
+    fn interest(&self) -> Interest {
+        Interest {
+            l2: self.l2,
+            l3: self.l3,
+            trades: self.trades,
+            l1: self.quotes,
+            candles: !self.intervals.is_empty(),
+            status: true,
+        }
+    }
+
     /// Snapshots of what was asked, taken under the market-data lock.
-    fn snapshot(&mut self, grpc: &Grpc, out: &mut Vec<v1::MarketDataMessage>) {
+    fn snapshot(&mut self, grpc: &Grpc, out: &mut VecDeque<v1::MarketDataMessage>) {
         let state = grpc.market.lock();
         let id = self.spec.id;
         let mut seq = state.seq(id).unwrap_or(0);
@@ -104,21 +118,21 @@ impl Subscription {
             && let Some(s) = state.depth(id, self.depth)
         {
             seq = s.seq;
-            out.push(self.message(s.seq, s.time, Payload::Book(book(&self.spec, &s))));
+            out.push_back(self.message(s.seq, s.time, Payload::Book(book(&self.spec, &s))));
         }
         if self.l3
             && let Some(s) = state.l3_snapshot(id)
         {
             seq = s.seq;
-            out.push(self.message(s.seq, s.time, Payload::L3Book(l3_book(&self.spec, &s))));
+            out.push_back(self.message(s.seq, s.time, Payload::L3Book(l3_book(&self.spec, &s))));
         }
         if self.quotes
             && let Some(l1) = state.l1(id)
         {
-            out.push(self.message(l1.seq, l1.time, Payload::Quote(quote(&self.spec, &l1.bbo))));
+            out.push_back(self.message(l1.seq, l1.time, Payload::Quote(quote(&self.spec, &l1.bbo))));
         }
         if let Some(status) = state.status(id) {
-            out.push(self.message(
+            out.push_back(self.message(
                 seq,
                 venue_domain::Timestamp(0),
                 Payload::Status(status_text(status).to_owned()),
@@ -138,7 +152,7 @@ impl Subscription {
 
     /// The messages one update makes for this subscription (none for
     /// another instrument or one already in the snapshot).
-    fn update(&mut self, u: &Update, out: &mut Vec<v1::MarketDataMessage>) {
+    fn update(&mut self, u: &Update, out: &mut VecDeque<v1::MarketDataMessage>) {
         if u.instrument != self.spec.id || u.seq <= self.seq {
             return;
         }
@@ -156,22 +170,22 @@ impl Subscription {
                 })
                 .collect();
             let diff = v1::BookDiff { first_seq: u.l2_first_seq, seq: u.seq, changes };
-            out.push(self.message(u.seq, u.time, Payload::BookDiff(diff)));
+            out.push_back(self.message(u.seq, u.time, Payload::BookDiff(diff)));
         }
         if self.l3 && u.has_l3() {
             let events = u.l3.iter().map(|e| l3_event(spec, e)).collect();
             let diff = v1::L3Diff { first_seq: u.l3_first_seq, seq: u.seq, events };
-            out.push(self.message(u.seq, u.time, Payload::L3Diff(diff)));
+            out.push_back(self.message(u.seq, u.time, Payload::L3Diff(diff)));
         }
         if self.trades {
             for t in &u.trades {
-                out.push(self.message(u.seq, u.time, Payload::Trade(trade(spec, t))));
+                out.push_back(self.message(u.seq, u.time, Payload::Trade(trade(spec, t))));
             }
         }
         if self.quotes
             && let Some(bbo) = &u.bbo
         {
-            out.push(self.message(u.seq, u.time, Payload::Quote(quote(spec, bbo))));
+            out.push_back(self.message(u.seq, u.time, Payload::Quote(quote(spec, bbo))));
         }
         for candle in u.candles.iter().filter(|c| self.intervals.contains(&c.interval)) {
             let o = &candle.ohlcv;
@@ -187,10 +201,10 @@ impl Subscription {
                 trades: o.trades,
                 closed: candle.is_closed(u.time),
             };
-            out.push(self.message(u.seq, u.time, Payload::Candle(c)));
+            out.push_back(self.message(u.seq, u.time, Payload::Candle(c)));
         }
         if let Some(status) = u.status {
-            out.push(self.message(u.seq, u.time, Payload::Status(status_text(status).to_owned())));
+            out.push_back(self.message(u.seq, u.time, Payload::Status(status_text(status).to_owned())));
         }
     }
 }
@@ -296,34 +310,82 @@ impl v1::market_data_server::MarketData for Grpc {
         let grpc = Arc::new(self.clone_parts());
         // Subscribed before the snapshot: every update after it arrives;
         // those already in it are skipped by sequence number.
-        let mut updates = self.market.updates.subscribe();
-        let mut first = Vec::new();
+        let updates = self.market.updates.subscribe();
+        let mut first = VecDeque::new();
         sub.snapshot(&grpc, &mut first);
-        let (tx, rx) = tokio::sync::mpsc::channel(1024);
+        let conflator = r.conflate.then(|| Conflator::new(CONFLATE_AFTER, sub.interest()));
+        // A conflating subscriber keeps little queued: the point is the
+        // latest state, merged here, not a long queue of old diffs.
+        let (tx, rx) = tokio::sync::mpsc::channel(if r.conflate { 16 } else { 1024 });
         let mut stop = self.stop.clone();
         tokio::spawn(async move {
-            let mut out = first;
-            loop {
-                for message in out.drain(..) {
-                    if tx.send(Ok(message)).await.is_err() {
-                        return;
-                    }
-                }
-                let update = tokio::select! {
-                    update = updates.recv() => update,
-                    _ = stop.wait_for(|s| *s) => return,
-                    _ = tx.closed() => return,
-                };
-                match update {
-                    Ok(update) => sub.update(&update, &mut out),
-                    // Too slow: a fresh snapshot instead of what was lost;
-                    // the diffs' first_seq shows the jump.
-                    Err(RecvError::Lagged(_)) => sub.snapshot(&grpc, &mut out),
-                    Err(RecvError::Closed) => return,
-                }
-            }
+            let stopped = async move {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            let resnapshot = move |sub: &mut Subscription, out: &mut VecDeque<v1::MarketDataMessage>| {
+                sub.snapshot(&grpc, out)
+            };
+            pump(sub, updates, tx, conflator, first, resnapshot, stopped).await;
         });
         Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+    }
+}
+
+/// Updates a conflating subscription may have waiting before they merge.
+const CONFLATE_AFTER: usize = 64;
+
+/// Feeds one subscription until the client leaves or the venue stops.
+///
+/// Without a conflator it sends every update's messages in order, waiting
+/// for the client; if it falls so far behind that the shared update channel
+/// drops updates for it, it sends a fresh snapshot (the diffs' `first_seq`
+/// shows the jump). With one, it keeps taking updates while the client is
+/// slow and merges them (latest level states and quote, trades and L3
+/// events kept in order), so a slow client gets fewer, larger diffs that
+/// still chain (`first_seq` = previous `seq` + 1) instead of a backlog.
+async fn pump(
+    mut sub: Subscription,
+    mut updates: broadcast::Receiver<Arc<Update>>,
+    tx: mpsc::Sender<Result<v1::MarketDataMessage, Status>>,
+    mut conflator: Option<Conflator>,
+    mut out: VecDeque<v1::MarketDataMessage>,
+    mut resnapshot: impl FnMut(&mut Subscription, &mut VecDeque<v1::MarketDataMessage>),
+    stopped: impl Future<Output = ()>,
+) {
+    tokio::pin!(stopped);
+    loop {
+        if out.is_empty()
+            && let Some(update) = conflator.as_mut().and_then(Conflator::pop)
+        {
+            sub.update(&update, &mut out);
+            continue;
+        }
+        let sending = !out.is_empty();
+        tokio::select! {
+            biased;
+            () = &mut stopped => return,
+            permit = tx.reserve(), if sending => match (permit, out.pop_front()) {
+                (Ok(permit), Some(message)) => permit.send(Ok(message)),
+                _ => return,
+            },
+            received = updates.recv(), if !sending || conflator.is_some() => match received {
+                Ok(update) => match conflator.as_mut() {
+                    Some(conflator) => {
+                        conflator.push(update);
+                    }
+                    None => sub.update(&update, &mut out),
+                },
+                Err(RecvError::Lagged(_)) => {
+                    // Everything waiting is older than the snapshot.
+                    if let Some(conflator) = conflator.as_mut() {
+                        while conflator.pop().is_some() {}
+                    }
+                    resnapshot(&mut sub, &mut out);
+                }
+                Err(RecvError::Closed) => return,
+            },
+            () = tx.closed(), if !sending => return,
+        }
     }
 }
 
@@ -378,5 +440,83 @@ impl v1::admin_server::Admin for Grpc {
             commands: stats.applied.load(Ordering::Acquire),
             inbound_queued: venue.router.queued() as u64,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+    use venue_domain::{Price, Qty, Timestamp};
+    use venue_matching::{Event, EventKind};
+
+    /// A client that reads nothing while 2,000 updates arrive, then reads
+    /// everything: with conflation it gets far fewer diffs, each chained to
+    /// the previous one, and ends with exactly the market's book.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_conflating_subscription_merges_what_a_slow_client_missed_into_chained_diffs() {
+        let instruments = venue_engine::EngineConfig::demo().instruments;
+        let spec = instruments[0].clone();
+        let mut market = venue_marketdata::MarketData::new(&instruments);
+        let sub = Subscription {
+            spec: spec.clone(),
+            depth: None,
+            l2: true,
+            l3: false,
+            trades: false,
+            quotes: true,
+            intervals: Vec::new(),
+            seq: 0,
+        };
+        let (updates_tx, updates) = broadcast::channel(1 << 14);
+        let (tx, mut rx) = mpsc::channel(16);
+        let conflator = Some(Conflator::new(CONFLATE_AFTER, sub.interest()));
+        let no_lag = |_: &mut Subscription, _: &mut VecDeque<v1::MarketDataMessage>| panic!("no lag here");
+        let pump =
+            tokio::spawn(pump(sub, updates, tx, conflator, VecDeque::new(), no_lag, std::future::pending()));
+
+        const UPDATES: u64 = 2_000;
+        for i in 0..UPDATES {
+            let qty = (i % 5) as i64;
+            let kind = EventKind::Level {
+                side: Side::Buy,
+                price: Price(100 + (i * 7 % 40) as i64),
+                qty: Qty(qty),
+                count: u32::from(qty > 0),
+            };
+            let output = Output::Book(Event { instrument: spec.id, kind });
+            let mut out = Vec::new();
+            market.apply_command(i + 1, Timestamp(i), &[output], &mut out);
+            for update in out {
+                updates_tx.send(update).expect("the pump listens");
+            }
+        }
+        // The slow client reads nothing until the pump has taken everything.
+        while !updates_tx.is_empty() {
+            tokio::task::yield_now().await;
+        }
+
+        let last = market.seq(spec.id).expect("the instrument");
+        let (mut seq, mut diffs) = (0, 0);
+        let mut local: BTreeMap<String, (String, u32)> = BTreeMap::new();
+        while seq < last {
+            let message = rx.recv().await.expect("the pump runs").expect("no error");
+            let Some(Payload::BookDiff(diff)) = message.payload else { continue };
+            assert_eq!(diff.first_seq, seq + 1, "diffs chain");
+            for change in diff.changes {
+                if change.quantity == "0" {
+                    local.remove(&change.price);
+                } else {
+                    local.insert(change.price, (change.quantity, change.orders));
+                }
+            }
+            (seq, diffs) = (diff.seq, diffs + 1);
+        }
+        assert!(diffs < UPDATES / 10, "{diffs} diffs for {UPDATES} updates: nothing was merged");
+        let expected = book(&spec, &market.depth(spec.id, None).expect("book"));
+        let expected: BTreeMap<String, (String, u32)> =
+            expected.bids.into_iter().map(|l| (l.price, (l.quantity, l.orders))).collect();
+        assert_eq!(local, expected, "the conflated client's book is the market's");
+        pump.abort();
     }
 }
