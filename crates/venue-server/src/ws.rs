@@ -160,17 +160,19 @@ impl WsHub {
     }
 
     fn publish(&self, update: &Update) {
-        let Some(spec) = self.rest.specs().get(update.instrument.0 as usize).cloned() else { return };
-        // Each stream's frames are encoded once per update (raw), and wrapped
-        // once per stream name for combined subscribers.
-        let mut encoded: Vec<(Kind, Vec<Utf8Bytes>)> = Vec::new();
-        let mut wrapped: BTreeMap<String, Vec<Utf8Bytes>> = BTreeMap::new();
+        let Some(spec) = self.rest.specs().get(update.instrument.0 as usize) else { return };
         let conns = self.lock();
+        // Each stream's frames are encoded once per update (raw), and wrapped
+        // once per stream name for combined subscribers; every subscriber
+        // gets shared buffers (a reference count, no copy, no allocation).
+        // Few distinct kinds and names per update: linear lookups.
+        let mut encoded: Vec<(Kind, Vec<Utf8Bytes>)> = Vec::new();
+        let mut wrapped: Vec<(&str, Vec<Utf8Bytes>)> = Vec::new();
         for conn in conns.values() {
             if conn.overflowed.load(Ordering::Relaxed) {
                 continue;
             }
-            for (name, stream) in &conn.streams {
+            'streams: for (name, stream) in &conn.streams {
                 // Partial books go out on their timer, not per update.
                 if stream.instrument != update.instrument || matches!(stream.kind, Kind::Partial { .. }) {
                     continue;
@@ -178,35 +180,31 @@ impl WsHub {
                 let at = match encoded.iter().position(|(k, _)| *k == stream.kind) {
                     Some(at) => at,
                     None => {
-                        let frames = self
-                            .encode(&spec, stream.kind, update)
-                            .into_iter()
-                            .map(Utf8Bytes::from)
-                            .collect();
+                        let frames =
+                            self.encode(spec, stream.kind, update).into_iter().map(Utf8Bytes::from).collect();
                         encoded.push((stream.kind, frames));
                         encoded.len() - 1
                     }
                 };
                 let frames = if conn.combined {
-                    wrapped
-                        .entry(name.clone())
-                        .or_insert_with(|| {
+                    let w = match wrapped.iter().position(|(n, _)| *n == name.as_str()) {
+                        Some(w) => w,
+                        None => {
                             let wrap = |raw: &Utf8Bytes| {
-                                Utf8Bytes::from(format!(
-                                    "{{\"stream\":\"{name}\",\"data\":{}}}",
-                                    raw.as_str()
-                                ))
+                                Utf8Bytes::from(format!("{{\"stream\":\"{name}\",\"data\":{}}}", raw.as_str()))
                             };
-                            encoded[at].1.iter().map(wrap).collect()
-                        })
-                        .clone()
+                            wrapped.push((name.as_str(), encoded[at].1.iter().map(wrap).collect()));
+                            wrapped.len() - 1
+                        }
+                    };
+                    &wrapped[w].1
                 } else {
-                    encoded[at].1.clone()
+                    &encoded[at].1
                 };
                 for frame in frames {
-                    if conn.tx.try_send(frame).is_err() {
+                    if conn.tx.try_send(frame.clone()).is_err() {
                         conn.overflowed.store(true, Ordering::Relaxed);
-                        break;
+                        break 'streams;
                     }
                 }
             }
