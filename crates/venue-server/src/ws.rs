@@ -191,7 +191,10 @@ impl WsHub {
                         Some(w) => w,
                         None => {
                             let wrap = |raw: &Utf8Bytes| {
-                                Utf8Bytes::from(format!("{{\"stream\":\"{name}\",\"data\":{}}}", raw.as_str()))
+                                Utf8Bytes::from(format!(
+                                    "{{\"stream\":\"{name}\",\"data\":{}}}",
+                                    raw.as_str()
+                                ))
                             };
                             wrapped.push((name.as_str(), encoded[at].1.iter().map(wrap).collect()));
                             wrapped.len() - 1

@@ -12,6 +12,7 @@ mod crash_node;
 mod fix_bench;
 mod grpc_bench;
 mod journal_cmd;
+mod md_bench;
 mod ws_bench;
 
 use clap::{Args, Parser, Subcommand};
@@ -193,6 +194,11 @@ enum Bench {
     /// subscribers at fixed offered rates, against a plain TCP relay of the
     /// same bytes; results go to BENCHMARKS.md.
     Ws(WsArgs),
+    /// What the market-data component costs per engine event (apply, JSON
+    /// frames, conflation) on the engine benchmark's stream, against the
+    /// engine applying the same commands; results go to BENCHMARKS.md.
+    #[command(name = "marketdata")]
+    MarketData(MarketDataArgs),
     /// Internal: the child process that callgrind counts.
     #[command(hide = true)]
     BookKernel(KernelArgs),
@@ -297,6 +303,24 @@ struct WsArgs {
 }
 
 #[derive(Args)]
+struct MarketDataArgs {
+    #[command(flatten)]
+    report: ReportArgs,
+    /// Seed of the generated streams.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Measured commands per symbol count.
+    #[arg(long)]
+    ops: Option<usize>,
+    /// Repetitions of every pass (the median is reported).
+    #[arg(long)]
+    reps: Option<usize>,
+    /// Symbol counts to run (repeatable; default 1 and 100).
+    #[arg(long)]
+    symbols: Vec<usize>,
+}
+
+#[derive(Args)]
 struct KernelArgs {
     #[arg(long, value_parser = parse_workload)]
     workload: Workload,
@@ -357,6 +381,7 @@ fn main() -> ExitCode {
         Command::Bench(Bench::Fix(args)) => bench_fix(args),
         Command::Bench(Bench::Grpc(args)) => bench_grpc(args),
         Command::Bench(Bench::Ws(args)) => bench_ws(args),
+        Command::Bench(Bench::MarketData(args)) => bench_marketdata(args),
         Command::Journal(JournalCmd::Verify { dir }) => journal_cmd::verify(&dir),
         Command::Journal(JournalCmd::Dump { dir, from, limit }) => journal_cmd::dump(&dir, from, limit),
         Command::CrashNode(args) => {
@@ -572,6 +597,73 @@ fn bench_ws(args: WsArgs) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+fn bench_marketdata(args: MarketDataArgs) -> ExitCode {
+    let quick = args.report.quick;
+    let mut options =
+        if quick { md_bench::MdBenchOptions::quick() } else { md_bench::MdBenchOptions::full() };
+    if let Some(seed) = args.seed {
+        options.seed = seed;
+    }
+    if let Some(ops) = args.ops {
+        options.ops = ops.max(1);
+    }
+    if let Some(reps) = args.reps {
+        options.reps = reps.max(1);
+    }
+    if !args.symbols.is_empty() {
+        options.symbols = args.symbols.clone();
+    }
+    let json = args.report.json;
+    let results = md_bench::run(&options, &mut |step| {
+        if !json {
+            eprintln!("venue bench marketdata: {step} ...");
+        }
+    });
+    let tables = md_bench::to_markdown(&results);
+    if json {
+        println!("{}", md_bench::to_json(&results, &options));
+    } else {
+        println!("{tables}");
+    }
+    if !quick && !args.report.no_write {
+        let section = format!(
+            "## `venue bench marketdata`\n\nReproduce: `cargo run --release -p venue -- bench marketdata` (add \
+             `--json` for one JSON object). Run on {date}. The exchange-core stream of `venue bench engine` \
+             (seed {seed}, {accounts} accounts, {warmup} warm-up commands per symbol, then {ops} measured \
+             commands), its engine outputs captured once and replayed through the market-data component \
+             (`venue-marketdata`), median of {reps} repetitions of every pass, beside the engine applying the \
+             same commands in the same run; synthetic sequencer time, {step} ns per command. Machine: {cpu}, \
+             {cores} cores (shared; compare ratios, not absolute numbers).\n\n{tables}\n",
+            date = today_utc(),
+            seed = options.seed,
+            accounts = options.accounts,
+            warmup = venue_bench::engine::WARMUP_PER_SYMBOL,
+            ops = options.ops,
+            reps = options.reps,
+            step = md_bench::TIME_STEP_NS,
+            cpu = cpu_model(),
+            cores = std::thread::available_parallelism().map_or(0, |n| n.get()),
+        );
+        if let Err(e) = report::write_section(&args.report.benchmarks_md, "marketdata", &section) {
+            eprintln!("venue: cannot update {}: {e}", args.report.benchmarks_md.display());
+            return ExitCode::FAILURE;
+        }
+        if !json {
+            eprintln!("venue bench marketdata: results written to {}", args.report.benchmarks_md.display());
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// Today's date (UTC) as YYYY-MM-DD, for a results section's date line.
+fn today_utc() -> String {
+    let now_ns =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    let t = venue_fix::time::format_utc_timestamp_millis(now_ns);
+    let digits = |range: std::ops::Range<usize>| String::from_utf8_lossy(&t[range]).into_owned();
+    format!("{}-{}-{}", digits(0..4), digits(4..6), digits(6..8))
 }
 
 /// The benchmark options of a gateway benchmark's flags.
