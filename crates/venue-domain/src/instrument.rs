@@ -9,7 +9,7 @@
 //! compare and add them in one instruction each, and keeps floating point out
 //! of everything that decides a fill (design rule 2).
 
-use crate::{InstrumentId, Reject, format_scaled, parse_scaled};
+use crate::{InstrumentId, Reject, format_scaled, parse_scaled, write_scaled};
 
 /// A price in ticks of its instrument. Ordered like the price it stands for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -216,6 +216,17 @@ impl InstrumentSpec {
     /// Formats a quantity in lots as the decimal string clients expect.
     pub fn format_qty(&self, qty: Qty) -> String {
         format_scaled(qty.0.saturating_mul(self.lot_size), self.qty_decimals)
+    }
+
+    /// [`format_price`](Self::format_price) appended to a message being
+    /// built, without a string of its own.
+    pub fn write_price(&self, out: &mut String, price: Price) {
+        write_scaled(out, price.0.saturating_mul(self.tick_size), self.price_decimals);
+    }
+
+    /// [`format_qty`](Self::format_qty) appended to a message being built.
+    pub fn write_qty(&self, out: &mut String, qty: Qty) {
+        write_scaled(out, qty.0.saturating_mul(self.lot_size), self.qty_decimals);
     }
 }
 

@@ -14,7 +14,7 @@ mod instrument;
 mod order;
 mod reject;
 
-pub use decimal::{format_scaled, parse_scaled};
+pub use decimal::{format_scaled, parse_scaled, write_scaled};
 pub use ids::{AccountId, ClientOrderId, InstrumentId, OrderId, StpGroup, Timestamp, TradeId};
 pub use instrument::{InstrumentSpec, Price, Qty, SpecError, TradingStatus};
 pub use order::{CancelReason, OrderKind, Side, StpMode, TimeInForce};

@@ -6,6 +6,7 @@
 use crate::update::{Bbo, L3Event, LevelChange, PriceLevel};
 use std::collections::BTreeMap;
 use venue_domain::{OrderId, Price, Qty, Side};
+use venue_matching::IdMap;
 
 /// Aggregated depth: price → (shown quantity, order count), per side.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -91,7 +92,9 @@ pub(crate) struct Mismatch(pub(crate) OrderId);
 /// Order-by-order book: every shown order with its queue position.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct L3Book {
-    orders: BTreeMap<OrderId, Resting>,
+    /// Looked up by id on every event, never iterated (the queues give the
+    /// order): a hash map with the engine's integer hasher.
+    orders: IdMap<OrderId, Resting>,
     /// `(priority key, arrival) → order` per side, where the key is the
     /// price for asks and its negation for bids: walking a side in key order
     /// is priority order (best price first, then arrival).

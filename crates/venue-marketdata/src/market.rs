@@ -105,6 +105,9 @@ pub struct CandlesSnapshot {
     pub candles: Vec<Candle>,
 }
 
+/// A price level: its side and price.
+type LevelKey = (Side, Price);
+
 /// The public state of one instrument.
 #[derive(Clone, Debug)]
 struct Instrument {
@@ -122,6 +125,9 @@ struct Instrument {
     trades: VecDeque<PublicTrade>,
     candles: Vec<CandleSeries>,
     stats: RollingStats,
+    /// Scratch for [`Instrument::apply`]: touched levels and their state
+    /// before the command.
+    before: Vec<(LevelKey, Option<(venue_domain::Qty, u32)>)>,
 }
 
 impl Instrument {
@@ -140,6 +146,7 @@ impl Instrument {
             trades: VecDeque::new(),
             candles: Interval::ALL.iter().map(|&i| CandleSeries::new(i, config.candle_history)).collect(),
             stats: RollingStats::default(),
+            before: Vec::new(),
         }
     }
 
@@ -166,15 +173,19 @@ impl Instrument {
     ) -> Option<Update> {
         // Each touched level's state before the command, to report only
         // levels whose final state differs (a command may publish a level
-        // several times, or put it back as it was).
-        let mut before: BTreeMap<(Side, Price), Option<(venue_domain::Qty, u32)>> = BTreeMap::new();
+        // several times, or put it back as it was): every publication's
+        // state before it, in order; after a stable sort by level the first
+        // of each level is the state before the command. A buffer kept
+        // between commands: no allocation once it has grown.
+        let mut before = std::mem::take(&mut self.before);
+        before.clear();
         let mut l3 = Vec::new();
         let mut trades = Vec::new();
         let mut status = None;
         for kind in events {
             match *kind {
                 EventKind::Level { side, price, qty, count } => {
-                    before.entry((side, price)).or_insert_with(|| self.l2.get(side, price));
+                    before.push(((side, price), self.l2.get(side, price)));
                     self.l2.set(&LevelChange { side, price, qty, count });
                 }
                 EventKind::OrderAdded { order_id, side, price, qty } => {
@@ -219,9 +230,11 @@ impl Instrument {
             let applied = self.l3.apply(event);
             debug_assert_eq!(applied, Ok(()), "engine L3 event does not fit the book: {event:?}");
         }
+        before.sort_by_key(|&(level, _)| level);
+        before.dedup_by_key(|&mut (level, _)| level);
         let mut levels: Vec<LevelChange> = before
-            .into_iter()
-            .filter_map(|((side, price), was)| {
+            .iter()
+            .filter_map(|&((side, price), was)| {
                 let now = self.l2.get(side, price);
                 (now != was).then(|| {
                     let (qty, count) = now.unwrap_or_default();
@@ -229,6 +242,7 @@ impl Instrument {
                 })
             })
             .collect();
+        self.before = before;
         sort_levels(&mut levels);
 
         self.stats.advance(time);
@@ -300,6 +314,8 @@ pub struct MarketData {
     /// The earliest end of any open candle (ns; `u64::MAX` if none): a
     /// command at or after it closes candles.
     next_close: u64,
+    /// Scratch for [`MarketData::flush`]: the instruments a command touched.
+    touched: Vec<InstrumentId>,
 }
 
 impl MarketData {
@@ -316,6 +332,7 @@ impl MarketData {
             open: None,
             pending: Vec::new(),
             next_close: u64::MAX,
+            touched: Vec::new(),
         }
     }
 
@@ -398,21 +415,30 @@ impl MarketData {
     /// `last` and no later command has arrived yet.
     pub fn flush(&mut self, out: &mut Vec<Arc<Update>>) {
         let Some((_, time)) = self.open.take() else { return };
-        let mut touched: BTreeMap<InstrumentId, Vec<Candle>> =
-            self.pending.iter().map(|e| (e.instrument, Vec::new())).collect();
+        // The instruments the command touched, in order (a buffer kept
+        // between commands), and those whose candles its time closed.
+        let mut touched = std::mem::take(&mut self.touched);
+        touched.clear();
+        touched.extend(self.pending.iter().map(|e| e.instrument));
+        touched.dedup(); // a command's events mostly come in runs of one instrument
+        let mut closed: BTreeMap<InstrumentId, Vec<Candle>> = BTreeMap::new();
         if time.0 >= self.next_close {
             for (&id, state) in &mut self.instruments {
-                let mut closed = Vec::new();
-                state.close_candles(time, &mut closed);
-                if !closed.is_empty() {
-                    touched.entry(id).or_default().extend(closed);
+                let mut candles = Vec::new();
+                state.close_candles(time, &mut candles);
+                if !candles.is_empty() {
+                    closed.insert(id, candles);
+                    touched.push(id);
                 }
             }
             self.next_close = self.instruments.values().map(Instrument::next_close).min().unwrap_or(u64::MAX);
         }
-        for (id, closed) in touched {
+        touched.sort_unstable();
+        touched.dedup();
+        for &id in &touched {
             let Some(state) = self.instruments.get_mut(&id) else { continue };
             let events = self.pending.iter().filter(|e| e.instrument == id).map(|e| &e.kind);
+            let closed = closed.remove(&id).unwrap_or_default();
             if let Some(update) = state.apply(time, events, closed, &self.config) {
                 if !update.trades.is_empty() {
                     self.next_close = self.next_close.min(state.next_close());
@@ -420,6 +446,7 @@ impl MarketData {
                 out.push(Arc::new(update));
             }
         }
+        self.touched = touched;
         self.pending.clear();
     }
 

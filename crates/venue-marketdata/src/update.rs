@@ -212,14 +212,26 @@ impl Update {
         self.seq = later.seq;
         self.time = later.time;
         if interest.l2 {
+            // Both lists are in book order: one merge pass, the later
+            // state winning where both have a level.
             let mut merged: Vec<LevelChange> = Vec::with_capacity(self.levels.len() + later.levels.len());
-            merged.extend(later.levels.iter().copied());
-            for change in &self.levels {
-                if !later.levels.iter().any(|l| l.side == change.side && l.price == change.price) {
-                    merged.push(*change);
-                }
+            let (mut old, mut new) = (self.levels.iter().peekable(), later.levels.iter().peekable());
+            loop {
+                let next = match (old.peek(), new.peek()) {
+                    (Some(o), Some(n)) => match level_key(o).cmp(&level_key(n)) {
+                        std::cmp::Ordering::Less => old.next(),
+                        std::cmp::Ordering::Greater => new.next(),
+                        std::cmp::Ordering::Equal => {
+                            old.next();
+                            new.next()
+                        }
+                    },
+                    (Some(_), None) => old.next(),
+                    (None, Some(_)) => new.next(),
+                    (None, None) => break,
+                };
+                merged.extend(next.copied());
             }
-            sort_levels(&mut merged);
             self.levels = merged;
         } else {
             self.levels.clear();
@@ -254,10 +266,15 @@ impl Update {
 /// Orders level changes bids best (highest) first, then asks best (lowest)
 /// first.
 pub(crate) fn sort_levels(levels: &mut [LevelChange]) {
-    levels.sort_by_key(|l| match l.side {
-        Side::Buy => (0, -l.price.0),
-        Side::Sell => (1, l.price.0),
-    });
+    levels.sort_by_key(level_key);
+}
+
+/// Book order: bids best (highest) first, then asks best (lowest) first.
+fn level_key(level: &LevelChange) -> (u8, i64) {
+    match level.side {
+        Side::Buy => (0, level.price.0.saturating_neg()),
+        Side::Sell => (1, level.price.0),
+    }
 }
 
 /// Which parts of an [`Update`] a subscriber wants: a transport's

@@ -260,40 +260,10 @@ impl WsHub {
     fn encode(&self, spec: &InstrumentSpec, kind: Kind, update: &Update) -> Vec<String> {
         let symbol = rest_symbol(spec);
         let event_time = ms(update.time.0);
-        let level = |price, qty| json!([spec.format_price(price), spec.format_qty(qty)]);
         match kind {
-            Kind::Depth if update.has_l2() => {
-                let side = |side: Side| -> Vec<Value> {
-                    update.levels.iter().filter(|l| l.side == side).map(|l| level(l.price, l.qty)).collect()
-                };
-                let (first, last) = update.l2_range();
-                vec![json!({ "e": "depthUpdate", "E": event_time, "s": symbol, "U": first, "u": last, "b": side(Side::Buy), "a": side(Side::Sell) }).to_string()]
-            }
-            Kind::Trade => update
-                .trades
-                .iter()
-                .map(|t| {
-                    json!({
-                        "e": "trade", "E": event_time, "s": symbol, "t": t.trade_id.0,
-                        "p": spec.format_price(t.price), "q": spec.format_qty(t.qty),
-                        "T": ms(t.time.0), "m": t.aggressor == Side::Sell, "M": true,
-                    })
-                    .to_string()
-                })
-                .collect(),
-            Kind::AggTrade => update
-                .trades
-                .iter()
-                .map(|t| {
-                    json!({
-                        "e": "aggTrade", "E": event_time, "s": symbol, "a": t.trade_id.0,
-                        "p": spec.format_price(t.price), "q": spec.format_qty(t.qty),
-                        "f": t.trade_id.0, "l": t.trade_id.0,
-                        "T": ms(t.time.0), "m": t.aggressor == Side::Sell, "M": true,
-                    })
-                    .to_string()
-                })
-                .collect(),
+            Kind::Depth => encode_depth_update(spec, update).into_iter().collect(),
+            Kind::Trade => update.trades.iter().map(|t| encode_trade(spec, update, t, false)).collect(),
+            Kind::AggTrade => update.trades.iter().map(|t| encode_trade(spec, update, t, true)).collect(),
             Kind::BookTicker => match update.bbo {
                 Some(bbo) => {
                     let px = |l: Option<venue_marketdata::PriceLevel>| {
@@ -343,6 +313,92 @@ impl WsHub {
             _ => Vec::new(),
         }
     }
+}
+
+/// Appends `text` escaped for the inside of a JSON string.
+fn push_json_chars(out: &mut String, text: &str) {
+    use std::fmt::Write;
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+}
+
+/// The Binance symbol (`BTCUSDT`) as a JSON string.
+fn push_symbol(out: &mut String, spec: &InstrumentSpec) {
+    out.push('"');
+    push_json_chars(out, &spec.base_asset);
+    push_json_chars(out, &spec.quote_asset);
+    out.push('"');
+}
+
+/// `["price","qty"]` of one level.
+fn push_level(out: &mut String, spec: &InstrumentSpec, price: venue_domain::Price, qty: Qty) {
+    out.push_str("[\"");
+    spec.write_price(out, price);
+    out.push_str("\",\"");
+    spec.write_qty(out, qty);
+    out.push_str("\"]");
+}
+
+/// A `<symbol>@depth` event (`depthUpdate`, Binance's field order), if the
+/// update changed levels. Built in one buffer: no value tree, no string per
+/// field, since it is encoded for every update (once, for all subscribers).
+pub fn encode_depth_update(spec: &InstrumentSpec, update: &Update) -> Option<String> {
+    use std::fmt::Write;
+    if !update.has_l2() {
+        return None;
+    }
+    let (first, last) = update.l2_range();
+    let mut out = String::with_capacity(96 + 32 * update.levels.len());
+    let _ = write!(out, "{{\"e\":\"depthUpdate\",\"E\":{},\"s\":", ms(update.time.0));
+    push_symbol(&mut out, spec);
+    let _ = write!(out, ",\"U\":{first},\"u\":{last}");
+    for (name, side) in [(",\"b\":[", Side::Buy), ("],\"a\":[", Side::Sell)] {
+        out.push_str(name);
+        for (i, level) in update.levels.iter().filter(|l| l.side == side).enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            push_level(&mut out, spec, level.price, level.qty);
+        }
+    }
+    out.push_str("]}");
+    Some(out)
+}
+
+/// A `<symbol>@trade` event (`trade`), or with `aggregate` a
+/// `<symbol>@aggTrade` one (`aggTrade`: each trade is its own aggregate).
+pub fn encode_trade(
+    spec: &InstrumentSpec,
+    update: &Update,
+    trade: &venue_marketdata::PublicTrade,
+    aggregate: bool,
+) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(160);
+    let kind = if aggregate { "aggTrade" } else { "trade" };
+    let _ = write!(out, "{{\"e\":\"{kind}\",\"E\":{},\"s\":", ms(update.time.0));
+    push_symbol(&mut out, spec);
+    let id = trade.trade_id.0;
+    let _ = if aggregate { write!(out, ",\"a\":{id}") } else { write!(out, ",\"t\":{id}") };
+    out.push_str(",\"p\":\"");
+    spec.write_price(&mut out, trade.price);
+    out.push_str("\",\"q\":\"");
+    spec.write_qty(&mut out, trade.qty);
+    out.push('"');
+    if aggregate {
+        let _ = write!(out, ",\"f\":{id},\"l\":{id}");
+    }
+    let maker_buys = trade.aggressor == Side::Sell;
+    let _ = write!(out, ",\"T\":{},\"m\":{maker_buys},\"M\":true}}", ms(trade.time.0));
+    out
 }
 
 /// Clients send only small control messages (SUBSCRIBE...): anything
@@ -812,6 +868,62 @@ fn execution_report(hub: &WsHub, spec: &InstrumentSpec, event: &OrderEvent, now:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn frames_have_binance_shapes_and_escape_what_json_needs() {
+        use venue_domain::{InstrumentId, OrderId, Price, Timestamp, TradeId};
+        use venue_marketdata::{LevelChange, PublicTrade};
+        let spec = InstrumentSpec::spot(0, "BTC-USDT", 2, 4);
+        let trade = PublicTrade {
+            trade_id: TradeId(3),
+            price: Price(101),
+            qty: Qty(5),
+            aggressor: Side::Buy,
+            time: Timestamp(1_500_000_000),
+            maker_order_id: OrderId(1),
+            taker_order_id: OrderId(2),
+        };
+        let update = Update {
+            instrument: InstrumentId(0),
+            first_seq: 7,
+            seq: 7,
+            l2_first_seq: 5,
+            l3_first_seq: 7,
+            time: Timestamp(2_500_000_000),
+            levels: vec![
+                LevelChange { side: Side::Buy, price: Price(100), qty: Qty(20_000), count: 1 },
+                LevelChange { side: Side::Buy, price: Price(99), qty: Qty(1), count: 1 },
+                LevelChange { side: Side::Sell, price: Price(101), qty: Qty(0), count: 0 },
+            ],
+            l3: Vec::new(),
+            trades: vec![trade],
+            bbo: None,
+            candles: Vec::new(),
+            status: None,
+        };
+        let depth = encode_depth_update(&spec, &update).expect("levels changed");
+        assert_eq!(
+            depth,
+            r#"{"e":"depthUpdate","E":2500,"s":"BTCUSDT","U":5,"u":7,"b":[["1.00","2.0000"],["0.99","0.0001"]],"a":[["1.01","0.0000"]]}"#
+        );
+        let no_levels = Update { levels: Vec::new(), ..update.clone() };
+        assert_eq!(encode_depth_update(&spec, &no_levels), None, "no depth frame without level changes");
+        assert_eq!(
+            encode_trade(&spec, &update, &trade, false),
+            r#"{"e":"trade","E":2500,"s":"BTCUSDT","t":3,"p":"1.01","q":"0.0005","T":1500,"m":false,"M":true}"#
+        );
+        let sold = PublicTrade { aggressor: Side::Sell, ..trade };
+        let agg: Value = serde_json::from_str(&encode_trade(&spec, &update, &sold, true)).expect("JSON");
+        assert_eq!(
+            agg,
+            json!({"e": "aggTrade", "E": 2500, "s": "BTCUSDT", "a": 3, "p": "1.01", "q": "0.0005",
+                   "f": 3, "l": 3, "T": 1500, "m": true, "M": true})
+        );
+        // Whatever an operator names an asset, the frame stays valid JSON.
+        let odd = InstrumentSpec { base_asset: "A\"B\\".into(), quote_asset: "\u{1}Q".into(), ..spec };
+        let frame: Value = serde_json::from_str(&encode_trade(&odd, &update, &trade, false)).expect("JSON");
+        assert_eq!(frame["s"], "A\"B\\\u{1}Q");
+    }
 
     #[test]
     fn listen_keys_are_random_per_account_kept_alive_and_expire() {

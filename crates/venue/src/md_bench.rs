@@ -28,10 +28,9 @@
 //!   counted too;
 //! * *+ JSON*: the same, and every update is encoded as the Binance
 //!   `depthUpdate` frame (when it changed levels) and one `trade` frame per
-//!   trade, with `serde_json`, in the shapes `venue-server`'s WebSocket hub
-//!   sends (copied here, not shared: the benchmark must not depend on the
-//!   server's internals). Encoded once per update, as the hub does, not per
-//!   subscriber;
+//!   trade by `venue-server`'s WebSocket encoders
+//!   (`ws::encode_depth_update`, `ws::encode_trade`, what the hub sends).
+//!   Encoded once per update, as the hub does, not per subscriber;
 //! * *+ conflator*: the same, and every update is pushed into a
 //!   [`Conflator`] (interest: everything) as a second reference to the
 //!   shared `Arc`, like a subscriber's queue: once drained after each
@@ -58,7 +57,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use venue_bench::alloc;
 use venue_bench::engine::{Workbench, workbench};
-use venue_domain::{InstrumentSpec, Side, Timestamp};
+use venue_domain::{InstrumentSpec, Timestamp};
 use venue_engine::{Command, Engine, Output, Sequenced};
 use venue_marketdata::{Conflator, Interest, MarketData, Stamped, Update};
 
@@ -284,47 +283,6 @@ fn market_pass(captured: &Captured, mut sink: impl FnMut(&[Arc<Update>])) -> (u6
     (ns, allocations, produced)
 }
 
-/// The WebSocket streams whose frames the JSON pass builds.
-#[derive(Clone, Copy)]
-enum Kind {
-    Depth,
-    Trade,
-}
-
-/// `venue-server`'s `WsHub::encode` for `depthUpdate` and `trade`, copied:
-/// the same `json!` values and the same per-call symbol string.
-fn encode(spec: &InstrumentSpec, kind: Kind, update: &Update) -> Vec<String> {
-    let symbol = format!("{}{}", spec.base_asset, spec.quote_asset);
-    let ms = |nanos: u64| nanos / 1_000_000;
-    let event_time = ms(update.time.0);
-    let level = |price, qty| json!([spec.format_price(price), spec.format_qty(qty)]);
-    match kind {
-        Kind::Depth if update.has_l2() => {
-            let side = |side: Side| -> Vec<Value> {
-                update.levels.iter().filter(|l| l.side == side).map(|l| level(l.price, l.qty)).collect()
-            };
-            let (first, last) = update.l2_range();
-            vec![
-                json!({ "e": "depthUpdate", "E": event_time, "s": symbol, "U": first, "u": last, "b": side(Side::Buy), "a": side(Side::Sell) })
-                    .to_string(),
-            ]
-        }
-        Kind::Depth => Vec::new(),
-        Kind::Trade => update
-            .trades
-            .iter()
-            .map(|t| {
-                json!({
-                    "e": "trade", "E": event_time, "s": symbol, "t": t.trade_id.0,
-                    "p": spec.format_price(t.price), "q": spec.format_qty(t.qty),
-                    "T": ms(t.time.0), "m": t.aggressor == Side::Sell, "M": true,
-                })
-                .to_string()
-            })
-            .collect(),
-    }
-}
-
 /// Measures one symbol count.
 fn run_symbols(symbols: usize, options: &MdBenchOptions, progress: &mut dyn FnMut(&str)) -> RunResult {
     progress(&format!("{symbols} symbol(s): generating and capturing"));
@@ -374,12 +332,13 @@ fn run_symbols(symbols: usize, options: &MdBenchOptions, progress: &mut dyn FnMu
         let timed = market_pass(&captured, |updates| {
             for update in updates {
                 let spec = &captured.specs[update.instrument.0 as usize];
-                for kind in [Kind::Depth, Kind::Trade] {
-                    for frame in encode(spec, kind, update) {
-                        frames += 1;
-                        bytes += frame.len() as u64;
-                        black_box(frame);
-                    }
+                let depth = venue_server::ws::encode_depth_update(spec, update);
+                let trades =
+                    update.trades.iter().map(|t| venue_server::ws::encode_trade(spec, update, t, false));
+                for frame in depth.into_iter().chain(trades) {
+                    frames += 1;
+                    bytes += frame.len() as u64;
+                    black_box(frame);
                 }
             }
         });
@@ -593,53 +552,6 @@ pub fn to_markdown(results: &[RunResult]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use venue_domain::{InstrumentId, OrderId, Price, Qty, TradeId};
-    use venue_marketdata::{LevelChange, PublicTrade};
-
-    #[test]
-    fn frames_have_the_shapes_the_websocket_hub_sends() {
-        let spec = InstrumentSpec::spot(0, "BTC-USDT", 2, 4);
-        let update = Update {
-            instrument: InstrumentId(0),
-            first_seq: 7,
-            seq: 7,
-            l2_first_seq: 5,
-            l3_first_seq: 7,
-            time: Timestamp(1_500_000_000),
-            levels: vec![
-                LevelChange { side: Side::Buy, price: Price(100), qty: Qty(20_000), count: 1 },
-                LevelChange { side: Side::Sell, price: Price(101), qty: Qty(0), count: 0 },
-            ],
-            l3: Vec::new(),
-            trades: vec![PublicTrade {
-                trade_id: TradeId(3),
-                price: Price(101),
-                qty: Qty(5),
-                aggressor: Side::Buy,
-                time: Timestamp(1_500_000_000),
-                maker_order_id: OrderId(1),
-                taker_order_id: OrderId(2),
-            }],
-            bbo: None,
-            candles: Vec::new(),
-            status: None,
-        };
-        let depth: Value = serde_json::from_str(&encode(&spec, Kind::Depth, &update)[0]).unwrap();
-        assert_eq!(
-            depth,
-            json!({"e": "depthUpdate", "E": 1500, "s": "BTCUSDT", "U": 5, "u": 7,
-                   "b": [["1.00", "2.0000"]], "a": [["1.01", "0.0000"]]})
-        );
-        let trades = encode(&spec, Kind::Trade, &update);
-        let trade: Value = serde_json::from_str(&trades[0]).unwrap();
-        assert_eq!(
-            trade,
-            json!({"e": "trade", "E": 1500, "s": "BTCUSDT", "t": 3, "p": "1.01", "q": "0.0005",
-                   "T": 1500, "m": false, "M": true})
-        );
-        let no_levels = Update { levels: Vec::new(), ..update };
-        assert!(encode(&spec, Kind::Depth, &no_levels).is_empty(), "no depth frame without level changes");
-    }
 
     #[test]
     fn every_pass_sees_the_same_stream() {
