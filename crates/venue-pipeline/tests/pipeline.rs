@@ -594,3 +594,33 @@ fn queries_read_the_engine_at_a_command_boundary() {
     assert_eq!(engine.balance(AccountId(1), BTC), buyer_btc);
     assert_eq!(engine.balance(AccountId(2), USDT), seller_usdt);
 }
+
+/// Replay reads ahead in batches on another thread; it must still hand the
+/// engine every record once, in order, stop exactly at `until`, and resume
+/// from where the engine stands.
+#[test]
+fn replay_across_many_read_ahead_batches_stops_at_until_and_resumes() {
+    let dir = TempDir::new("replay-batches");
+    let config = config(dir.path());
+    let (pipeline, mut stream, _) = start(&config);
+    let mut commands = trading_commands();
+    commands.extend(std::iter::repeat_n(Command::Tick, 10_000));
+    run(&pipeline, &mut stream, 1, &commands);
+    drop(stream);
+    let live = pipeline.shutdown().expect("clean shutdown");
+    let total = commands.len() as u64;
+
+    let mut engine = Engine::new(EngineConfig::demo()).expect("demo configuration");
+    let mut seen = Vec::new();
+    let replayed = venue_pipeline::replay_with(&config.journal_dir(), &mut engine, 5_000, |s, outputs| {
+        seen.push(s.seq);
+        assert!(!outputs.is_empty(), "every command here has outputs");
+    })
+    .expect("first part replays");
+    assert_eq!((replayed, engine.seq()), (5_000, 5_000));
+    assert!(seen.iter().copied().eq(1..=5_000), "each record once, in order");
+    let rest = venue_pipeline::replay(&config.journal_dir(), &mut engine).expect("the rest replays");
+    assert_eq!((rest, engine.seq()), (total - 5_000, total));
+    assert_eq!(engine.state_hash(), live.state_hash(), "replayed in two parts, the same state");
+    assert_eq!(venue_pipeline::replay(&config.journal_dir(), &mut engine).expect("nothing left"), 0);
+}
