@@ -2,8 +2,8 @@
 //!
 //! `venue serve` runs the venue (`venue-server`); `venue config
 //! example|check` write and check its configuration; the benchmarks
-//! (`venue bench book|engine|fix|grpc|ws|marketdata`) and the journal tools (`venue journal
-//! verify|dump`) measure and inspect it. Every subcommand is a thin shell
+//! (`venue bench book|engine|fix|grpc|ws|marketdata`) and the journal
+//! tools (`venue journal verify|dump`) measure and inspect it. Every subcommand is a thin shell
 //! over a library crate, so that what the binary does can also be tested
 //! in-process.
 
