@@ -638,8 +638,10 @@ fn journal_time(journal: &Path, seq: u64) -> Result<Option<u64>, Error> {
     Ok(None)
 }
 
-/// Writes live chunks (consecutive): skips what the database holds, fills
-/// a gap before them from the journal, writes the rest in one transaction.
+/// Writes live chunks: skips what the database holds, fills every gap from
+/// the journal (before the first chunk, and between chunks: while the
+/// database was away the live queue dropped chunks, so two still queued
+/// need not be consecutive), writes the rest in one transaction.
 fn write_chunks(
     writer: &mut Writer,
     config: &SinkConfig,
@@ -648,23 +650,6 @@ fn write_chunks(
     chunks: &[Chunk],
     status: &SinkStatus,
 ) -> Result<(), Error> {
-    let commands = || chunks.iter().flat_map(|c| c.commands.iter().map(|(s, _)| s.seq));
-    let Some(last) = commands().last() else { return Ok(()) };
-    if last <= *persisted {
-        return Ok(());
-    }
-    let first = commands().find(|&seq| seq > *persisted).unwrap_or(last);
-    if first > *persisted + 1 {
-        *persisted = replay_into(
-            writer,
-            &config.pipeline,
-            cache,
-            *persisted,
-            first - 1,
-            config.batch_commands,
-            Some(status),
-        )?;
-    }
     let mapper = writer.mapper().clone();
     let mut batch = Batch::new();
     for chunk in chunks {
@@ -672,10 +657,32 @@ fn write_chunks(
         for &(sequenced, count) in &chunk.commands {
             let outputs = &chunk.outputs[at..at + count as usize];
             at += count as usize;
-            if sequenced.seq > *persisted {
-                batch.push(mapper.rows(sequenced.seq, sequenced.time, &sequenced.command, outputs));
+            let next = if batch.is_empty() { *persisted + 1 } else { batch.last_seq + 1 };
+            if sequenced.seq < next {
+                continue;
             }
+            if sequenced.seq > next {
+                // What is batched goes first, then the gap from the journal.
+                if !batch.is_empty() {
+                    *persisted = writer.write(&batch)?.last_seq();
+                    batch.clear();
+                    status.persisted.store(*persisted, Ordering::Release);
+                }
+                *persisted = replay_into(
+                    writer,
+                    &config.pipeline,
+                    cache,
+                    *persisted,
+                    sequenced.seq - 1,
+                    config.batch_commands,
+                    Some(status),
+                )?;
+            }
+            batch.push(mapper.rows(sequenced.seq, sequenced.time, &sequenced.command, outputs));
         }
+    }
+    if batch.is_empty() {
+        return Ok(());
     }
     *persisted = writer.write(&batch)?.last_seq();
     status.persisted.store(*persisted, Ordering::Release);
