@@ -8,6 +8,7 @@
 //! by [`InstrumentSpec::parse_price`] and [`InstrumentSpec::parse_qty`], which
 //! refuse anything that is not exactly on the grid rather than rounding it.
 
+pub mod calendar;
 mod decimal;
 mod ids;
 mod instrument;

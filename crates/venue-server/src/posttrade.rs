@@ -72,22 +72,8 @@ pub fn reconcile(settings: &Settings) -> Result<String, String> {
 
 /// The UTC day before `now` (seconds since the epoch), as (y, m, d).
 fn previous_day(now_secs: u64) -> (i32, u32, u32) {
-    civil_from_days(now_secs as i64 / 86_400 - 1)
-}
-
-/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian
-/// calendar (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i32, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y as i32, m, d)
+    let (year, month, day) = venue_domain::calendar::civil_from_days(now_secs as i64 / 86_400 - 1);
+    (year as i32, month, day)
 }
 
 /// Seconds from `now_secs` to the next `hh:mm` UTC.
@@ -127,8 +113,6 @@ mod tests {
         assert_eq!(parse_date("2026-11-21"), Ok((2026, 11, 21)));
         assert!(parse_date("2026-1-21").is_err());
         assert!(parse_date("yesterday").is_err());
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(19_782), (2024, 2, 29));
         // 2026-11-21T00:04:00Z: the previous day is the 20th.
         let now = 1_795_219_440;
         assert_eq!(previous_day(now), (2026, 11, 20));

@@ -659,11 +659,9 @@ fn bench_marketdata(args: MarketDataArgs) -> ExitCode {
 
 /// Today's date (UTC) as YYYY-MM-DD, for a results section's date line.
 fn today_utc() -> String {
-    let now_ns =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
-    let t = venue_fix::time::format_utc_timestamp_millis(now_ns);
-    let digits = |range: std::ops::Range<usize>| String::from_utf8_lossy(&t[range]).into_owned();
-    format!("{}-{}-{}", digits(0..4), digits(4..6), digits(6..8))
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (year, month, day) = venue_domain::calendar::civil_from_days((secs / 86_400) as i64);
+    format!("{year:04}-{month:02}-{day:02}")
 }
 
 /// The benchmark options of a gateway benchmark's flags.
