@@ -161,14 +161,13 @@ impl Instrument {
         self.candles.iter().filter_map(|series| series.end()).map(|t| t.0).min().unwrap_or(u64::MAX)
     }
 
-    /// Applies one command's events for this instrument, after the candles
-    /// the command's time `closed`; returns the update if anything public
+    /// Applies one command's events for this instrument, after closing the
+    /// candles its time ended; returns the update if anything public
     /// changed.
     fn apply<'a>(
         &mut self,
         time: Timestamp,
         events: impl Iterator<Item = &'a EventKind>,
-        closed: Vec<Candle>,
         config: &MarketDataConfig,
     ) -> Option<Update> {
         // Each touched level's state before the command, to report only
@@ -246,7 +245,10 @@ impl Instrument {
         sort_levels(&mut levels);
 
         self.stats.advance(time);
-        let mut candles = closed;
+        // Closed first: a trade in a later period must not roll over a
+        // candle that was never published final.
+        let mut candles = Vec::new();
+        self.close_candles(time, &mut candles);
         if !trades.is_empty() {
             for trade in &trades {
                 self.stats.add(time, trade);
@@ -416,35 +418,30 @@ impl MarketData {
     pub fn flush(&mut self, out: &mut Vec<Arc<Update>>) {
         let Some((_, time)) = self.open.take() else { return };
         // The instruments the command touched, in order (a buffer kept
-        // between commands), and those whose candles its time closed.
+        // between commands); all of them when its time ends a candle
+        // somewhere (each closes its own in `apply`).
         let mut touched = std::mem::take(&mut self.touched);
         touched.clear();
         touched.extend(self.pending.iter().map(|e| e.instrument));
         touched.dedup(); // a command's events mostly come in runs of one instrument
-        let mut closed: BTreeMap<InstrumentId, Vec<Candle>> = BTreeMap::new();
-        if time.0 >= self.next_close {
-            for (&id, state) in &mut self.instruments {
-                let mut candles = Vec::new();
-                state.close_candles(time, &mut candles);
-                if !candles.is_empty() {
-                    closed.insert(id, candles);
-                    touched.push(id);
-                }
-            }
-            self.next_close = self.instruments.values().map(Instrument::next_close).min().unwrap_or(u64::MAX);
+        let closing = time.0 >= self.next_close;
+        if closing {
+            touched.extend(self.instruments.keys());
         }
         touched.sort_unstable();
         touched.dedup();
         for &id in &touched {
             let Some(state) = self.instruments.get_mut(&id) else { continue };
             let events = self.pending.iter().filter(|e| e.instrument == id).map(|e| &e.kind);
-            let closed = closed.remove(&id).unwrap_or_default();
-            if let Some(update) = state.apply(time, events, closed, &self.config) {
+            if let Some(update) = state.apply(time, events, &self.config) {
                 if !update.trades.is_empty() {
                     self.next_close = self.next_close.min(state.next_close());
                 }
                 out.push(Arc::new(update));
             }
+        }
+        if closing {
+            self.next_close = self.instruments.values().map(Instrument::next_close).min().unwrap_or(u64::MAX);
         }
         self.touched = touched;
         self.pending.clear();

@@ -190,13 +190,8 @@ impl WsHub {
                     let w = match wrapped.iter().position(|(n, _)| *n == name.as_str()) {
                         Some(w) => w,
                         None => {
-                            let wrap = |raw: &Utf8Bytes| {
-                                Utf8Bytes::from(format!(
-                                    "{{\"stream\":\"{name}\",\"data\":{}}}",
-                                    raw.as_str()
-                                ))
-                            };
-                            wrapped.push((name.as_str(), encoded[at].1.iter().map(wrap).collect()));
+                            let frames = encoded[at].1.iter().map(|raw| wrap_combined(name, raw)).collect();
+                            wrapped.push((name.as_str(), frames));
                             wrapped.len() - 1
                         }
                     };
@@ -233,11 +228,7 @@ impl WsHub {
                     .or_insert_with(|| self.encode_partial(stream.instrument, levels))
                     .clone();
                 let Some(raw) = raw else { continue };
-                let frame = if conn.combined {
-                    Utf8Bytes::from(format!("{{\"stream\":\"{name}\",\"data\":{}}}", raw.as_str()))
-                } else {
-                    raw
-                };
+                let frame = if conn.combined { wrap_combined(name, &raw) } else { raw };
                 if conn.tx.try_send(frame).is_err() {
                     conn.overflowed.store(true, Ordering::Relaxed);
                     break;
@@ -250,15 +241,26 @@ impl WsHub {
     fn encode_partial(&self, instrument: InstrumentId, levels: usize) -> Option<Utf8Bytes> {
         let spec = self.rest.specs().get(instrument.0 as usize)?;
         let depth = self.rest.market().lock().depth(instrument, Some(levels))?;
-        let side = |levels: &[venue_marketdata::PriceLevel]| -> Vec<Value> {
-            levels.iter().map(|l| json!([spec.format_price(l.price), spec.format_qty(l.qty)])).collect()
-        };
-        let text = json!({ "lastUpdateId": depth.seq, "bids": side(&depth.bids), "asks": side(&depth.asks) });
-        Some(Utf8Bytes::from(text.to_string()))
+        let mut out = String::with_capacity(64 + 32 * (depth.bids.len() + depth.asks.len()));
+        out.push_str("{\"lastUpdateId\":");
+        out.push_str(&depth.seq.to_string());
+        for (name, side) in [(",\"bids\":[", &depth.bids), ("],\"asks\":[", &depth.asks)] {
+            out.push_str(name);
+            for (i, level) in side.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                push_level(&mut out, spec, level.price, level.qty);
+            }
+        }
+        out.push_str("]}");
+        Some(Utf8Bytes::from(out))
     }
 
     fn encode(&self, spec: &InstrumentSpec, kind: Kind, update: &Update) -> Vec<String> {
-        let symbol = rest_symbol(spec);
+        // The value-tree encoders' symbol; the per-update hot ones (depth,
+        // trades) write theirs in place.
+        let symbol = || rest_symbol(spec);
         let event_time = ms(update.time.0);
         match kind {
             Kind::Depth => encode_depth_update(spec, update).into_iter().collect(),
@@ -272,7 +274,7 @@ impl WsHub {
                     let qty = |l: Option<venue_marketdata::PriceLevel>| {
                         l.map_or("0".to_owned(), |l| spec.format_qty(l.qty))
                     };
-                    vec![json!({ "u": update.seq, "s": symbol, "b": px(bbo.bid), "B": qty(bbo.bid), "a": px(bbo.ask), "A": qty(bbo.ask) }).to_string()]
+                    vec![json!({ "u": update.seq, "s": symbol(), "b": px(bbo.bid), "B": qty(bbo.bid), "a": px(bbo.ask), "A": qty(bbo.ask) }).to_string()]
                 }
                 None => Vec::new(),
             },
@@ -280,7 +282,7 @@ impl WsHub {
                 let Some(ticker) = self.rest.ticker_json(spec, update.time) else { return Vec::new() };
                 let get = |name: &str| ticker.get(name).cloned().unwrap_or(Value::Null);
                 vec![json!({
-                    "e": "24hrTicker", "E": event_time, "s": symbol,
+                    "e": "24hrTicker", "E": event_time, "s": symbol(),
                     "p": get("priceChange"), "P": get("priceChangePercent"), "w": get("weightedAvgPrice"),
                     "x": get("prevClosePrice"), "c": get("lastPrice"), "Q": get("lastQty"),
                     "b": get("bidPrice"), "B": get("bidQty"), "a": get("askPrice"), "A": get("askQty"),
@@ -297,9 +299,9 @@ impl WsHub {
                 .map(|c| {
                     let o = &c.ohlcv;
                     json!({
-                        "e": "kline", "E": event_time, "s": symbol,
+                        "e": "kline", "E": event_time, "s": symbol(),
                         "k": {
-                            "t": ms(c.open_time.0), "T": ms(c.end_time().0).saturating_sub(1), "s": symbol,
+                            "t": ms(c.open_time.0), "T": ms(c.end_time().0).saturating_sub(1), "s": symbol(),
                             "i": interval.name(), "f": o.first_trade_id.0, "L": o.last_trade_id.0,
                             "o": spec.format_price(o.open), "c": spec.format_price(o.close),
                             "h": spec.format_price(o.high), "l": spec.format_price(o.low),
@@ -313,6 +315,11 @@ impl WsHub {
             _ => Vec::new(),
         }
     }
+}
+
+/// A combined stream's frame: `{"stream": name, "data": raw}`.
+fn wrap_combined(name: &str, raw: &Utf8Bytes) -> Utf8Bytes {
+    Utf8Bytes::from(format!("{{\"stream\":\"{name}\",\"data\":{}}}", raw.as_str()))
 }
 
 /// Appends `text` escaped for the inside of a JSON string.
