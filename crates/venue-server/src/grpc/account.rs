@@ -291,7 +291,15 @@ impl v1::account_server::Account for Grpc {
                             e.fee = grpc.amount(&e.fee_asset, fee);
                         }
                     }
-                    let settles_next = matches!(batch.get(at + 1), Some(next) if matches!(next.output, Output::Settlement(_)));
+                    // Its settlement is the next output of the feed: in this
+                    // batch, or (when the batch ended between the two) in
+                    // the next one; the execution waits for its fee.
+                    let settles_next = match batch.get(at + 1) {
+                        Some(next) => matches!(next.output, Output::Settlement(_)),
+                        None => {
+                            matches!(&stamped.output, Output::Book(e) if matches!(e.kind, EventKind::Trade { .. }))
+                        }
+                    };
                     if settles_next {
                         continue;
                     }
@@ -303,7 +311,12 @@ impl v1::account_server::Account for Grpc {
                         }
                     }
                 }
-                if feed.overflowed.load(Ordering::Relaxed) {
+                let overflowed = feed.overflowed.load(Ordering::Relaxed);
+                if !executions.is_empty() && !overflowed {
+                    // Balances follow the executions that changed them.
+                    continue;
+                }
+                if overflowed {
                     let _ = tx
                         .send(Err(Status::resource_exhausted(
                             "the stream fell behind and lost events: reopen it and re-read orders and balances",

@@ -109,29 +109,34 @@ impl Subscription {
         }
     }
 
-    /// Snapshots of what was asked, taken under the market-data lock.
+    /// Snapshots of what was asked: copied under the market-data lock,
+    /// formatted after it is released (the market-data thread needs the
+    /// lock to publish, and any client may subscribe).
     fn snapshot(&mut self, grpc: &Grpc, out: &mut VecDeque<v1::MarketDataMessage>) {
-        let state = grpc.market.lock();
         let id = self.spec.id;
-        let mut seq = state.seq(id).unwrap_or(0);
-        if self.l2
-            && let Some(s) = state.depth(id, self.depth)
-        {
+        let (seq, depth, l3, l1, status) = {
+            let state = grpc.market.lock();
+            (
+                state.seq(id).unwrap_or(0),
+                self.l2.then(|| state.depth(id, self.depth)).flatten(),
+                self.l3.then(|| state.l3_snapshot(id)).flatten(),
+                self.quotes.then(|| state.l1(id)).flatten(),
+                state.status(id),
+            )
+        };
+        let mut seq = seq;
+        if let Some(s) = depth {
             seq = s.seq;
             out.push_back(self.message(s.seq, s.time, Payload::Book(book(&self.spec, &s))));
         }
-        if self.l3
-            && let Some(s) = state.l3_snapshot(id)
-        {
+        if let Some(s) = l3 {
             seq = s.seq;
             out.push_back(self.message(s.seq, s.time, Payload::L3Book(l3_book(&self.spec, &s))));
         }
-        if self.quotes
-            && let Some(l1) = state.l1(id)
-        {
+        if let Some(l1) = l1 {
             out.push_back(self.message(l1.seq, l1.time, Payload::Quote(quote(&self.spec, &l1.bbo))));
         }
-        if let Some(status) = state.status(id) {
+        if let Some(status) = status {
             out.push_back(self.message(
                 seq,
                 venue_domain::Timestamp(0),
