@@ -74,6 +74,10 @@ pub struct OrderTrace {
     pub answered: u64,
     /// "accepted", "filled", "rejected: …", "timeout"…
     pub outcome: String,
+    /// Whether the order failed (refused, timed out, the venue stopping):
+    /// the span's error status, set by the gateway that knows, not read
+    /// back from the outcome's wording.
+    pub error: bool,
 }
 
 /// Now, in ns since the epoch (what [`OrderTrace`] times are).
@@ -261,7 +265,7 @@ fn encode(service: &str, traces: &[OrderTrace], ids: &mut IdSource) -> Vec<u8> {
     for t in traces {
         let trace_id = format!("{:016x}{:016x}", ids.next(), ids.next());
         let root = format!("{:016x}", ids.next());
-        let error = t.outcome.starts_with("rejected") || t.outcome.starts_with("timeout");
+        let error = t.error;
         spans.push(json!({
             "traceId": trace_id,
             "spanId": root,
@@ -330,9 +334,11 @@ mod tests {
             sequenced: 1_300,
             answered: 2_000,
             outcome: "filled".into(),
+            error: false,
         };
         let body: Value =
-            serde_json::from_slice(&encode("venue", &[trace], &mut IdSource::new())).expect("json");
+            serde_json::from_slice(&encode("venue", std::slice::from_ref(&trace), &mut IdSource::new()))
+                .expect("json");
         let spans = body["resourceSpans"][0]["scopeSpans"][0]["spans"].as_array().expect("spans");
         assert_eq!(spans.len(), 4);
         let root = &spans[0];
@@ -347,6 +353,13 @@ mod tests {
             (spans[2]["startTimeUnixNano"].as_str(), spans[2]["endTimeUnixNano"].as_str()),
             (Some("1200"), Some("1300"))
         );
+        assert_eq!(root["status"]["code"], 1, "a filled order is not an error");
+        // Whatever the outcome's wording (gRPC names its own codes), the
+        // gateway's flag decides the error status.
+        let failed = OrderTrace { outcome: "DeadlineExceeded: no answer".into(), error: true, ..trace };
+        let body: Value =
+            serde_json::from_slice(&encode("venue", &[failed], &mut IdSource::new())).expect("json");
+        assert_eq!(body["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["status"]["code"], 2);
     }
 
     #[test]

@@ -72,9 +72,19 @@ pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
     outer.finalize().into()
 }
 
-/// Lower-case hex.
+/// Lower-case hex, in one allocation (every signed request computes one).
+///
+/// ```
+/// assert_eq!(venue_server::rest::hex(&[0x00, 0xab, 0x7f, 0xff]), "00ab7fff");
+/// ```
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    out
 }
 
 /// A REST error as Binance clients expect it.
@@ -254,7 +264,11 @@ impl Rest {
     pub(crate) fn charge(&self, who: &str, weight: u32, order: bool) -> Result<UsageHeaders, RestError> {
         let now = now_ms();
         let mut windows = lock(&self.windows);
-        let window = windows.entry(who.to_owned()).or_default();
+        // The key's text is copied only the first time it is seen.
+        if !windows.contains_key(who) {
+            windows.insert(who.to_owned(), Window::default());
+        }
+        let Some(window) = windows.get_mut(who) else { unreachable!("inserted above") };
         if window.minute != now / 60_000 {
             (window.minute, window.weight) = (now / 60_000, 0);
         }
@@ -863,13 +877,30 @@ fn prepare_order(spec: &InstrumentSpec, account: AccountId, p: &Params) -> Resul
     Ok(Prepared { order, resp_type, client_text })
 }
 
+/// Binance's code for "sent, outcome unknown".
+const UNKNOWN_OUTCOME: i32 = -1007;
+
 /// The answer when the engine did not answer in time: the outcome is unknown.
 fn unknown_outcome() -> RestError {
     RestError::new(
         StatusCode::SERVICE_UNAVAILABLE,
-        -1007,
+        UNKNOWN_OUTCOME,
         "Timeout waiting for response from backend server. Send status unknown; execution status unknown.",
     )
+}
+
+/// A request the router could not complete: refused at the door (the
+/// inbound ring was full: certainly not done) or without an answer
+/// (unknown outcome).
+fn request_failed(error: crate::router::RequestError) -> RestError {
+    match error {
+        crate::router::RequestError::Refused(_) => RestError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            -1008,
+            "Server is currently overloaded with other requests. Please try again in a few minutes.",
+        ),
+        _ => unknown_outcome(),
+    }
 }
 
 fn now_ns() -> Timestamp {
@@ -890,15 +921,12 @@ async fn submit_order(rest: &Rest, spec: &InstrumentSpec, prepared: Prepared) ->
     let outputs = match rest.venue.router.execute(Command::NewOrder(order), rest.venue.request_timeout).await
     {
         Ok(outputs) => outputs,
-        Err(crate::router::RequestError::Refused(_)) => {
-            history.forget(order.account, token);
-            return Err(RestError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                -1008,
-                "Server is currently overloaded with other requests. Please try again in a few minutes.",
-            ));
+        Err(error) => {
+            if matches!(error, crate::router::RequestError::Refused(_)) {
+                history.forget(order.account, token);
+            }
+            return Err(request_failed(error));
         }
-        Err(_) => return Err(unknown_outcome()),
     };
     let quote_asset = spec.quote_asset.clone();
     let mut order_id = None;
@@ -1013,6 +1041,7 @@ async fn new_order(State(rest): State<Arc<Rest>>, headers: HeaderMap, uri: Uri, 
                 Ok(body) => body["status"].as_str().unwrap_or("accepted").to_ascii_lowercase(),
                 Err(e) => format!("rejected: {}", e.msg),
             },
+            error: result.is_err(),
         });
     }
     Ok(with_headers(result?, usage))
@@ -1165,7 +1194,7 @@ async fn cancel(
             rest.venue.request_timeout,
         )
         .await
-        .map_err(|_| unknown_outcome())?;
+        .map_err(request_failed)?;
     for output in &outputs {
         let Output::Book(event) = output else { continue };
         match event.kind {
@@ -1283,10 +1312,11 @@ async fn cancel_replace(
         data: Some(data),
         ..RestError::new(status, code, msg)
     };
-    // An unknown outcome (timeout) of either half is reported as such.
+    // An unknown outcome (timeout) of either half is reported as such; a
+    // half refused as overloaded certainly did not happen: a FAILURE half.
     let cancelled =
         match cancel(&rest, &spec, account, target, p.get("cancelOrigClientOrderId"), cancel_client).await {
-            Err(error) if error.status == StatusCode::SERVICE_UNAVAILABLE => return Err(error),
+            Err(error) if error.code == UNKNOWN_OUTCOME => return Err(error),
             other => other,
         };
     if let Err(error) = &cancelled
@@ -1301,7 +1331,7 @@ async fn cancel_replace(
         return Err(outcome(StatusCode::BAD_REQUEST, -2022, "Order cancel-replace failed.", data));
     }
     let placed = match submit_order(&rest, &spec, prepared).await {
-        Err(error) if error.status == StatusCode::SERVICE_UNAVAILABLE => return Err(error),
+        Err(error) if error.code == UNKNOWN_OUTCOME => return Err(error),
         other => other,
     };
     let half = |result: &Result<Value, RestError>| match result {
@@ -1531,9 +1561,12 @@ async fn cancel_open_orders(
     let outputs = rest
         .venue
         .router
-        .execute(Command::MassCancel { instrument: Some(spec.id), account: Some(account) }, rest.venue.request_timeout)
+        .execute(
+            Command::MassCancel { instrument: Some(spec.id), account: Some(account) },
+            rest.venue.request_timeout,
+        )
         .await
-        .map_err(|_| RestError::new(StatusCode::SERVICE_UNAVAILABLE, -1007, "Timeout waiting for response from backend server. Send status unknown; execution status unknown."))?;
+        .map_err(request_failed)?;
     let cancelled: Vec<Value> = outputs
         .iter()
         .filter_map(|o| match o {

@@ -260,12 +260,12 @@ fn finish_trace(
         trace.seq = stamped.seq;
         trace.sequenced = stamped.time.0;
         trace.answered = crate::otlp::now_ns();
-        trace.outcome = match stamped.output {
+        (trace.outcome, trace.error) = match stamped.output {
             venue_engine::Output::Book(venue_matching::Event {
                 kind: venue_matching::EventKind::Rejected { reason, .. },
                 ..
-            }) => format!("rejected: {}", reason.as_str()),
-            _ => "answered".into(),
+            }) => (format!("rejected: {}", reason.as_str()), true),
+            _ => ("answered".into(), false),
         };
         tracer.record(trace);
     }
@@ -511,6 +511,7 @@ impl SessionTask {
                             sequenced: 0,
                             answered: 0,
                             outcome: String::new(),
+                            error: false,
                         })
                     }
                     _ => None,

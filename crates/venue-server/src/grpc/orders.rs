@@ -1,6 +1,7 @@
 //! `venue.v1.OrderEntry`: orders in, their immediate outcome out.
 
 use super::{Caller, Grpc, caller, invalid, parse_field, rejected, request_error, time_ns};
+use crate::history::Status as History;
 use crate::router::{Answer, RequestError};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -194,13 +195,9 @@ pub(super) fn order_result(
                 EventKind::Cancelled { order_id: id, reason, .. } if Some(id) == order_id => {
                     leaves = Qty::ZERO;
                     result.reason = reason.as_str().to_owned();
-                    result.status = if matches!(order.tif, TimeInForce::Ioc | TimeInForce::Fok)
-                        || order.kind == OrderKind::Market
-                    {
-                        v1::OrderStatus::Expired
-                    } else {
-                        v1::OrderStatus::Canceled
-                    } as i32;
+                    // The rule REST and the order history use, so that every
+                    // gateway names an ended order alike.
+                    result.status = proto_status(History::after_cancel(reason, Qty(executed))) as i32;
                 }
                 _ => {}
             },
@@ -404,12 +401,12 @@ impl v1::order_entry_server::OrderEntry for Grpc {
         let answer = self.run(Command::NewOrder(order)).await;
         let result = answer.map(|answer| (order_result(self, &order, &spec, &answer), answer));
         if received > 0 {
-            let (seq, sequenced, outcome) = match &result {
-                Ok((Ok(r), answer)) => (answer.seq, answer.time.0, order_outcome(r)),
+            let (seq, sequenced, outcome, error) = match &result {
+                Ok((Ok(r), answer)) => (answer.seq, answer.time.0, order_outcome(r), false),
                 Ok((Err(status), answer)) => {
-                    (answer.seq, answer.time.0, format!("rejected: {}", status.message()))
+                    (answer.seq, answer.time.0, format!("rejected: {}", status.message()), true)
                 }
-                Err(status) => (0, 0, format!("{:?}: {}", status.code(), status.message())),
+                Err(status) => (0, 0, format!("{:?}: {}", status.code(), status.message()), true),
             };
             tracer.record(crate::otlp::OrderTrace {
                 gateway: "grpc",
@@ -423,6 +420,7 @@ impl v1::order_entry_server::OrderEntry for Grpc {
                 sequenced,
                 answered: crate::otlp::now_ns(),
                 outcome,
+                error,
             });
         }
         Ok(Response::new(result?.0?))
@@ -530,5 +528,17 @@ impl Grpc {
     /// A second handle on the shared parts, for tasks that outlive a call.
     pub(super) fn clone_parts(&self) -> Grpc {
         Grpc { rest: self.rest.clone(), market: self.market.clone(), stop: self.stop.clone() }
+    }
+}
+
+/// The order history's status as the `.proto` names it (which has no
+/// separate "expired in match": a self-trade-prevention removal expires).
+fn proto_status(status: History) -> v1::OrderStatus {
+    match status {
+        History::New => v1::OrderStatus::New,
+        History::PartiallyFilled => v1::OrderStatus::PartiallyFilled,
+        History::Filled => v1::OrderStatus::Filled,
+        History::Canceled => v1::OrderStatus::Canceled,
+        History::Expired | History::ExpiredInMatch => v1::OrderStatus::Expired,
     }
 }

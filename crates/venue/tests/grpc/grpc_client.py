@@ -265,6 +265,9 @@ check([o.order_id for o in open_orders.orders] == [sell.order_id], f"open orders
 cancelled = call(orders.CancelOrder, CANCEL, pb.CancelOrderRequest(symbol="BTC-USDT", order=pb.OrderRef(order_id=sell.order_id)), who="bob")
 check(cancelled.order_id == sell.order_id and cancelled.cancelled_quantity == "0.3000", f"cancel: {cancelled}")
 check(next_execution("bob", pb.EXEC_TYPE_CANCELED) is not None, "bob CANCELED on the stream")
+# An IOC that finds nothing ends EXPIRED, as REST and the order history name it.
+ioc = call(orders.SubmitOrder, SUBMIT, limit(pb.SIDE_BUY, "1.00", "0.0100", time_in_force=pb.TIME_IN_FORCE_IOC))
+check(ioc.status == pb.ORDER_STATUS_EXPIRED and ioc.executed_quantity == "0.0000", f"unfilled IOC: {ioc}")
 refused(lambda: call(orders.CancelOrder, CANCEL, pb.CancelOrderRequest(symbol="BTC-USDT", order=pb.OrderRef(order_id=sell.order_id)), who="bob"),
         grpc.StatusCode.NOT_FOUND, "UnknownOrder", "second cancel")
 refused(lambda: call(orders.CancelOrder, CANCEL, pb.CancelOrderRequest(symbol="BTC-USDT", order=pb.OrderRef(order_id=buy.order_id)), who="bob"),
