@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
-use venue_domain::{AccountId, InstrumentId, OrderKind, Side, TimeInForce};
+use venue_domain::{AccountId, InstrumentId, OrderKind, TimeInForce};
 use venue_engine::{AssetId, Engine, Output};
 use venue_matching::{BookOrder, EventKind};
 use venue_proto::v1;
@@ -115,7 +115,7 @@ impl Grpc {
                 taker_leaves,
                 aggressor,
             } => {
-                let maker_side = if aggressor == Side::Buy { Side::Sell } else { Side::Buy };
+                let maker_side = aggressor.opposite();
                 for (mine, order_id, side, leaves, maker) in [
                     (maker_account == account, maker_order_id, maker_side, maker_leaves, true),
                     (taker_account == account, taker_order_id, aggressor, taker_leaves, false),
