@@ -427,7 +427,18 @@ fn submits_racing_shutdown_are_sequenced_or_refused() {
         let dir = TempDir::new("race");
         let mut config = config(dir.path());
         config.durability = Durability::Never;
-        let (pipeline, _stream, _) = start(&config);
+        // A small output ring, so that this round certainly fills it.
+        config.outbound_capacity = 1 << 8;
+        let (pipeline, mut stream, _) = start(&config);
+        // Every Tick has an output (`Ticked`): a consumer must drain them,
+        // as the router does, or a full output ring holds the engine (and
+        // shutdown) forever.
+        let consumer = std::thread::spawn(move || {
+            while !stream.finished() {
+                stream.poll(usize::MAX, |_| {});
+                stream.wait();
+            }
+        });
         let stop = Arc::new(AtomicBool::new(false));
         let submitters: Vec<_> = (0..2)
             .map(|_| {
@@ -436,7 +447,6 @@ fn submits_racing_shutdown_are_sequenced_or_refused() {
                 std::thread::spawn(move || {
                     let mut accepted = 0u64;
                     while !stop.load(Ordering::Acquire) {
-                        // Tick: no outputs, so the output ring never fills.
                         if submitter.submit(0, Command::Tick).is_ok() {
                             accepted += 1;
                         }
@@ -450,6 +460,7 @@ fn submits_racing_shutdown_are_sequenced_or_refused() {
         let engine = pipeline.shutdown().expect("clean shutdown");
         stop.store(true, Ordering::Release);
         let accepted: u64 = submitters.into_iter().map(|h| h.join().expect("submitter thread")).sum();
+        consumer.join().expect("consumer thread");
         assert_eq!(engine.seq(), accepted, "round {round}: accepted {accepted}, sequenced {}", engine.seq());
         assert_eq!(
             submitter.submit(1, Command::Tick),
