@@ -270,14 +270,10 @@ pub enum UserEvent {
 /// A gateway's knowledge of an order it is about to submit.
 #[derive(Clone, Copy, Debug)]
 struct Pending {
-    token: u64,
+    /// The router origin of the request that submits the order.
+    origin: u64,
     registered: u64,
     instrument: InstrumentId,
-    client_order_id: ClientOrderId,
-    side: Side,
-    kind: OrderKind,
-    price: Price,
-    qty: Qty,
     tif: TimeInForce,
     post_only: bool,
     stop_price: Price,
@@ -335,20 +331,15 @@ impl AccountHistory {
         self.trades.push_back(trade);
     }
 
-    /// The registration matching an accepted order, taken out; stale ones
-    /// at the front are dropped on the way.
-    fn take_pending(&mut self, instrument: InstrumentId, accepted: &Accepted, now: u64) -> Option<Pending> {
+    /// The registration of the request (router origin) whose order was
+    /// accepted, taken out; stale ones at the front are dropped on the way.
+    /// Matching by origin, never by the order's fields: two identical
+    /// orders in flight cannot swap their settings.
+    fn take_pending(&mut self, instrument: InstrumentId, origin: u64, now: u64) -> Option<Pending> {
         while self.pending.front().is_some_and(|p| now.saturating_sub(p.registered) > PENDING_TTL_NS) {
             self.pending.pop_front();
         }
-        let at = self.pending.iter().position(|p| {
-            p.instrument == instrument
-                && p.client_order_id == accepted.client_order_id
-                && p.side == accepted.side
-                && p.kind == accepted.kind
-                && p.price == accepted.price
-                && p.qty == accepted.qty
-        })?;
+        let at = self.pending.iter().position(|p| p.origin == origin && p.instrument == instrument)?;
         self.pending.remove(at)
     }
 }
@@ -446,7 +437,6 @@ pub struct History {
     /// Number of subscribers, read without the lock on every output.
     subscribed: AtomicUsize,
     next_subscriber: AtomicU64,
-    next_token: AtomicU64,
     next_event: AtomicU64,
 }
 
@@ -464,23 +454,18 @@ impl History {
         lock(&self.accounts).get(&account).cloned()
     }
 
-    /// Registers what a gateway knows of `order` before submitting it, so
-    /// that its record shows it once accepted. Returns a token for
-    /// [`History::forget`] should the order be refused or its answer lost.
-    pub fn expect(&self, order: &NewOrder, now: Timestamp) -> u64 {
-        let token = self.next_token.fetch_add(1, Ordering::Relaxed);
-        let price =
-            if matches!(order.kind, OrderKind::Market | OrderKind::Stop) { Price(0) } else { order.price };
+    /// Registers what a gateway knows of `order` before submitting it
+    /// under the router origin `origin` (see [`Router::start_with`]), so
+    /// that its record shows it once accepted. [`History::forget`] drops it
+    /// should the order be refused.
+    ///
+    /// [`Router::start_with`]: crate::router::Router::start_with
+    pub fn expect(&self, order: &NewOrder, origin: u64, now: Timestamp) {
         let iceberg = order.display_qty.0 > 0 && order.display_qty < order.qty;
         let pending = Pending {
-            token,
+            origin,
             registered: now.0,
             instrument: order.instrument,
-            client_order_id: order.client_order_id,
-            side: order.side,
-            kind: order.kind,
-            price,
-            qty: order.qty,
             tif: order.tif,
             post_only: order.post_only,
             stop_price: if order.kind.is_stop() { order.stop_price } else { Price(0) },
@@ -494,13 +479,13 @@ impl History {
             account.pending.pop_front();
         }
         account.pending.push_back(pending);
-        token
     }
 
-    /// Drops a registration whose order will not be accepted.
-    pub fn forget(&self, account: AccountId, token: u64) {
+    /// Drops the registration made under `origin`: its order will not be
+    /// accepted.
+    pub fn forget(&self, account: AccountId, origin: u64) {
         if let Some(account) = self.existing(account) {
-            lock(&account).pending.retain(|p| p.token != token);
+            lock(&account).pending.retain(|p| p.origin != origin);
         }
     }
 
@@ -548,7 +533,7 @@ impl History {
             Output::Book(event) => match event.kind {
                 EventKind::Accepted { order_id, client_order_id, account, side, kind, price, qty } => {
                     let accepted = Accepted { order_id, client_order_id, side, kind, price, qty };
-                    self.accepted(event.instrument, account, &accepted, time);
+                    self.accepted(event.instrument, account, &accepted, stamped.origin, time);
                 }
                 EventKind::Trade {
                     trade_id,
@@ -639,10 +624,17 @@ impl History {
         }
     }
 
-    fn accepted(&self, instrument: InstrumentId, account: AccountId, accepted: &Accepted, time: Timestamp) {
+    fn accepted(
+        &self,
+        instrument: InstrumentId,
+        account: AccountId,
+        accepted: &Accepted,
+        origin: u64,
+        time: Timestamp,
+    ) {
         let history = self.account(account);
         let mut history = lock(&history);
-        let pending = history.take_pending(instrument, accepted, time.0);
+        let pending = history.take_pending(instrument, origin, time.0);
         let record = OrderRecord {
             instrument,
             order_id: accepted.order_id,
@@ -970,14 +962,13 @@ mod tests {
         order.tif = TimeInForce::Ioc;
         order.client_order_id = ClientOrderId(14);
         order.stp = StpMode::CancelBoth;
-        history.expect(&order, Timestamp(0));
+        history.expect(&order, 70, Timestamp(0));
         // A refused registration is forgotten and matches nothing.
         let mut other = order;
         other.post_only = true;
-        other.qty = Qty(9);
-        let token = history.expect(&other, Timestamp(0));
-        history.forget(ALICE, token);
-        history.record(&accepted(2, ALICE, Side::Buy, 100, 3));
+        history.expect(&other, 71, Timestamp(0));
+        history.forget(ALICE, 71);
+        history.record(&Stamped { origin: 70, ..accepted(2, ALICE, Side::Buy, 100, 3) });
         let record = history.order(ALICE, BTC, OrderId(2)).expect("kept");
         assert_eq!(
             (record.tif, record.stp, record.post_only),
@@ -997,6 +988,26 @@ mod tests {
         ));
         let record = history.order(ALICE, BTC, OrderId(3)).expect("kept");
         assert_eq!((record.tif, record.stp, record.status), (TimeInForce::Ioc, None, Status::Expired));
+    }
+
+    #[test]
+    fn identical_orders_in_flight_keep_their_own_settings_whatever_order_they_are_accepted_in() {
+        let history = History::new();
+        let gtc = NewOrder::limit(0, ALICE.0, Side::Buy, 100, 3);
+        let ioc = NewOrder { tif: TimeInForce::Ioc, post_only: true, stp: StpMode::CancelBoth, ..gtc };
+        history.expect(&gtc, 80, Timestamp(0));
+        history.expect(&ioc, 81, Timestamp(0));
+        // The same side, kind, price and quantity: only the origin tells
+        // them apart. The second registered is sequenced first.
+        history.record(&Stamped { origin: 81, ..accepted(3, ALICE, Side::Buy, 100, 3) });
+        history.record(&Stamped { origin: 80, ..accepted(4, ALICE, Side::Buy, 100, 3) });
+        let first = history.order(ALICE, BTC, OrderId(3)).expect("kept");
+        let second = history.order(ALICE, BTC, OrderId(4)).expect("kept");
+        assert_eq!(
+            (first.tif, first.post_only, first.stp),
+            (TimeInForce::Ioc, true, Some(StpMode::CancelBoth))
+        );
+        assert_eq!((second.tif, second.post_only, second.stp), (TimeInForce::Gtc, false, Some(gtc.stp)));
     }
 
     #[test]

@@ -917,9 +917,16 @@ async fn submit_order(rest: &Rest, spec: &InstrumentSpec, prepared: Prepared) ->
     // What the engine's events will not say (time in force, post-only...),
     // for the order's history record.
     let history = rest.venue.router.history();
-    let token = history.expect(&order, now_ns());
-    let outputs = match rest.venue.router.execute(Command::NewOrder(order), rest.venue.request_timeout).await
-    {
+    let mut token = 0;
+    let register = |origin| {
+        token = origin;
+        history.expect(&order, origin, now_ns());
+    };
+    let answer = match rest.venue.router.start_with(Command::NewOrder(order), register) {
+        Ok(pending) => pending.wait(rest.venue.request_timeout).await.map(|answer| answer.outputs),
+        Err(error) => Err(error),
+    };
+    let outputs = match answer {
         Ok(outputs) => outputs,
         Err(error) => {
             if matches!(error, crate::router::RequestError::Refused(_)) {

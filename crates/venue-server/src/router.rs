@@ -256,7 +256,20 @@ impl Router {
     /// streaming session submits its requests in the order they arrived
     /// (so they are sequenced in that order) while many are in flight.
     pub fn start(self: &Arc<Router>, command: Command) -> Result<Pending, RequestError> {
+        self.start_with(command, |_| {})
+    }
+
+    /// As [`start`](Self::start), first calling `before` with the request's
+    /// origin: what a gateway files under that origin (the order history's
+    /// registration) is in place before any output can name it, and is
+    /// matched by the origin rather than guessed from the order's fields.
+    pub fn start_with(
+        self: &Arc<Router>,
+        command: Command,
+        before: impl FnOnce(u64),
+    ) -> Result<Pending, RequestError> {
         let origin = self.next_origin.fetch_add(1, Ordering::Relaxed);
+        before(origin);
         let (done, answer) = oneshot::channel();
         self.lock().insert(origin, Waiter { answer: Answer::default(), done, started: Instant::now() });
         if let Err(reject) = self.submitter.submit(origin, command) {
