@@ -604,21 +604,20 @@ impl OrderBook {
         n.qty = new_qty;
         n.leaves = new_leaves;
         n.place = Place::Active;
-        let moved = *n;
         emit(
             out,
             instrument,
             EventKind::Amended {
-                order_id: moved.id,
-                account: moved.account,
-                price: moved.price,
+                order_id: node.id,
+                account: node.account,
+                price: amend.new_price,
                 qty: new_qty,
                 leaves: new_leaves,
                 priority_kept: false,
             },
         );
-        if self.would_cross(moved.side, moved.price) {
-            if self.execute(moved, at, out) {
+        if self.would_cross(node.side, amend.new_price) {
+            if self.execute(self.nodes[at as usize], at, out) {
                 self.run_triggers(out);
             }
         } else {
@@ -1203,6 +1202,7 @@ impl OrderBook {
 
     /// Links a pooled order at the back of its price level with its first
     /// shown slice, and publishes the level.
+    #[inline(always)]
     fn link_resting(&mut self, at: u32, out: &mut Vec<Event>) {
         let node = &mut self.nodes[at as usize];
         node.shown = node.slice();
@@ -1250,6 +1250,7 @@ impl OrderBook {
     }
 
     /// Takes a resting order off its level and publishes the level.
+    #[inline(always)]
     fn unlink_resting(&mut self, at: u32, out: &mut Vec<Event>) {
         let level = self.nodes[at as usize].level;
         self.unlink_quiet(at, out);
@@ -1258,59 +1259,69 @@ impl OrderBook {
 
     /// Takes a resting order off its level (with its L3 delete) without
     /// publishing the level.
+    #[inline(always)]
     fn unlink_quiet(&mut self, at: u32, out: &mut Vec<Event>) {
-        let node = self.nodes[at as usize];
-        self.list_remove(node.level, at);
-        let lvl = &mut self.levels[node.level as usize];
-        lvl.shown -= node.shown.0;
-        lvl.total -= node.leaves.0;
+        let node = &mut self.nodes[at as usize];
+        node.place = Place::Active;
+        let (level, shown, leaves) = (node.level, node.shown.0, node.leaves.0);
+        let deleted = EventKind::OrderDeleted { order_id: node.id, side: node.side, price: node.price };
+        self.list_remove(level, at);
+        let lvl = &mut self.levels[level as usize];
+        lvl.shown -= shown;
+        lvl.total -= leaves;
         lvl.count -= 1;
-        self.nodes[at as usize].place = Place::Active;
-        emit(
-            out,
-            self.spec.id,
-            EventKind::OrderDeleted { order_id: node.id, side: node.side, price: node.price },
-        );
+        emit(out, self.spec.id, deleted);
     }
 
     /// Emits a level's L2 state and frees it if it is empty.
+    #[inline(always)]
     fn publish_level(&mut self, level: u32, out: &mut Vec<Event>) {
+        let lvl = &self.levels[level as usize];
+        let (side, price, count) = (lvl.side, lvl.price, lvl.count);
+        emit(out, self.spec.id, EventKind::Level { side, price, qty: Qty(lvl.shown), count });
+        if count == 0 {
+            self.level_emptied(level);
+        }
+    }
+
+    /// A level lost its last order: kept in place, or dropped if it was the
+    /// best (with any emptied levels it uncovers).
+    #[inline(always)]
+    fn level_emptied(&mut self, level: u32) {
         let lvl = self.levels[level as usize];
         let side = lvl.side;
-        emit(
-            out,
-            self.spec.id,
-            EventKind::Level { side, price: lvl.price, qty: Qty(lvl.shown), count: lvl.count },
-        );
-        if lvl.count == 0 {
-            debug_assert!(lvl.shown == 0 && lvl.total == 0, "empty level with quantity: {lvl:?}");
-            let key = Ladder::key(side, lvl.price);
-            let is_best = self.ladder(side).entries.last().is_some_and(|&(last, _)| last == key);
-            if !is_best {
-                // Keep it in place: removing it would move every entry
-                // behind it. `compact_ladders` bounds how many stay.
-                let ladder = self.ladder_mut(side);
-                ladder.empty += 1;
-                let live = ladder.entries.len() as u32 - ladder.empty;
-                self.compact_due |= ladder.empty > 2 * live + 1024;
-                return;
+        debug_assert!(lvl.shown == 0 && lvl.total == 0, "empty level with quantity: {lvl:?}");
+        let key = Ladder::key(side, lvl.price);
+        let is_best = self.ladder(side).entries.last().is_some_and(|&(last, _)| last == key);
+        if !is_best {
+            // Keep it in place: removing it would move every entry
+            // behind it. `compact_ladders` bounds how many stay.
+            let ladder = self.ladder_mut(side);
+            ladder.empty += 1;
+            let live = ladder.entries.len() as u32 - ladder.empty;
+            self.compact_due |= ladder.empty > 2 * live + 1024;
+            return;
+        }
+        self.drop_emptied_best(side, level);
+    }
+
+    /// The best level must be non-empty: drops the emptied best `level` and
+    /// any emptied levels it uncovers.
+    #[inline(never)]
+    fn drop_emptied_best(&mut self, side: Side, level: u32) {
+        while let Some(&(_, last)) = self.ladder(side).entries.last() {
+            if self.levels[last as usize].count > 0 {
+                break;
             }
-            // The best level must be non-empty: drop it and any emptied
-            // levels it uncovers.
-            while let Some(&(_, last)) = self.ladder(side).entries.last() {
-                if self.levels[last as usize].count > 0 {
-                    break;
-                }
-                let ladder = self.ladder_mut(side);
-                if let Some((key, _)) = ladder.entries.pop() {
-                    ladder.by_key.remove(&key);
-                }
-                if last != level {
-                    ladder.empty -= 1;
-                }
-                self.levels[last as usize].head = self.free_level;
-                self.free_level = last;
+            let ladder = self.ladder_mut(side);
+            if let Some((key, _)) = ladder.entries.pop() {
+                ladder.by_key.remove(&key);
             }
+            if last != level {
+                ladder.empty -= 1;
+            }
+            self.levels[last as usize].head = self.free_level;
+            self.free_level = last;
         }
     }
 
@@ -1351,6 +1362,7 @@ impl OrderBook {
         }
     }
 
+    #[inline(always)]
     fn level_for(&mut self, side: Side, price: Price) -> u32 {
         let key = Ladder::key(side, price);
         if let Some(&level) = self.ladder(side).by_key.get(&key) {
@@ -1359,6 +1371,12 @@ impl OrderBook {
             }
             return level;
         }
+        self.new_level(side, price, key)
+    }
+
+    /// Adds a level for a price the ladder does not hold.
+    #[inline(never)]
+    fn new_level(&mut self, side: Side, price: Price, key: i64) -> u32 {
         let at = self.ladder(side).insert_position(key);
         let fresh = Level { price, side, head: NIL, tail: NIL, shown: 0, total: 0, count: 0 };
         let level = if self.free_level != NIL {
@@ -1376,6 +1394,7 @@ impl OrderBook {
         level
     }
 
+    #[inline(always)]
     fn list_push_back(&mut self, level: u32, at: u32) {
         let tail = self.levels[level as usize].tail;
         let node = &mut self.nodes[at as usize];
@@ -1390,8 +1409,10 @@ impl OrderBook {
         self.levels[level as usize].tail = at;
     }
 
+    #[inline(always)]
     fn list_remove(&mut self, level: u32, at: u32) {
-        let Node { prev, next, .. } = self.nodes[at as usize];
+        let node = &self.nodes[at as usize];
+        let (prev, next) = (node.prev, node.next);
         if prev == NIL {
             self.levels[level as usize].head = next;
         } else {
