@@ -469,6 +469,23 @@ impl OrderBook {
         self.ids.get(&order_id).map(|&at| self.view(at))
     }
 
+    /// `account`'s live orders (resting, and dormant stops, whose `kind`
+    /// is still a stop), oldest first. Read from the order pool: an
+    /// open-orders query runs on the engine thread, and a
+    /// [`snapshot`](Self::snapshot) would copy every account's orders to
+    /// find one account's.
+    pub fn orders_of(&self, account: AccountId) -> Vec<BookOrder> {
+        let mut found: Vec<BookOrder> = (0..self.nodes.len() as u32)
+            .filter(|&at| {
+                let node = &self.nodes[at as usize];
+                node.account == account && matches!(node.place, Place::Resting | Place::Stop)
+            })
+            .map(|at| self.view(at))
+            .collect();
+        found.sort_unstable_by_key(|order| order.order_id);
+        found
+    }
+
     /// Changes the trading status.
     pub fn set_status(&mut self, status: TradingStatus, out: &mut Vec<Event>) {
         self.status = status;

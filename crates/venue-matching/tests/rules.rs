@@ -799,6 +799,34 @@ fn buy_stop_triggers_when_last_trade_reaches_stop() {
 }
 
 #[test]
+fn an_accounts_live_orders_are_its_resting_orders_and_dormant_stops_oldest_first() {
+    let mut v = Venue::new();
+    v.print_trade_at(100, 1, 2);
+    v.place(limit(3, 1, Buy, 99, 5));
+    v.place(limit(4, 2, Buy, 99, 5));
+    v.place(limit(5, 1, Sell, 105, 2));
+    v.place(stop_limit(6, 1, Buy, 103, 104, 1));
+    v.place(limit(7, 1, Buy, 98, 1));
+    v.cancel(7);
+    // A price change loses priority; the listing stays by age.
+    v.amend(3, 98, None);
+    let book = v.book();
+    let listed = book.orders_of(AccountId(1));
+    let ids: Vec<u64> = listed.iter().map(|o| o.order_id.0).collect();
+    assert_eq!(ids, vec![3, 5, 6]);
+    let s = v.snapshot();
+    let mut expected: Vec<BookOrder> = [s.bids, s.asks, s.buy_stops, s.sell_stops]
+        .concat()
+        .into_iter()
+        .filter(|o| o.account == AccountId(1))
+        .collect();
+    expected.sort_by_key(|o| o.order_id);
+    assert_eq!(listed, expected, "the same orders as the snapshot holds");
+    assert!(listed[2].kind.is_stop() && listed[2].shown == Qty::ZERO, "a dormant stop says so");
+    assert!(book.orders_of(AccountId(9)).is_empty());
+}
+
+#[test]
 fn stop_limit_becomes_limit_at_its_price() {
     let mut v = Venue::new();
     v.print_trade_at(100, 1, 2);

@@ -1391,8 +1391,9 @@ async fn open_orders(State(rest): State<Arc<Rest>>, headers: HeaderMap, uri: Uri
     Ok(with_headers(json!(list), usage))
 }
 
-/// `account`'s live orders on the books `ids`, read on the engine thread:
-/// O(orders of those books), hence the weight of the endpoints that ask.
+/// `account`'s live orders on the books `ids`, oldest first per book, read
+/// on the engine thread: a scan of those books' order pools, hence the
+/// weight of the endpoints that ask.
 async fn live_orders(
     rest: &Rest,
     account: AccountId,
@@ -1406,17 +1407,7 @@ async fn live_orders(
                 let mut found = Vec::new();
                 for id in ids {
                     if let Some(book) = engine.books().book(id) {
-                        let snapshot = book.snapshot();
-                        found.extend(
-                            snapshot
-                                .bids
-                                .into_iter()
-                                .chain(snapshot.asks)
-                                .chain(snapshot.buy_stops)
-                                .chain(snapshot.sell_stops)
-                                .filter(|o| o.account == account)
-                                .map(|o| (id, o)),
-                        );
+                        found.extend(book.orders_of(account).into_iter().map(|o| (id, o)));
                     }
                 }
                 found

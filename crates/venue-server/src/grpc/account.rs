@@ -37,15 +37,12 @@ fn tif(tif: TimeInForce) -> i32 {
 }
 
 impl Grpc {
-    fn open_order(
-        &self,
-        instrument: InstrumentId,
-        order: &BookOrder,
-        waiting: bool,
-    ) -> Option<v1::OpenOrder> {
+    fn open_order(&self, instrument: InstrumentId, order: &BookOrder) -> Option<v1::OpenOrder> {
         let spec = self.spec(instrument)?;
         let executed = order.qty.0 - order.leaves.0;
-        let status = if waiting {
+        // A dormant stop still has a stop kind (a triggered one is a limit
+        // or market order).
+        let status = if order.kind.is_stop() {
             v1::OrderStatus::PendingTrigger
         } else if executed > 0 {
             v1::OrderStatus::PartiallyFilled
@@ -384,15 +381,7 @@ impl v1::account_server::Account for Grpc {
                     let mut found = Vec::new();
                     for id in ids {
                         if let Some(book) = engine.books().book(id) {
-                            let s = book.snapshot();
-                            let resting = s.bids.into_iter().chain(s.asks).map(|o| (o, false));
-                            let waiting = s.buy_stops.into_iter().chain(s.sell_stops).map(|o| (o, true));
-                            found.extend(
-                                resting
-                                    .chain(waiting)
-                                    .filter(|(o, _)| o.account == account)
-                                    .map(|(o, w)| (id, o, w)),
-                            );
+                            found.extend(book.orders_of(account).into_iter().map(|o| (id, o)));
                         }
                     }
                     (engine.seq(), found)
@@ -402,7 +391,7 @@ impl v1::account_server::Account for Grpc {
             .await
             .map_err(request_error)?;
         let mut orders: Vec<v1::OpenOrder> =
-            found.iter().filter_map(|(id, order, waiting)| self.open_order(*id, order, *waiting)).collect();
+            found.iter().filter_map(|(id, order)| self.open_order(*id, order)).collect();
         orders.sort_by_key(|o| o.order_id);
         Ok(Response::new(v1::GetOpenOrdersResponse { orders, seq }))
     }
@@ -421,19 +410,12 @@ impl v1::account_server::Account for Grpc {
             .router
             .query(
                 &venue.monitor,
-                move |engine: &Engine| {
-                    let book = engine.books().book(instrument)?;
-                    let order = book.find(target, Some(account)).ok()?;
-                    let s = book.snapshot();
-                    let waiting =
-                        s.buy_stops.iter().chain(&s.sell_stops).any(|o| o.order_id == order.order_id);
-                    Some((order, waiting))
-                },
+                move |engine: &Engine| engine.books().book(instrument)?.find(target, Some(account)).ok(),
                 self.timeout(),
             )
             .await
             .map_err(request_error)?;
-        match found.and_then(|(order, waiting)| self.open_order(instrument, &order, waiting)) {
+        match found.and_then(|order| self.open_order(instrument, &order)) {
             Some(order) => Ok(Response::new(order)),
             None => Err(rejected(venue_domain::Reject::UnknownOrder)),
         }

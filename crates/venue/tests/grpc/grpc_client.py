@@ -268,6 +268,14 @@ check(next_execution("bob", pb.EXEC_TYPE_CANCELED) is not None, "bob CANCELED on
 # An IOC that finds nothing ends EXPIRED, as REST and the order history name it.
 ioc = call(orders.SubmitOrder, SUBMIT, limit(pb.SIDE_BUY, "1.00", "0.0100", time_in_force=pb.TIME_IN_FORCE_IOC))
 check(ioc.status == pb.ORDER_STATUS_EXPIRED and ioc.executed_quantity == "0.0000", f"unfilled IOC: {ioc}")
+# A stop waiting for its trigger is PENDING_TRIGGER, alone and in the open-order list.
+stop = call(orders.SubmitOrder, SUBMIT, pb.NewOrderRequest(symbol="BTC-USDT", side=pb.SIDE_BUY, type=pb.ORDER_TYPE_STOP_LIMIT,
+                                                           price="40001.00", stop_price="40000.00", quantity="0.0100"))
+got = call(account.GetOrder, GET_ORDER, pb.GetOrderRequest(symbol="BTC-USDT", order=pb.OrderRef(order_id=stop.order_id)))
+check(got.status == pb.ORDER_STATUS_PENDING_TRIGGER and got.stop_price == "40000.00", f"GetOrder of a dormant stop: {got}")
+listed = call(account.GetOpenOrders, OPEN, pb.GetOpenOrdersRequest(symbol="BTC-USDT")).orders
+check([(o.order_id, o.status) for o in listed] == [(stop.order_id, pb.ORDER_STATUS_PENDING_TRIGGER)], f"open orders: {listed}")
+call(orders.CancelOrder, CANCEL, pb.CancelOrderRequest(symbol="BTC-USDT", order=pb.OrderRef(order_id=stop.order_id)))
 refused(lambda: call(orders.CancelOrder, CANCEL, pb.CancelOrderRequest(symbol="BTC-USDT", order=pb.OrderRef(order_id=sell.order_id)), who="bob"),
         grpc.StatusCode.NOT_FOUND, "UnknownOrder", "second cancel")
 refused(lambda: call(orders.CancelOrder, CANCEL, pb.CancelOrderRequest(symbol="BTC-USDT", order=pb.OrderRef(order_id=buy.order_id)), who="bob"),
