@@ -21,6 +21,7 @@
 //! - [`web`]: the live web page at `/` (book, depth, trades, candles, stats).
 
 pub mod audit;
+pub mod clock;
 pub mod config;
 pub mod fix;
 pub mod grpc;

@@ -26,12 +26,13 @@
 //! written by hand, as it is a few dozen lines, rather than pulling in the
 //! OpenTelemetry SDK and its own runtime.
 
+use crate::clock::now_ns;
 use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// Traces waiting for the exporter; beyond this they are dropped.
 const QUEUE: usize = 4096;
@@ -78,11 +79,6 @@ pub struct OrderTrace {
     /// the span's error status, set by the gateway that knows, not read
     /// back from the outcome's wording.
     pub error: bool,
-}
-
-/// Now, in ns since the epoch (what [`OrderTrace`] times are).
-pub fn now_ns() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
 }
 
 /// Samples orders and queues their traces for export. Cheap to share.

@@ -3,7 +3,7 @@
 //! The sink itself (`venue_posttrade::sink`) is started by `serve`.
 
 use crate::config::{PostTradeSettings, Settings};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 fn section(settings: &Settings) -> Result<&PostTradeSettings, String> {
     settings.posttrade.as_ref().ok_or_else(|| "the configuration has no [posttrade] section".to_owned())
@@ -88,13 +88,13 @@ fn until_next(now_secs: u64, (hour, minute): (u8, u8)) -> u64 {
 /// operator can run `venue clearing run` by hand).
 pub async fn schedule(settings: Settings, at: (u8, u8), mut stop: tokio::sync::watch::Receiver<bool>) {
     loop {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let now = crate::clock::now_secs();
         let wait = Duration::from_secs(until_next(now, at));
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = stop.wait_for(|s| *s) => return,
         }
-        let day = previous_day(SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()));
+        let day = previous_day(crate::clock::now_secs());
         let settings = settings.clone();
         match tokio::task::spawn_blocking(move || clearing_run(&settings, day)).await {
             Ok(Ok(summary)) => tracing::info!(summary = summary.trim_end(), "scheduled clearing done"),

@@ -33,6 +33,7 @@
 //! new order, two engine commands: not atomic, as on Binance. User data
 //! stream listen keys are issued here and streamed by [`crate::ws`].
 
+use crate::clock::{now_ms, now_ns};
 use crate::config::{ApiKeySettings, RestLimits};
 use crate::history::{OrderRecord, Query, Status};
 use crate::venue::Venue;
@@ -46,7 +47,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use venue_domain::{
     AccountId, ClientOrderId, InstrumentId, InstrumentSpec, OrderId, OrderKind, Price, Qty, Reject, Side,
     StpGroup, StpMode, TimeInForce, Timestamp, TradingStatus,
@@ -225,10 +226,6 @@ pub struct Rest {
 }
 
 const MAX_NAMES: usize = 1 << 20;
-
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -903,10 +900,6 @@ fn request_failed(error: crate::router::RequestError) -> RestError {
     }
 }
 
-fn now_ns() -> Timestamp {
-    Timestamp(SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64))
-}
-
 /// Submits a checked order and builds its answer (ACK, RESULT or FULL).
 async fn submit_order(rest: &Rest, spec: &InstrumentSpec, prepared: Prepared) -> Result<Value, RestError> {
     let Prepared { order, resp_type, client_text } = prepared;
@@ -920,7 +913,7 @@ async fn submit_order(rest: &Rest, spec: &InstrumentSpec, prepared: Prepared) ->
     let mut token = 0;
     let register = |origin| {
         token = origin;
-        history.expect(&order, origin, now_ns());
+        history.expect(&order, origin, Timestamp(now_ns()));
     };
     let answer = match rest.venue.router.start_with(Command::NewOrder(order), register) {
         Ok(pending) => pending.wait(rest.venue.request_timeout).await.map(|answer| answer.outputs),
@@ -1022,12 +1015,12 @@ async fn submit_order(rest: &Rest, spec: &InstrumentSpec, prepared: Prepared) ->
 
 async fn new_order(State(rest): State<Arc<Rest>>, headers: HeaderMap, uri: Uri, body: Bytes) -> RestResult {
     let tracer = rest.venue.tracer.clone();
-    let received = if tracer.sample() { crate::otlp::now_ns() } else { 0 };
+    let received = if tracer.sample() { now_ns() } else { 0 };
     let caller = rest.authenticate(&headers, &uri, &body, true)?;
     let usage = rest.charge(&caller.key.key, 1, true)?;
     let spec = rest.instrument(caller.params.need("symbol")?)?.clone();
     let prepared = prepare_order(&spec, caller.key.account, &caller.params)?;
-    let decoded = if received > 0 { crate::otlp::now_ns() } else { 0 };
+    let decoded = if received > 0 { now_ns() } else { 0 };
     let side = if caller.params.get("side") == Some("BUY") { "buy" } else { "sell" };
     let result = submit_order(&rest, &spec, prepared).await;
     if received > 0 {
@@ -1043,7 +1036,7 @@ async fn new_order(State(rest): State<Arc<Rest>>, headers: HeaderMap, uri: Uri, 
             submitted: decoded,
             seq: 0,
             sequenced: 0,
-            answered: crate::otlp::now_ns(),
+            answered: now_ns(),
             outcome: match &result {
                 Ok(body) => body["status"].as_str().unwrap_or("accepted").to_ascii_lowercase(),
                 Err(e) => format!("rejected: {}", e.msg),
@@ -1846,7 +1839,7 @@ async fn ticker_24hr(
     let headers =
         rest.charge(&peer.ip().to_string(), if p.get("symbol").is_some() { 2 } else { 80 }, false)?;
     let specs = symbols_asked(&rest, &p)?;
-    let now = Timestamp(SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64));
+    let now = Timestamp(now_ns());
     let items: Vec<Value> = specs.iter().filter_map(|spec| rest.ticker_json(spec, now)).collect();
     Ok(with_headers(one_or_list(&p, items), headers))
 }

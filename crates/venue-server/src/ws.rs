@@ -29,6 +29,7 @@
 //! from the router's order history ([`crate::history`]), so each
 //! report shows the order exactly as it stood after its event.
 
+use crate::clock::now_ms;
 use crate::history::{ExecType, OrderEvent, UserEvent, UserFeed};
 use crate::rest::{Rest, quote_text, rest_symbol, side_name, stp_name, tif_name, type_name};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -687,10 +688,6 @@ fn user_stream(hub: Arc<WsHub>, key: String, upgrade: WebSocketUpgrade) -> Respo
             }
         }
     })
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {

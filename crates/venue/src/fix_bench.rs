@@ -73,10 +73,6 @@ fn order(encoder: &mut Encoder, out: &mut Vec<u8>, sender: &str, seq: u64, index
     let _ = encoder.finish(out);
 }
 
-fn wall_ns() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
-}
-
 /// Reads frames from `stream` until `done`, calling `each` with the
 /// ClOrdID (11) of every message that has one and its MsgType.
 fn read_loop(stream: TcpStream, done: &AtomicBool, mut each: impl FnMut(&[u8], u64)) {
@@ -140,7 +136,7 @@ pub(crate) fn read_frames(
 fn logon(stream: &mut TcpStream, sender: &str) -> Result<(), String> {
     let mut encoder = Encoder::new(Dictionary::fix44());
     let mut out = Vec::new();
-    encoder.start(b"A").header(sender, "VENUE", 1, wall_ns());
+    encoder.start(b"A").header(sender, "VENUE", 1, venue_server::clock::now_ns());
     encoder.int(98, 0).int(108, 30).bool(141, true).str(554, "bench");
     encoder.finish(&mut out).map_err(|e| format!("{e:?}"))?;
     stream.write_all(&out).map_err(|e| e.to_string())?;
@@ -230,7 +226,7 @@ pub(crate) fn drive(
                 }
                 let (sender, _, planned) = &clients[client];
                 planned[index as usize].store(due.max(1), Ordering::Relaxed);
-                order(&mut encoder, &mut out, sender, index + 2, index, wall_ns());
+                order(&mut encoder, &mut out, sender, index + 2, index, venue_server::clock::now_ns());
                 batches[client].extend_from_slice(&out);
                 if index >= measured_from {
                     sent += 1;

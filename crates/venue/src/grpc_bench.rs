@@ -39,14 +39,10 @@ fn order() -> v1::NewOrderRequest {
     }
 }
 
-fn wall_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
-
 /// The three metadata entries of a signed call.
 fn sign<T>(request: &mut tonic::Request<T>, client: usize, method: &str, body: &[u8]) {
     let (key, secret) = key(client);
-    let ts = wall_ms().to_string();
+    let ts = venue_server::clock::now_ms().to_string();
     let mut payload = Vec::with_capacity(ts.len() + method.len() + body.len());
     payload.extend_from_slice(ts.as_bytes());
     payload.extend_from_slice(method.as_bytes());

@@ -659,7 +659,7 @@ fn bench_marketdata(args: MarketDataArgs) -> ExitCode {
 
 /// Today's date (UTC) as YYYY-MM-DD, for a results section's date line.
 fn today_utc() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let secs = venue_server::clock::now_secs();
     let (year, month, day) = venue_domain::calendar::civil_from_days((secs / 86_400) as i64);
     format!("{year:04}-{month:02}-{day:02}")
 }

@@ -138,10 +138,6 @@ fn now_ns(origin: Instant) -> u64 {
     origin.elapsed().as_nanos() as u64
 }
 
-fn wall_ns() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
-}
-
 fn price_text(cycle: u64) -> String {
     let ticks = FIRST_TICK + cycle;
     format!("{}.{:02}", ticks / 100, ticks % 100)
@@ -193,7 +189,7 @@ fn logon(addr: SocketAddr, sender: &str) -> Result<TcpStream, String> {
     let _ = stream.set_nodelay(true);
     let mut encoder = Encoder::new(Dictionary::fix44());
     let mut out = Vec::new();
-    encoder.start(b"A").header(sender, "VENUE", 1, wall_ns());
+    encoder.start(b"A").header(sender, "VENUE", 1, venue_server::clock::now_ns());
     // The longest heartbeat the venue accepts: the bench is silent between runs.
     encoder.int(98, 0).int(108, 300).bool(141, true).str(554, "bench");
     encoder.finish(&mut out).map_err(|e| format!("{e:?}"))?;
@@ -210,7 +206,7 @@ fn logon(addr: SocketAddr, sender: &str) -> Result<TcpStream, String> {
 /// Appends cycle `k`'s order to `out`: the maker's GTC sell or the taker's
 /// IOC buy, one lot at the cycle's price.
 fn order(encoder: &mut Encoder, out: &mut Vec<u8>, sender: &str, seq: u64, k: u64, taker: bool) {
-    let wall = wall_ns();
+    let wall = venue_server::clock::now_ns();
     encoder.start(b"D").header(sender, "VENUE", seq, wall);
     encoder
         .str(11, &k.to_string())

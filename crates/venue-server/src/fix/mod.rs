@@ -15,13 +15,14 @@
 pub mod md;
 pub mod orders;
 
+use crate::clock::now_ns;
 use crate::config::{FixSessionSettings, FixSettings};
 use crate::router::Router;
 use orders::{Inbound, OrderDesk, Reply};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
@@ -47,10 +48,6 @@ const LOGON_TIMEOUT: Duration = Duration::from_secs(10);
 const TICK: Duration = Duration::from_millis(100);
 /// Outputs a session may have unread before it is cut off as too slow.
 const FEED_CAPACITY: usize = 1 << 16;
-
-fn now_ns() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
-}
 
 /// Connections that may wait for their Logon at once: more are closed on
 /// arrival, so a crowd of silent sockets cannot pile up file descriptors
@@ -259,7 +256,7 @@ fn finish_trace(
     if let Some(Some(mut trace)) = traced.pop_front() {
         trace.seq = stamped.seq;
         trace.sequenced = stamped.time.0;
-        trace.answered = crate::otlp::now_ns();
+        trace.answered = now_ns();
         (trace.outcome, trace.error) = match stamped.output {
             venue_engine::Output::Book(venue_matching::Event {
                 kind: venue_matching::EventKind::Rejected { reason, .. },
@@ -444,7 +441,7 @@ impl SessionTask {
         origin: Option<u64>,
         actions: &mut Vec<Action>,
     ) {
-        let received = if self.tracer.enabled() { crate::otlp::now_ns() } else { 0 };
+        let received = if self.tracer.enabled() { now_ns() } else { 0 };
         let fields = message.fields();
         if self.config.echo {
             let msg_type = message.msg_type();
@@ -495,7 +492,7 @@ impl SessionTask {
             Inbound::Submit(command) => {
                 let trace = match &command {
                     Command::NewOrder(order) if self.tracer.sample() => {
-                        let decoded = crate::otlp::now_ns();
+                        let decoded = now_ns();
                         Some(crate::otlp::OrderTrace {
                             gateway: "fix",
                             symbol: self

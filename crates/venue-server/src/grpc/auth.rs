@@ -2,13 +2,14 @@
 //! rate limits and the deadline.
 
 use super::Caller;
+use crate::clock::now_ms;
 use crate::rest::Rest;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
@@ -50,10 +51,6 @@ fn streams_answer(path: &str) -> bool {
 
 fn answer(status: Status) -> Response {
     status.into_http()
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 fn metadata<'a>(request: &'a Request, name: &str) -> Option<&'a str> {

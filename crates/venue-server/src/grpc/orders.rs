@@ -394,10 +394,10 @@ impl v1::order_entry_server::OrderEntry for Grpc {
         request: Request<v1::NewOrderRequest>,
     ) -> Result<Response<v1::OrderResult>, Status> {
         let tracer = &self.venue().tracer;
-        let received = if tracer.sample() { crate::otlp::now_ns() } else { 0 };
+        let received = if tracer.sample() { crate::clock::now_ns() } else { 0 };
         let caller = caller(&request)?;
         let (order, spec) = build_order(self, caller.account, request.get_ref())?;
-        let decoded = if received > 0 { crate::otlp::now_ns() } else { 0 };
+        let decoded = if received > 0 { crate::clock::now_ns() } else { 0 };
         let answer = self.run(Command::NewOrder(order)).await;
         let result = answer.map(|answer| (order_result(self, &order, &spec, &answer), answer));
         if received > 0 {
@@ -418,7 +418,7 @@ impl v1::order_entry_server::OrderEntry for Grpc {
                 submitted: decoded,
                 seq,
                 sequenced,
-                answered: crate::otlp::now_ns(),
+                answered: crate::clock::now_ns(),
                 outcome,
                 error,
             });
