@@ -43,11 +43,7 @@ fn order() -> v1::NewOrderRequest {
 fn sign<T>(request: &mut tonic::Request<T>, client: usize, method: &str, body: &[u8]) {
     let (key, secret) = key(client);
     let ts = venue_server::clock::now_ms().to_string();
-    let mut payload = Vec::with_capacity(ts.len() + method.len() + body.len());
-    payload.extend_from_slice(ts.as_bytes());
-    payload.extend_from_slice(method.as_bytes());
-    payload.extend_from_slice(body);
-    let signature = venue_server::rest::hex(&venue_server::rest::hmac_sha256(secret.as_bytes(), &payload));
+    let signature = venue_server::grpc::auth::signature(secret.as_bytes(), &ts, method, body);
     let metadata = request.metadata_mut();
     metadata.insert("x-api-key", key.parse().expect("ascii"));
     metadata.insert("x-timestamp", ts.parse().expect("ascii"));

@@ -14,7 +14,7 @@
 //! `grpc-timeout` deadline.
 
 mod account;
-mod auth;
+pub mod auth;
 mod market;
 mod orders;
 

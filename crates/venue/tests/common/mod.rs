@@ -307,10 +307,8 @@ pub fn rest_signed(
 /// timestamp + method path + serialized message) with key and timestamp.
 pub fn signed<T: prost::Message>(message: T, who: (&str, &str), method: &str) -> tonic::Request<T> {
     let ts = now_ms().to_string();
-    let mut payload = ts.clone().into_bytes();
-    payload.extend_from_slice(method.as_bytes());
-    payload.extend_from_slice(&message.encode_to_vec());
-    let signature = hex(&hmac_sha256(who.1.as_bytes(), &payload));
+    let signature =
+        venue_server::grpc::auth::signature(who.1.as_bytes(), &ts, method, &message.encode_to_vec());
     let mut request = tonic::Request::new(message);
     let metadata = request.metadata_mut();
     metadata.insert("x-api-key", who.0.parse().expect("ascii key"));
