@@ -6,11 +6,9 @@
 
 use std::fmt::Write as _;
 
-use venue_domain::{
-    AccountId, CancelReason, OrderKind, Reject, Side, StpMode, TimeInForce, Timestamp, TradingStatus,
-};
-use venue_engine::{AccountLimits, Command, Output, Settlement, TransferState};
-use venue_matching::{AmendOrder, CancelOrder, Event, EventKind, NewOrder, OrderRef, RequestKind};
+use venue_domain::{AccountId, Reject, Timestamp};
+use venue_engine::{AccountLimits, Command, Output, Settlement};
+use venue_matching::{AmendOrder, CancelOrder, Event, EventKind, NewOrder, OrderRef};
 
 use crate::MaskPolicy;
 
@@ -169,7 +167,7 @@ fn write_command(json: &mut Json<'_>, command: &Command) {
         Command::SetStatus { instrument, status } => {
             json.str("type", "set_status");
             json.u64("instrument", u64::from(instrument.0));
-            json.str("status", status_name(status));
+            json.str("status", status.name());
         }
         Command::Deposit { transfer_id, account, asset, amount } => {
             json.str("type", "deposit");
@@ -216,15 +214,15 @@ fn write_new_order(json: &mut Json<'_>, order: &NewOrder) {
     json.u64("client_order_id", order.client_order_id.0);
     json.account("account", order.account);
     json.u64("stp_group", u64::from(order.stp_group.0));
-    json.str("side", side_name(order.side));
-    json.str("kind", kind_name(order.kind));
-    json.str("tif", tif_name(order.tif));
+    json.str("side", order.side.name());
+    json.str("kind", order.kind.name());
+    json.str("tif", order.tif.name());
     json.i64("price_ticks", order.price.0);
     json.i64("stop_price_ticks", order.stop_price.0);
     json.i64("qty_lots", order.qty.0);
     json.i64("display_qty_lots", order.display_qty.0);
     json.bool("post_only", order.post_only);
-    json.str("stp", stp_name(order.stp));
+    json.str("stp", order.stp.name());
     json.u64("expire_time_ns", order.expire_time.0);
     json.i64("quote_budget_tick_lots", order.quote_budget);
 }
@@ -280,7 +278,7 @@ fn write_output(json: &mut Json<'_>, output: &Output) {
             json.account("account", account);
             json.u64("asset", u64::from(asset.0));
             json.i64("amount_units", amount);
-            json.str("state", transfer_state_name(state));
+            json.str("state", state.name());
         }
         Output::AccountSet { account } => {
             json.str("type", "account_set");
@@ -337,8 +335,8 @@ fn write_event(json: &mut Json<'_>, event: &Event) {
             json.u64("order_id", order_id.0);
             json.u64("client_order_id", client_order_id.0);
             json.account("account", account);
-            json.str("side", side_name(side));
-            json.str("kind", kind_name(kind));
+            json.str("side", side.name());
+            json.str("kind", kind.name());
             json.i64("price_ticks", price.0);
             json.i64("qty_lots", qty.0);
         }
@@ -346,7 +344,7 @@ fn write_event(json: &mut Json<'_>, event: &Event) {
             json.u64("order_id", order_id.0);
             json.u64("client_order_id", client_order_id.0);
             json.account("account", account);
-            json.str("request", request_name(request));
+            json.str("request", request.name());
             json.reject(reason);
         }
         EventKind::Trade {
@@ -370,13 +368,13 @@ fn write_event(json: &mut Json<'_>, event: &Event) {
             json.account("taker_account", taker_account);
             json.i64("maker_leaves_lots", maker_leaves.0);
             json.i64("taker_leaves_lots", taker_leaves.0);
-            json.str("aggressor", side_name(aggressor));
+            json.str("aggressor", aggressor.name());
         }
         EventKind::Cancelled { order_id, account, qty, reason } => {
             json.u64("order_id", order_id.0);
             json.account("account", account);
             json.i64("qty_lots", qty.0);
-            json.str("reason", cancel_reason_name(reason));
+            json.str("reason", reason.name());
         }
         EventKind::Expired { order_id, account, qty } => {
             json.u64("order_id", order_id.0);
@@ -406,9 +404,9 @@ fn write_event(json: &mut Json<'_>, event: &Event) {
             json.opt_account("account", account);
             json.u64("count", u64::from(count));
         }
-        EventKind::StatusChanged { status } => json.str("status", status_name(status)),
+        EventKind::StatusChanged { status } => json.str("status", status.name()),
         EventKind::Level { side, price, qty, count } => {
-            json.str("side", side_name(side));
+            json.str("side", side.name());
             json.i64("price_ticks", price.0);
             json.i64("qty_lots", qty.0);
             json.u64("count", u64::from(count));
@@ -416,94 +414,15 @@ fn write_event(json: &mut Json<'_>, event: &Event) {
         EventKind::OrderAdded { order_id, side, price, qty }
         | EventKind::OrderModified { order_id, side, price, qty } => {
             json.u64("order_id", order_id.0);
-            json.str("side", side_name(side));
+            json.str("side", side.name());
             json.i64("price_ticks", price.0);
             json.i64("qty_lots", qty.0);
         }
         EventKind::OrderDeleted { order_id, side, price } => {
             json.u64("order_id", order_id.0);
-            json.str("side", side_name(side));
+            json.str("side", side.name());
             json.i64("price_ticks", price.0);
         }
-    }
-}
-
-fn side_name(side: Side) -> &'static str {
-    match side {
-        Side::Buy => "buy",
-        Side::Sell => "sell",
-    }
-}
-
-fn kind_name(kind: OrderKind) -> &'static str {
-    match kind {
-        OrderKind::Limit => "limit",
-        OrderKind::Market => "market",
-        OrderKind::Stop => "stop",
-        OrderKind::StopLimit => "stop_limit",
-    }
-}
-
-fn tif_name(tif: TimeInForce) -> &'static str {
-    match tif {
-        TimeInForce::Gtc => "gtc",
-        TimeInForce::Ioc => "ioc",
-        TimeInForce::Fok => "fok",
-        TimeInForce::Gtd => "gtd",
-        TimeInForce::Day => "day",
-    }
-}
-
-fn stp_name(stp: StpMode) -> &'static str {
-    match stp {
-        StpMode::Allow => "allow",
-        StpMode::CancelResting => "cancel_resting",
-        StpMode::CancelIncoming => "cancel_incoming",
-        StpMode::CancelBoth => "cancel_both",
-        StpMode::DecrementAndCancel => "decrement_and_cancel",
-    }
-}
-
-fn status_name(status: TradingStatus) -> &'static str {
-    match status {
-        TradingStatus::Open => "open",
-        TradingStatus::Halted => "halted",
-        TradingStatus::Closed => "closed",
-    }
-}
-
-fn cancel_reason_name(reason: CancelReason) -> &'static str {
-    match reason {
-        CancelReason::Requested => "requested",
-        CancelReason::MassCancel => "mass_cancel",
-        CancelReason::IocRemainder => "ioc_remainder",
-        CancelReason::FokNotFillable => "fok_not_fillable",
-        CancelReason::NoLiquidity => "no_liquidity",
-        CancelReason::BudgetExhausted => "budget_exhausted",
-        CancelReason::SelfTradePrevention => "self_trade_prevention",
-        CancelReason::Expired => "expired",
-        CancelReason::Disconnect => "disconnect",
-        CancelReason::KillSwitch => "kill_switch",
-        CancelReason::Operator => "operator",
-    }
-}
-
-fn request_name(request: RequestKind) -> &'static str {
-    match request {
-        RequestKind::New => "new",
-        RequestKind::Cancel => "cancel",
-        RequestKind::Amend => "amend",
-        RequestKind::MassCancel => "mass_cancel",
-        RequestKind::SetStatus => "set_status",
-    }
-}
-
-fn transfer_state_name(state: TransferState) -> &'static str {
-    match state {
-        TransferState::Deposited => "deposited",
-        TransferState::Pending => "pending",
-        TransferState::Posted => "posted",
-        TransferState::Voided => "voided",
     }
 }
 
@@ -543,7 +462,7 @@ fn push_string(out: &mut String, text: &str) {
 mod tests {
     use super::*;
     use crate::AccountMask;
-    use venue_domain::{ClientOrderId, InstrumentId, OrderId, Price, Qty};
+    use venue_domain::{ClientOrderId, InstrumentId, OrderId, OrderKind, Price, Qty, Side};
 
     #[test]
     fn a_new_order_with_its_acceptance() {

@@ -41,6 +41,18 @@ pub enum TradingStatus {
     Closed,
 }
 
+impl TradingStatus {
+    /// Its stable snake_case name in records (the audit log, the
+    /// post-trade database): part of their format, so never renamed.
+    pub const fn name(self) -> &'static str {
+        match self {
+            TradingStatus::Open => "open",
+            TradingStatus::Halted => "halted",
+            TradingStatus::Closed => "closed",
+        }
+    }
+}
+
 /// Static description of an instrument: what it trades and on which grid.
 ///
 /// Quantities in lots and prices in ticks are bounded by `min_qty..=max_qty`

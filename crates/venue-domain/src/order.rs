@@ -11,6 +11,15 @@ pub enum Side {
 }
 
 impl Side {
+    /// Its stable snake_case name in records (the audit log, the
+    /// post-trade database): part of their format, so never renamed.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Side::Buy => "buy",
+            Side::Sell => "sell",
+        }
+    }
+
     /// The side this one trades against.
     pub const fn opposite(self) -> Side {
         match self {
@@ -37,6 +46,17 @@ pub enum OrderKind {
 }
 
 impl OrderKind {
+    /// Its stable snake_case name in records (the audit log, the
+    /// post-trade database): part of their format, so never renamed.
+    pub const fn name(self) -> &'static str {
+        match self {
+            OrderKind::Limit => "limit",
+            OrderKind::Market => "market",
+            OrderKind::Stop => "stop",
+            OrderKind::StopLimit => "stop_limit",
+        }
+    }
+
     /// Whether the order waits for a trigger before it can trade.
     pub const fn is_stop(self) -> bool {
         matches!(self, OrderKind::Stop | OrderKind::StopLimit)
@@ -59,6 +79,18 @@ pub enum TimeInForce {
 }
 
 impl TimeInForce {
+    /// Its stable snake_case name in records (the audit log, the
+    /// post-trade database): part of their format, so never renamed.
+    pub const fn name(self) -> &'static str {
+        match self {
+            TimeInForce::Gtc => "gtc",
+            TimeInForce::Ioc => "ioc",
+            TimeInForce::Fok => "fok",
+            TimeInForce::Gtd => "gtd",
+            TimeInForce::Day => "day",
+        }
+    }
+
     /// Whether an unfilled remainder may rest on the book.
     pub const fn may_rest(self) -> bool {
         matches!(self, TimeInForce::Gtc | TimeInForce::Gtd | TimeInForce::Day)
@@ -83,6 +115,20 @@ pub enum StpMode {
     /// that reaches zero is cancelled, the larger keeps its remainder. The
     /// reduction consumes the resting order exactly as a fill would.
     DecrementAndCancel,
+}
+
+impl StpMode {
+    /// Its stable snake_case name in records (the audit log, the
+    /// post-trade database): part of their format, so never renamed.
+    pub const fn name(self) -> &'static str {
+        match self {
+            StpMode::Allow => "allow",
+            StpMode::CancelResting => "cancel_resting",
+            StpMode::CancelIncoming => "cancel_incoming",
+            StpMode::CancelBoth => "cancel_both",
+            StpMode::DecrementAndCancel => "decrement_and_cancel",
+        }
+    }
 }
 
 /// Why an order that was once live stopped being live other than by a fill.
@@ -113,6 +159,24 @@ pub enum CancelReason {
 }
 
 impl CancelReason {
+    /// Its stable snake_case name in records (the audit log, the
+    /// post-trade database): part of their format, so never renamed.
+    pub const fn name(self) -> &'static str {
+        match self {
+            CancelReason::Requested => "requested",
+            CancelReason::MassCancel => "mass_cancel",
+            CancelReason::IocRemainder => "ioc_remainder",
+            CancelReason::FokNotFillable => "fok_not_fillable",
+            CancelReason::NoLiquidity => "no_liquidity",
+            CancelReason::BudgetExhausted => "budget_exhausted",
+            CancelReason::SelfTradePrevention => "self_trade_prevention",
+            CancelReason::Expired => "expired",
+            CancelReason::Disconnect => "disconnect",
+            CancelReason::KillSwitch => "kill_switch",
+            CancelReason::Operator => "operator",
+        }
+    }
+
     /// The text a client reads, e.g. in FIX `Text (58)`.
     pub const fn as_str(self) -> &'static str {
         match self {

@@ -130,6 +130,19 @@ pub enum TransferState {
     Voided,
 }
 
+impl TransferState {
+    /// Its stable snake_case name in records (the audit log, the
+    /// post-trade database): part of their format, so never renamed.
+    pub const fn name(self) -> &'static str {
+        match self {
+            TransferState::Deposited => "deposited",
+            TransferState::Pending => "pending",
+            TransferState::Posted => "posted",
+            TransferState::Voided => "voided",
+        }
+    }
+}
+
 /// One thing the engine reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Output {

@@ -31,6 +31,20 @@ pub enum RequestKind {
     SetStatus,
 }
 
+impl RequestKind {
+    /// Its stable snake_case name in records (the audit log, the
+    /// post-trade database): part of their format, so never renamed.
+    pub const fn name(self) -> &'static str {
+        match self {
+            RequestKind::New => "new",
+            RequestKind::Cancel => "cancel",
+            RequestKind::Amend => "amend",
+            RequestKind::MassCancel => "mass_cancel",
+            RequestKind::SetStatus => "set_status",
+        }
+    }
+}
+
 /// What happened. Order lifecycle first, then public book deltas.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EventKind {

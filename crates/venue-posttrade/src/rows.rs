@@ -7,7 +7,7 @@
 //! would have written. Column meanings are in the crate documentation.
 
 use std::collections::BTreeMap;
-use venue_domain::{AccountId, InstrumentId, OrderKind, Side, TimeInForce, Timestamp};
+use venue_domain::{AccountId, InstrumentId, OrderKind, Timestamp};
 use venue_engine::{AssetId, Command, EngineConfig, Output, Settlement, TransferState};
 use venue_matching::{EventKind, RequestKind};
 
@@ -335,42 +335,6 @@ pub struct Rows {
     pub transfers: Vec<TransferRow>,
 }
 
-fn side(side: Side) -> &'static str {
-    match side {
-        Side::Buy => "buy",
-        Side::Sell => "sell",
-    }
-}
-
-fn order_kind(kind: OrderKind) -> &'static str {
-    match kind {
-        OrderKind::Limit => "limit",
-        OrderKind::Market => "market",
-        OrderKind::Stop => "stop",
-        OrderKind::StopLimit => "stop_limit",
-    }
-}
-
-fn tif(tif: TimeInForce) -> &'static str {
-    match tif {
-        TimeInForce::Gtc => "gtc",
-        TimeInForce::Ioc => "ioc",
-        TimeInForce::Fok => "fok",
-        TimeInForce::Gtd => "gtd",
-        TimeInForce::Day => "day",
-    }
-}
-
-/// The `transfers.state` value of a transfer state.
-pub fn transfer_state(state: TransferState) -> &'static str {
-    match state {
-        TransferState::Deposited => "deposited",
-        TransferState::Pending => "pending",
-        TransferState::Posted => "posted",
-        TransferState::Voided => "voided",
-    }
-}
-
 fn id(account: AccountId) -> i64 {
     i64::from(account.0)
 }
@@ -524,7 +488,7 @@ impl Builder<'_> {
             sell_order: s.sell_order.0 as i64,
             buyer_fee: s.buyer_fee,
             seller_fee: s.seller_fee,
-            aggressor: side(aggressor),
+            aggressor: aggressor.name(),
             maker_order: maker_order_id.0 as i64,
         });
         let (base, quote) = self.mapper.assets[s.instrument.0 as usize];
@@ -551,9 +515,9 @@ impl Builder<'_> {
             account: id(o.account),
             instrument: inst(o.instrument),
             client_order_id: o.client_order_id.0 as i64,
-            side: side(o.side),
-            kind: order_kind(o.kind),
-            tif: tif(o.tif),
+            side: o.side.name(),
+            kind: o.kind.name(),
+            tif: o.tif.name(),
             price,
             stop_price,
             qty: o.qty.0,
@@ -721,7 +685,7 @@ impl Mapper {
                         account: id(account),
                         asset: i64::from(asset.0),
                         amount,
-                        state: transfer_state(state),
+                        state: state.name(),
                     });
                     let reference = (None, None, Some(transfer_id as i64));
                     match state {
@@ -847,6 +811,7 @@ impl Batch {
 mod tests {
     use super::*;
     use venue_engine::{AccountLimits, Engine, Sequenced};
+    use venue_domain::Side;
     use venue_matching::NewOrder;
 
     fn run(commands: &[Command]) -> Vec<Rows> {
