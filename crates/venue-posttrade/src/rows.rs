@@ -810,8 +810,8 @@ impl Batch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use venue_engine::{AccountLimits, Engine, Sequenced};
     use venue_domain::Side;
+    use venue_engine::{AccountLimits, Engine, Sequenced};
     use venue_matching::NewOrder;
 
     fn run(commands: &[Command]) -> Vec<Rows> {

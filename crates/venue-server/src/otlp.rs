@@ -2,8 +2,8 @@
 //! to a collector: one trace per sampled order, from the gateway receiving
 //! it to its durable answer.
 //!
-//! Nothing here runs on the engine thread. A gateway notes four instants of
-//! a sampled order (received, decoded and checked, submitted, answered) and
+//! Nothing here runs on the engine thread. A gateway notes three instants of
+//! a sampled order (received, decoded and checked, answered) and
 //! the engine's stamp of its command (sequence number and sequencer time,
 //! from the answer); [`Tracer::record`] hands that to a bounded queue
 //! (dropped and counted when full, never waited on) and the exporter thread
@@ -15,8 +15,8 @@
 //! gateway, symbol, side, account, outcome and sequence number as
 //! attributes, and three children: `gateway.decode` (received → decoded:
 //! parsing, authentication, validation), `engine.queue_and_apply`
-//! (submitted → the sequencer's stamp: time in the inbound ring and up to
-//! the engine taking it), and `journal.durable_and_answer` (stamp →
+//! (decoded → the sequencer's stamp: the hand-off to the inbound ring, time
+//! in it and up to the engine taking it), and `journal.durable_and_answer` (stamp →
 //! answered: journal write and fsync, router, reply). The sequencer stamp
 //! is wall time anchored once at start-up, so the split between the last two
 //! is as good as the two clocks' agreement (the same host: microseconds).
@@ -63,10 +63,10 @@ pub struct OrderTrace {
     pub account: u32,
     /// The gateway has the request.
     pub received: u64,
-    /// Decoded, authenticated and checked.
+    /// Decoded, authenticated and checked; handed to the router at once, so
+    /// the engine's span starts here (it includes the hand-off to the
+    /// inbound ring, which no gateway stamps separately).
     pub decoded: u64,
-    /// Handed to the engine's inbound ring.
-    pub submitted: u64,
     /// Sequence number the sequencer gave the command (0 if none).
     pub seq: u64,
     /// The sequencer's time stamp of the command (0 if none).
@@ -280,13 +280,13 @@ fn encode(service: &str, traces: &[OrderTrace], ids: &mut IdSource) -> Vec<u8> {
             "status": { "code": if error { 2 } else { 1 } },
         }));
         let sequenced = if t.sequenced == 0 {
-            t.submitted
+            t.decoded
         } else {
-            t.sequenced.clamp(t.submitted, t.answered.max(t.submitted))
+            t.sequenced.clamp(t.decoded, t.answered.max(t.decoded))
         };
         for (name, start, end) in [
             ("gateway.decode", t.received, t.decoded),
-            ("engine.queue_and_apply", t.submitted, sequenced),
+            ("engine.queue_and_apply", t.decoded, sequenced),
             ("journal.durable_and_answer", sequenced, t.answered),
         ] {
             spans.push(json!({
@@ -325,7 +325,6 @@ mod tests {
             account: 1,
             received: 1_000,
             decoded: 1_100,
-            submitted: 1_200,
             seq: 7,
             sequenced: 1_300,
             answered: 2_000,
@@ -347,7 +346,7 @@ mod tests {
         assert_eq!(spans[2]["name"], "engine.queue_and_apply");
         assert_eq!(
             (spans[2]["startTimeUnixNano"].as_str(), spans[2]["endTimeUnixNano"].as_str()),
-            (Some("1200"), Some("1300"))
+            (Some("1100"), Some("1300"))
         );
         assert_eq!(root["status"]["code"], 1, "a filled order is not an error");
         // Whatever the outcome's wording (gRPC names its own codes), the

@@ -503,7 +503,6 @@ impl SessionTask {
                             account: order.account.0,
                             received,
                             decoded,
-                            submitted: decoded,
                             seq: 0,
                             sequenced: 0,
                             answered: 0,

@@ -1,7 +1,7 @@
 //! `venue.v1.MarketData` (from the shared market-data component, the same
 //! updates REST, WebSocket and FIX read) and `venue.v1.Admin`.
 
-use super::{Grpc, invalid, rejected, request_error, side_of, status_text, time_ns};
+use super::{Grpc, invalid, rejected, side_of, status_text, time_ns};
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -396,8 +396,7 @@ async fn pump(
 
 impl Grpc {
     async fn admin(&self, command: Command) -> Result<Response<v1::AdminResult>, Status> {
-        let answer = self.venue().router.start(command).map_err(request_error)?.wait(self.timeout()).await;
-        let answer = answer.map_err(request_error)?;
+        let answer = self.run(command).await?;
         for output in &answer.outputs {
             if let Output::CommandRejected { reason } = output {
                 return Err(rejected(*reason));

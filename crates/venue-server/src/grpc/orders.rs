@@ -379,7 +379,9 @@ fn session_error(status: &Status) -> v1::session_response::Response {
 }
 
 impl Grpc {
-    async fn run(&self, command: Command) -> Result<Answer, Status> {
+    /// Submits `command` and waits for its answer, within the gateway's
+    /// timeout; refusals and timeouts become gRPC statuses.
+    pub(super) async fn run(&self, command: Command) -> Result<Answer, Status> {
         let pending = self.venue().router.start(command).map_err(request_error)?;
         pending.wait(self.timeout()).await.map_err(request_error)
     }
@@ -415,7 +417,6 @@ impl v1::order_entry_server::OrderEntry for Grpc {
                 account: caller.account.0,
                 received,
                 decoded,
-                submitted: decoded,
                 seq,
                 sequenced,
                 answered: crate::clock::now_ns(),
