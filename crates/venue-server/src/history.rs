@@ -38,6 +38,8 @@ use venue_engine::{AssetId, Output, Settlement, TransferState};
 use venue_matching::{EventKind, NewOrder};
 use venue_pipeline::Stamped;
 
+use crate::outlet::Outlet;
+
 /// Orders kept per account: at most about 230 bytes each with their two
 /// indexes, 2.3 MB per account.
 pub const MAX_ORDERS: usize = 10_000;
@@ -357,8 +359,7 @@ struct Accepted {
 struct Subscriber {
     id: u64,
     account: AccountId,
-    tx: tokio::sync::mpsc::Sender<UserEvent>,
-    overflowed: Arc<AtomicBool>,
+    outlet: Outlet<UserEvent>,
 }
 
 /// What [`History::orders`] and [`History::trades`] select: one instrument,
@@ -494,10 +495,9 @@ impl History {
     /// waits for it).
     pub fn subscribe(self: &Arc<History>, account: AccountId, capacity: usize) -> UserFeed {
         let id = self.next_subscriber.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = tokio::sync::mpsc::channel(capacity.max(1));
-        let overflowed = Arc::new(AtomicBool::new(false));
+        let (outlet, rx, overflowed) = Outlet::new(capacity);
         let mut subs = lock(&self.subscribers);
-        subs.push(Subscriber { id, account, tx, overflowed: overflowed.clone() });
+        subs.push(Subscriber { id, account, outlet });
         self.subscribed.store(subs.len(), Ordering::Relaxed);
         UserFeed { rx, overflowed, id, history: self.clone() }
     }
@@ -511,9 +511,7 @@ impl History {
 
     fn publish(&self, account: AccountId, event: UserEvent) {
         for sub in lock(&self.subscribers).iter().filter(|s| s.account == account) {
-            if !sub.overflowed.load(Ordering::Relaxed) && sub.tx.try_send(event).is_err() {
-                sub.overflowed.store(true, Ordering::Relaxed);
-            }
+            sub.outlet.offer(event);
         }
     }
 

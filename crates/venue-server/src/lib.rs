@@ -30,6 +30,7 @@ pub mod http;
 pub mod market;
 pub mod metrics;
 pub mod otlp;
+mod outlet;
 pub mod posttrade;
 pub mod rest;
 pub mod router;

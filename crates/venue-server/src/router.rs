@@ -11,6 +11,7 @@
 //! its command is answered.
 
 use crate::history;
+use crate::outlet::Outlet;
 
 use crate::metrics::Metrics;
 use std::collections::BTreeMap;
@@ -55,8 +56,7 @@ impl Drop for Feed {
 struct Subscriber {
     origin: u64,
     account: Option<AccountId>,
-    tx: tokio::sync::mpsc::Sender<Stamped>,
-    overflowed: Arc<AtomicBool>,
+    outlet: Outlet<Stamped>,
 }
 
 /// The accounts an output concerns (for routing to their sessions).
@@ -206,10 +206,9 @@ impl Router {
     /// overflowed and the session must go (the engine never waits for it).
     pub fn subscribe(self: &Arc<Router>, account: Option<AccountId>, capacity: usize) -> Feed {
         let origin = self.next_session_origin.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = tokio::sync::mpsc::channel(capacity.max(1));
-        let overflowed = Arc::new(AtomicBool::new(false));
+        let (outlet, rx, overflowed) = Outlet::new(capacity);
         let mut subs = self.subscribers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        subs.push(Subscriber { origin, account, tx, overflowed: overflowed.clone() });
+        subs.push(Subscriber { origin, account, outlet });
         Feed { origin, rx, overflowed, router: self.clone() }
     }
 
@@ -219,8 +218,8 @@ impl Router {
         for sub in subs.iter() {
             let wanted =
                 sub.origin == stamped.origin || (sub.account.is_some() && accounts.contains(&sub.account));
-            if wanted && !sub.overflowed.load(Ordering::Relaxed) && sub.tx.try_send(*stamped).is_err() {
-                sub.overflowed.store(true, Ordering::Relaxed);
+            if wanted {
+                sub.outlet.offer(*stamped);
             }
         }
     }
