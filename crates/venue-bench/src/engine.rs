@@ -106,7 +106,7 @@ pub fn workbench(symbols: usize, accounts: u32, ops: usize, seed: u64) -> Workbe
         max_accounts: accounts + 1,
         // 200,000 live orders across the venue, at least 10,000 per book:
         // each book pre-sizes its tables for its capacity.
-        book: BookConfig { max_orders: (200_000 / symbols as u32).max(10_000) },
+        book: BookConfig { max_orders: (200_000 / symbols as u32).max(10_000), ..BookConfig::default() },
     };
     let mut setup = Vec::new();
     let mut transfer = 0;

@@ -136,16 +136,19 @@ impl WorkloadResult {
     }
 }
 
-/// The books under test: ours first.
-pub fn books(capacity: usize) -> Vec<Box<dyn BenchBook>> {
-    let mut all: Vec<Box<dyn BenchBook>> = vec![Box::new(VenueBook::new(capacity as u32))];
+/// The books under test for `stream`, ours first, each given the same
+/// capacity.
+pub fn books(stream: &Stream) -> Vec<Box<dyn BenchBook>> {
+    let capacity = capacity_for(stream);
+    let mut all: Vec<Box<dyn BenchBook>> =
+        vec![Box::new(VenueBook::new(capacity as u32, stream.peak_live as u32))];
     all.extend(peers::all_peers_with_capacity(capacity));
     all
 }
 
 /// A fresh book by report name (for the callgrind child process).
-pub fn book_named(name: &str, capacity: usize) -> Option<Box<dyn BenchBook>> {
-    books(capacity).into_iter().find(|b| b.name() == name)
+pub fn book_named(name: &str, stream: &Stream) -> Option<Box<dyn BenchBook>> {
+    books(stream).into_iter().find(|b| b.name() == name)
 }
 
 /// The warm-up loop: identical to [`callgrind_segment`] but a different
@@ -188,16 +191,15 @@ fn timer_overhead_ns() -> u64 {
 /// Runs one workload through every book.
 pub fn run_workload(workload: Workload, options: &Options, exe: Option<&std::path::Path>) -> WorkloadResult {
     let stream = generate(workload, options.seed, options.warmup, options.ops);
-    let capacity = capacity_for(&stream);
     let (warm, measured) = stream.ops.split_at(stream.warmup);
-    let names: Vec<&'static str> = books(capacity).iter().map(|b| b.name()).collect();
+    let names: Vec<&'static str> = books(&stream).iter().map(|b| b.name()).collect();
     let mut runs: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
     let mut allocs: Vec<Option<f64>> = vec![None; names.len()];
     let mut checksums = vec![0u64; names.len()];
     let counting = alloc::counting();
 
     for _ in 0..options.runs.max(1) {
-        for (index, mut book) in books(capacity).into_iter().enumerate() {
+        for (index, mut book) in books(&stream).into_iter().enumerate() {
             warm_segment(book.as_mut(), warm);
             let allocs_before = alloc::allocations();
             let start = Instant::now();
@@ -211,7 +213,7 @@ pub fn run_workload(workload: Workload, options: &Options, exe: Option<&std::pat
     }
 
     let mut latencies = Vec::new();
-    for mut book in books(capacity) {
+    for mut book in books(&stream) {
         warm_segment(book.as_mut(), warm);
         let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds");
         for op in measured {
@@ -222,7 +224,7 @@ pub fn run_workload(workload: Workload, options: &Options, exe: Option<&std::pat
         latencies.push(Percentiles::of(&histogram));
     }
 
-    let mut ours = VenueBook::new(capacity as u32);
+    let mut ours = VenueBook::new(capacity_for(&stream) as u32, stream.peak_live as u32);
     for op in &stream.ops {
         ours.apply(op);
     }
@@ -279,7 +281,7 @@ pub fn callgrind_kernel(
     ops: usize,
 ) -> Result<u64, String> {
     let stream = generate(workload, seed, warmup, ops);
-    let mut book = book_named(book, capacity_for(&stream)).ok_or_else(|| format!("unknown book {book:?}"))?;
+    let mut book = book_named(book, &stream).ok_or_else(|| format!("unknown book {book:?}"))?;
     let (warm, measured) = stream.ops.split_at(stream.warmup);
     warm_segment(book.as_mut(), warm);
     callgrind_segment(book.as_mut(), measured);

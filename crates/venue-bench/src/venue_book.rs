@@ -15,11 +15,15 @@ pub struct VenueBook {
 }
 
 impl VenueBook {
-    /// A book sized for `max_orders` live orders.
-    pub fn new(max_orders: u32) -> VenueBook {
+    /// A book holding up to `max_orders` live orders, its id tables sized
+    /// for `peak` of them, as an operator sizes a book for its expected
+    /// peak: the insert-only stream grows the book through the measured
+    /// part, and a growing id table would rehash (allocate, and pause)
+    /// there.
+    pub fn new(max_orders: u32, peak: u32) -> VenueBook {
         let spec = InstrumentSpec::spot(0, "BENCH-USD", 2, 0);
         VenueBook {
-            book: OrderBook::new(spec, BookConfig { max_orders }),
+            book: OrderBook::new(spec, BookConfig { max_orders, presized_orders: peak }),
             events: Vec::with_capacity(4096),
             traded: 0,
         }

@@ -154,6 +154,9 @@ pub struct Stream {
     /// Counts per operation type in the measured part:
     /// `[gtc, ioc, market, cancel, move]`.
     pub mix: [u64; 5],
+    /// Most live orders at any point of the stream (what a book is sized
+    /// for).
+    pub peak_live: usize,
 }
 
 /// The ids of live orders with their prices, so that cancels and moves pick
@@ -202,7 +205,8 @@ pub fn generate(workload: Workload, seed: u64, warmup: usize, ops: usize) -> Str
     let total = warmup + ops;
     let mut rng = SplitMix::new(seed ^ workload as u64);
     let spec = InstrumentSpec::spot(0, "BENCH-USD", 2, 0);
-    let mut shadow = OrderBook::new(spec, BookConfig { max_orders: (total as u32).max(1024) });
+    let mut shadow =
+        OrderBook::new(spec, BookConfig { max_orders: (total as u32).max(1024), ..BookConfig::default() });
     let mut events = Vec::with_capacity(1024);
     let mut live = LiveSet::default();
     let mut stream = Vec::with_capacity(total);
@@ -210,6 +214,7 @@ pub fn generate(workload: Workload, seed: u64, warmup: usize, ops: usize) -> Str
     let mut next_id = 1u64;
     let mut center = MID_PRICE;
     let mut buy_next = true;
+    let mut peak_live = 0;
 
     for index in 0..total {
         let measured = index >= warmup;
@@ -361,7 +366,8 @@ pub fn generate(workload: Workload, seed: u64, warmup: usize, ops: usize) -> Str
                 _ => {}
             }
         }
+        peak_live = peak_live.max(shadow.len());
         stream.push(op);
     }
-    Stream { workload, ops: stream, warmup, mix }
+    Stream { workload, ops: stream, warmup, mix, peak_live }
 }

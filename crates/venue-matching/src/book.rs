@@ -41,11 +41,18 @@ const NO_BUDGET: i64 = i64::MAX;
 pub struct BookConfig {
     /// Most live orders (resting plus dormant stops) the book holds.
     pub max_orders: u32,
+    /// Live orders the id tables hold before they first grow (capped at
+    /// `max_orders`). Growing rehashes a table on the engine thread, a
+    /// pause that grows with the book; sizing for the expected peak avoids
+    /// it, at the price of tables spread over more memory (a cache miss per
+    /// lookup when many books share the machine) and a bigger snapshot
+    /// copy. The order pool itself is always reserved for `max_orders`.
+    pub presized_orders: u32,
 }
 
 impl Default for BookConfig {
     fn default() -> Self {
-        BookConfig { max_orders: 100_000 }
+        BookConfig { max_orders: 100_000, presized_orders: 1 << 12 }
     }
 }
 
@@ -381,12 +388,13 @@ impl OrderBook {
         debug_assert_eq!(spec.validate(), Ok(()), "unvalidated instrument spec");
         let max_orders = config.max_orders.min(NIL - 1);
         let reserve = max_orders as usize;
-        // Hash tables start at a working size, not at capacity: entries of an
-        // oversized table are spread over many more cache lines and pages
-        // (a venue with a hundred books pays a cache miss per lookup), and a
-        // snapshot clone copies the whole table. They grow, rarely, during
-        // warm-up; the node pool is reserved for the full capacity.
-        let table = reserve.min(1 << 12);
+        // Hash tables start at `presized_orders` (by default a working size,
+        // not the capacity): entries of an oversized table are spread over
+        // many more cache lines and pages (a venue with a hundred books pays
+        // a cache miss per lookup), and a snapshot clone copies the whole
+        // table. They grow, rarely, during warm-up; the node pool is
+        // reserved for the full capacity.
+        let table = reserve.min(config.presized_orders as usize);
         OrderBook {
             status: spec.status,
             spec,

@@ -56,7 +56,8 @@ fn spec() -> InstrumentSpec {
 }
 
 fn new_books() -> Books {
-    Books::new(vec![spec()], BookConfig { max_orders: MAX_ORDERS }).expect("valid spec")
+    Books::new(vec![spec()], BookConfig { max_orders: MAX_ORDERS, ..BookConfig::default() })
+        .expect("valid spec")
 }
 
 fn book(books: &Books) -> &OrderBook {

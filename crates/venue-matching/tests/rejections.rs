@@ -35,7 +35,7 @@ struct Venue {
 
 impl Venue {
     fn new() -> Venue {
-        Venue::with(1, BookConfig { max_orders: 1024 })
+        Venue::with(1, BookConfig { max_orders: 1024, ..BookConfig::default() })
     }
 
     fn with(instruments: u32, config: BookConfig) -> Venue {
@@ -312,7 +312,7 @@ fn id_never_accepted_on_this_book_is_unknown_order() {
     // Order ids come from one sequencer for all instruments, so a book sees
     // gaps. Order 1 is live on instrument 1; a cancel that names it on
     // instrument 0 must not say it is "no longer active".
-    let mut v = Venue::with(2, BookConfig { max_orders: 64 });
+    let mut v = Venue::with(2, BookConfig { max_orders: 64, ..BookConfig::default() });
     v.accept(NewOrder { instrument: InstrumentId(1), ..limit(1, 1, Buy, 100, 2) });
     v.accept(limit(2, 1, Buy, 100, 2));
     v.refuse(cancel(1, Some(1)), Reject::UnknownOrder);
@@ -585,7 +585,7 @@ fn quote_budget_on_limit_or_sell_is_rejected() {
 
 #[test]
 fn book_full_rejects_orders_that_would_occupy_it_ioc_still_accepted() {
-    let mut v = Venue::with(1, BookConfig { max_orders: 3 });
+    let mut v = Venue::with(1, BookConfig { max_orders: 3, ..BookConfig::default() });
     v.accept(limit(1, 1, Buy, 100, 10));
     v.accept(limit(2, 2, Buy, 99, 10));
     v.accept(stop(3, 3, Buy, 200, 5));
@@ -659,7 +659,7 @@ impl Rng {
 #[test]
 fn no_refusal_ever_changes_anything() {
     let mut rng = Rng(0x0bad_5eed);
-    let mut v = Venue::with(2, BookConfig { max_orders: 150 });
+    let mut v = Venue::with(2, BookConfig { max_orders: 150, ..BookConfig::default() });
     let (mut refusals, mut accepted) = (0, 0);
     for step in 0..4_000u64 {
         v.now = Timestamp(1_000 + step);

@@ -40,7 +40,8 @@ impl Venue {
     fn with_instruments(count: u32) -> Venue {
         let specs = (0..count).map(|id| InstrumentSpec::spot(id, &format!("I{id}-USD"), 2, 4)).collect();
         Venue {
-            books: Books::new(specs, BookConfig { max_orders: 1024 }).expect("valid specs"),
+            books: Books::new(specs, BookConfig { max_orders: 1024, ..BookConfig::default() })
+                .expect("valid specs"),
             now: Timestamp(1_000),
             out: Vec::new(),
             log: Vec::new(),
