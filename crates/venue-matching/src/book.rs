@@ -47,6 +47,9 @@ pub struct BookConfig {
     /// it, at the price of tables spread over more memory (a cache miss per
     /// lookup when many books share the machine) and a bigger snapshot
     /// copy. The order pool itself is always reserved for `max_orders`.
+    /// Size for about twice the expected peak: a removed order leaves a
+    /// tombstone, and a table more than half full of live orders grows to
+    /// clear them where a roomier one clears them in place.
     pub presized_orders: u32,
 }
 
