@@ -34,6 +34,9 @@ use venue_domain::{
 const NIL: u32 = u32::MAX;
 /// Budget value meaning "no quote budget".
 const NO_BUDGET: i64 = i64::MAX;
+/// Entries the tables and indexes start with when not told otherwise: a
+/// working size, grown during warm-up.
+const WORKING_SIZE: usize = 1 << 12;
 
 /// Sizing of one book. Every bound is explicit (a full pool is a typed
 /// rejection, never a reallocation on the order path).
@@ -41,21 +44,21 @@ const NO_BUDGET: i64 = i64::MAX;
 pub struct BookConfig {
     /// Most live orders (resting plus dormant stops) the book holds.
     pub max_orders: u32,
-    /// Live orders the id tables hold before they first grow (capped at
-    /// `max_orders`). Growing rehashes a table on the engine thread, a
-    /// pause that grows with the book; sizing for the expected peak avoids
-    /// it, at the price of tables spread over more memory (a cache miss per
-    /// lookup when many books share the machine) and a bigger snapshot
-    /// copy. The order pool itself is always reserved for `max_orders`.
-    /// Size for about twice the expected peak: a removed order leaves a
-    /// tombstone, and a table more than half full of live orders grows to
-    /// clear them where a roomier one clears them in place.
+    /// Live orders the order-id tables are sized for at start (capped at
+    /// `max_orders`); beyond it they grow, rehashing on the engine thread,
+    /// a pause that grows with the book. Size for about twice the expected
+    /// peak: a removed order leaves a tombstone, and a table more than half
+    /// full of live orders grows to clear them where a roomier one clears
+    /// them in place. The default is small because a big table costs a
+    /// cache miss per lookup when many books share a machine, and a bigger
+    /// snapshot copy. The order pool itself is always reserved for
+    /// `max_orders`; price-level tables are sized apart (levels are few).
     pub presized_orders: u32,
 }
 
 impl Default for BookConfig {
     fn default() -> Self {
-        BookConfig { max_orders: 100_000, presized_orders: 1 << 12 }
+        BookConfig { max_orders: 100_000, presized_orders: WORKING_SIZE as u32 }
     }
 }
 
@@ -391,13 +394,13 @@ impl OrderBook {
         debug_assert_eq!(spec.validate(), Ok(()), "unvalidated instrument spec");
         let max_orders = config.max_orders.min(NIL - 1);
         let reserve = max_orders as usize;
-        // Hash tables start at `presized_orders` (by default a working size,
-        // not the capacity): entries of an oversized table are spread over
-        // many more cache lines and pages (a venue with a hundred books pays
-        // a cache miss per lookup), and a snapshot clone copies the whole
-        // table. They grow, rarely, during warm-up; the node pool is
-        // reserved for the full capacity.
+        // Hash tables start at a working size, not at capacity (see
+        // `BookConfig::presized_orders`): entries of an oversized table are
+        // spread over many more cache lines and pages, and a snapshot clone
+        // copies the whole table. They grow, rarely, during warm-up; the
+        // node pool is reserved for the full capacity.
         let table = reserve.min(config.presized_orders as usize);
+        let level_table = reserve.min(WORKING_SIZE);
         OrderBook {
             status: spec.status,
             spec,
@@ -406,14 +409,14 @@ impl OrderBook {
             free_node: NIL,
             levels: Vec::with_capacity(reserve.min(1 << 16)),
             free_level: NIL,
-            bids: Ladder::with_capacity(table),
-            asks: Ladder::with_capacity(table),
+            bids: Ladder::with_capacity(level_table),
+            asks: Ladder::with_capacity(level_table),
             ids: id_map(table),
             client_ids: id_map(table.min(1 << 10)),
-            buy_stops: SortedVec::with_capacity(reserve.min(1 << 12)),
-            sell_stops: SortedVec::with_capacity(reserve.min(1 << 12)),
-            gtd: SortedVec::with_capacity(reserve.min(1 << 12)),
-            day: SortedVec::with_capacity(reserve.min(1 << 12)),
+            buy_stops: SortedVec::with_capacity(reserve.min(WORKING_SIZE)),
+            sell_stops: SortedVec::with_capacity(reserve.min(WORKING_SIZE)),
+            gtd: SortedVec::with_capacity(reserve.min(WORKING_SIZE)),
+            day: SortedVec::with_capacity(reserve.min(WORKING_SIZE)),
             last_price: Price(0),
             next_trade_id: 1,
             compact_due: false,

@@ -910,20 +910,22 @@ async fn submit_order(rest: &Rest, spec: &InstrumentSpec, prepared: Prepared) ->
     // What the engine's events will not say (time in force, post-only...),
     // for the order's history record.
     let history = rest.venue.router.history();
-    let mut token = 0;
-    let register = |origin| {
-        token = origin;
-        history.expect(&order, origin, Timestamp(now_ns()));
+    // Registered under the request's origin before it is submitted, so the
+    // record is matched to this request whatever else is in flight.
+    let mut origin = 0;
+    let register = |o| {
+        origin = o;
+        history.expect(&order, o, Timestamp(now_ns()));
     };
     let answer = match rest.venue.router.start_with(Command::NewOrder(order), register) {
-        Ok(pending) => pending.wait(rest.venue.request_timeout).await.map(|answer| answer.outputs),
+        Ok(pending) => pending.wait(rest.venue.request_timeout).await,
         Err(error) => Err(error),
     };
     let outputs = match answer {
-        Ok(outputs) => outputs,
+        Ok(answer) => answer.outputs,
         Err(error) => {
             if matches!(error, crate::router::RequestError::Refused(_)) {
-                history.forget(order.account, token);
+                history.forget(order.account, origin);
             }
             return Err(request_failed(error));
         }
@@ -938,7 +940,7 @@ async fn submit_order(rest: &Rest, spec: &InstrumentSpec, prepared: Prepared) ->
             Output::Book(event) => match event.kind {
                 EventKind::Accepted { order_id: id, .. } => order_id = Some(id),
                 EventKind::Rejected { reason, .. } => {
-                    history.forget(order.account, token);
+                    history.forget(order.account, origin);
                     return Err(RestError::bad(-2010, reason.as_str()));
                 }
                 EventKind::Trade { trade_id, price, qty, taker_order_id, taker_leaves, .. }

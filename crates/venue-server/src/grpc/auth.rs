@@ -207,7 +207,6 @@ async fn signed(rest: &Rest, guard: Guard, path: &str, request: Request) -> Resu
     let secret = key.secret.expose().as_bytes().to_vec();
     let order = matches!(guard, Guard::Trade { order: true });
 
-    let timestamp_text = timestamp_text.to_owned();
     let (parts, body) = request.into_parts();
     let (body, message) = if path.ends_with("/OrderSession") {
         // The stream is authenticated when it opens; its messages are not
@@ -220,7 +219,10 @@ async fn signed(rest: &Rest, guard: Guard, path: &str, request: Request) -> Resu
         let message = messages(&bytes)?;
         (Body::from(bytes), message)
     };
-    let expected = signature(&secret, &timestamp_text, path, &message);
+    // The timestamp text checked above, read back from the split request
+    // (no copy of it was kept across the split).
+    let timestamp_text = parts.headers.get("x-timestamp").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let expected = signature(&secret, timestamp_text, path, &message);
     if !crate::config::constant_time_eq(expected.as_bytes(), given.as_bytes()) {
         return Err(Status::unauthenticated("signature does not match"));
     }
