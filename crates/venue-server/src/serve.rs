@@ -360,6 +360,9 @@ async fn run(
         });
     }
 
+    // Handlers first: a supervisor that signals the moment it reads the
+    // banner must get an orderly stop, not the default action of SIGTERM.
+    let signals = Signals::install();
     venue.metrics.ready.store(true, Ordering::Release);
     if !control.quiet {
         print_banner(settings, public_addr, admin_addr, fix_addr, grpc_addr, demo);
@@ -370,7 +373,7 @@ async fn run(
         let _ =
             ready.send(Endpoints { public: public_addr, admin: admin_addr, fix: fix_addr, grpc: grpc_addr });
     }
-    wait_for_stop(&venue, control.stop).await;
+    wait_for_stop(&venue, signals, control.stop).await;
     tracing::info!("stopping: no new connections, draining");
     venue.metrics.ready.store(false, Ordering::Release);
     let _ = stop_tx.send(true);
@@ -426,15 +429,31 @@ async fn stopped(stop: Option<watch::Receiver<bool>>) {
     }
 }
 
+/// The stop and reload signals, caught from the moment they are installed.
 #[cfg(unix)]
-async fn wait_for_stop(venue: &Venue, stop: Option<watch::Receiver<bool>>) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) =
-        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
-    else {
-        tracing::error!(
-            "cannot install signal handlers; stop with SIGKILL (recovery will replay the journal)"
-        );
+struct Signals(Option<[tokio::signal::unix::Signal; 3]>);
+
+#[cfg(unix)]
+impl Signals {
+    /// SIGTERM, SIGINT and SIGHUP; `None` (logged) if the OS refuses.
+    fn install() -> Signals {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
+        {
+            (Ok(term), Ok(int), Ok(hup)) => Signals(Some([term, int, hup])),
+            _ => {
+                tracing::error!(
+                    "cannot install signal handlers; stop with SIGKILL (recovery will replay the journal)"
+                );
+                Signals(None)
+            }
+        }
+    }
+}
+
+#[cfg(unix)]
+async fn wait_for_stop(venue: &Venue, signals: Signals, stop: Option<watch::Receiver<bool>>) {
+    let Signals(Some([mut term, mut int, mut hup])) = signals else {
         stopped(stop).await;
         return;
     };
@@ -454,7 +473,17 @@ async fn wait_for_stop(venue: &Venue, stop: Option<watch::Receiver<bool>>) {
 }
 
 #[cfg(not(unix))]
-async fn wait_for_stop(_venue: &Venue, stop: Option<watch::Receiver<bool>>) {
+struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    fn install() -> Signals {
+        Signals
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_stop(_venue: &Venue, _signals: Signals, stop: Option<watch::Receiver<bool>>) {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = stopped(stop) => {}

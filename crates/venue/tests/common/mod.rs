@@ -115,8 +115,14 @@ impl Venue {
     }
 
     /// SIGTERM, then the exit status and everything it logged.
-    pub fn terminate(mut self) -> (ExitStatus, String) {
+    pub fn terminate(self) -> (ExitStatus, String) {
         self.signal("TERM");
+        self.wait_exit()
+    }
+
+    /// Waits for the process to exit (someone else signalled it): the exit
+    /// status and everything it logged.
+    pub fn wait_exit(mut self) -> (ExitStatus, String) {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
