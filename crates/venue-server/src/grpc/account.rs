@@ -402,7 +402,7 @@ impl v1::account_server::Account for Grpc {
     ) -> Result<Response<v1::OpenOrder>, Status> {
         let account = caller(&request)?.account;
         let r = request.get_ref();
-        let spec = self.instrument(&r.symbol)?.clone();
+        let spec = self.instrument(&r.symbol)?;
         let target = super::orders::order_ref(account, r.order.as_ref())?;
         let instrument = spec.id;
         let venue = self.venue();

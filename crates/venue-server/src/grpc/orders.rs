@@ -8,8 +8,8 @@ use std::sync::Arc;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 use venue_domain::{
-    ClientOrderId, InstrumentSpec, OrderId, OrderKind, Price, Qty, Reject, Side, StpGroup, StpMode,
-    TimeInForce, Timestamp,
+    ClientOrderId, InstrumentId, InstrumentSpec, OrderId, OrderKind, Price, Qty, Reject, Side, StpGroup,
+    StpMode, TimeInForce, Timestamp,
 };
 use venue_engine::{Command, Output};
 use venue_matching::{AmendOrder, CancelOrder, EventKind, NewOrder, OrderRef};
@@ -53,12 +53,12 @@ pub(super) fn order_ref(
 }
 
 /// The engine order for a request; every refusal names its field.
-pub(super) fn build_order(
-    grpc: &Grpc,
+pub(super) fn build_order<'g>(
+    grpc: &'g Grpc,
     account: venue_domain::AccountId,
     r: &v1::NewOrderRequest,
-) -> Result<(NewOrder, InstrumentSpec), Status> {
-    let spec = grpc.instrument(&r.symbol)?.clone();
+) -> Result<(NewOrder, &'g InstrumentSpec), Status> {
+    let spec = grpc.instrument(&r.symbol)?;
     let side = side(r.side)?;
     let kind = match v1::OrderType::try_from(r.r#type) {
         Ok(v1::OrderType::Limit) => OrderKind::Limit,
@@ -286,43 +286,45 @@ fn mass_cancel_result(answer: &Answer) -> Result<v1::MassCancelResult, Status> {
 }
 
 /// One request made ready to submit: the command and how to read its
-/// answer.
+/// answer. It outlives the request, so it names its instrument by id
+/// rather than borrowing or copying the specification.
 enum Prepared {
-    New(NewOrder, InstrumentSpec),
-    Cancel(InstrumentSpec),
-    Amend(InstrumentSpec),
+    New(NewOrder, InstrumentId),
+    Cancel(InstrumentId),
+    Amend(InstrumentId),
     MassCancel,
 }
 
 impl Prepared {
     fn answer(&self, grpc: &Grpc, answer: &Answer) -> Result<v1::session_response::Response, Status> {
         use v1::session_response::Response as R;
-        Ok(match self {
-            Prepared::New(order, spec) => R::Order(order_result(grpc, order, spec, answer)?),
-            Prepared::Cancel(spec) => R::Cancel(cancel_result(spec, answer)?),
-            Prepared::Amend(spec) => R::Amend(amend_result(spec, answer)?),
+        let spec = |id: InstrumentId| grpc.spec(id).ok_or_else(|| Status::internal("instrument vanished"));
+        Ok(match *self {
+            Prepared::New(order, id) => R::Order(order_result(grpc, &order, spec(id)?, answer)?),
+            Prepared::Cancel(id) => R::Cancel(cancel_result(spec(id)?, answer)?),
+            Prepared::Amend(id) => R::Amend(amend_result(spec(id)?, answer)?),
             Prepared::MassCancel => R::MassCancel(mass_cancel_result(answer)?),
         })
     }
 }
 
-fn prepare_cancel(
-    grpc: &Grpc,
+fn prepare_cancel<'g>(
+    grpc: &'g Grpc,
     caller: &Caller,
     r: &v1::CancelOrderRequest,
-) -> Result<(Command, InstrumentSpec), Status> {
-    let spec = grpc.instrument(&r.symbol)?.clone();
+) -> Result<(Command, &'g InstrumentSpec), Status> {
+    let spec = grpc.instrument(&r.symbol)?;
     let target = order_ref(caller.account, r.order.as_ref())?;
     let command = Command::Cancel(CancelOrder { instrument: spec.id, target, account: Some(caller.account) });
     Ok((command, spec))
 }
 
-fn prepare_amend(
-    grpc: &Grpc,
+fn prepare_amend<'g>(
+    grpc: &'g Grpc,
     caller: &Caller,
     r: &v1::AmendOrderRequest,
-) -> Result<(Command, InstrumentSpec), Status> {
-    let spec = grpc.instrument(&r.symbol)?.clone();
+) -> Result<(Command, &'g InstrumentSpec), Status> {
+    let spec = grpc.instrument(&r.symbol)?;
     let target = order_ref(caller.account, r.order.as_ref())?;
     let new_price = parse_field("new_price", &r.new_price, |t| spec.parse_price(t))?;
     let new_qty = if r.new_quantity.is_empty() {
@@ -359,10 +361,10 @@ fn prepare(
     match &request.request {
         Some(R::NewOrder(r)) => {
             let (order, spec) = build_order(grpc, caller.account, r)?;
-            Ok((Command::NewOrder(order), Prepared::New(order, spec)))
+            Ok((Command::NewOrder(order), Prepared::New(order, spec.id)))
         }
-        Some(R::Cancel(r)) => prepare_cancel(grpc, caller, r).map(|(c, spec)| (c, Prepared::Cancel(spec))),
-        Some(R::Amend(r)) => prepare_amend(grpc, caller, r).map(|(c, spec)| (c, Prepared::Amend(spec))),
+        Some(R::Cancel(r)) => prepare_cancel(grpc, caller, r).map(|(c, spec)| (c, Prepared::Cancel(spec.id))),
+        Some(R::Amend(r)) => prepare_amend(grpc, caller, r).map(|(c, spec)| (c, Prepared::Amend(spec.id))),
         Some(R::MassCancel(r)) => prepare_mass_cancel(grpc, caller, r),
         None => Err(invalid("request", "one of new_order, cancel, amend, mass_cancel is required")),
     }
@@ -401,7 +403,7 @@ impl v1::order_entry_server::OrderEntry for Grpc {
         let (order, spec) = build_order(self, caller.account, request.get_ref())?;
         let decoded = if received > 0 { crate::clock::now_ns() } else { 0 };
         let answer = self.run(Command::NewOrder(order)).await;
-        let result = answer.map(|answer| (order_result(self, &order, &spec, &answer), answer));
+        let result = answer.map(|answer| (order_result(self, &order, spec, &answer), answer));
         if received > 0 {
             let (seq, sequenced, outcome, error) = match &result {
                 Ok((Ok(r), answer)) => (answer.seq, answer.time.0, order_outcome(r), false),
@@ -433,7 +435,7 @@ impl v1::order_entry_server::OrderEntry for Grpc {
     ) -> Result<Response<v1::CancelOrderResult>, Status> {
         let caller = caller(&request)?;
         let (command, spec) = prepare_cancel(self, &caller, request.get_ref())?;
-        Ok(Response::new(cancel_result(&spec, &self.run(command).await?)?))
+        Ok(Response::new(cancel_result(spec, &self.run(command).await?)?))
     }
 
     async fn amend_order(
@@ -442,7 +444,7 @@ impl v1::order_entry_server::OrderEntry for Grpc {
     ) -> Result<Response<v1::AmendOrderResult>, Status> {
         let caller = caller(&request)?;
         let (command, spec) = prepare_amend(self, &caller, request.get_ref())?;
-        Ok(Response::new(amend_result(&spec, &self.run(command).await?)?))
+        Ok(Response::new(amend_result(spec, &self.run(command).await?)?))
     }
 
     async fn mass_cancel(
