@@ -495,6 +495,21 @@ struct Shared {
 }
 
 impl Shared {
+    /// A pipeline not started yet: nothing stopped, nothing counted.
+    fn new(consumer_sleepers: Vec<Arc<Sleeper>>) -> Shared {
+        Shared {
+            stop: AtomicBool::new(false),
+            submitting: AtomicUsize::new(0),
+            engine_done: AtomicBool::new(false),
+            journal_done: AtomicBool::new(false),
+            snapshot_requested: AtomicBool::new(false),
+            stats: Stats::default(),
+            engine_sleeper: Sleeper::default(),
+            journal_sleeper: Sleeper::default(),
+            consumer_sleepers,
+        }
+    }
+
     fn wake_consumers(&self) {
         for sleeper in &self.consumer_sleepers {
             sleeper.wake();
@@ -807,17 +822,7 @@ impl Pipeline {
         let taps = if config.tap_capacity > 0 { config.taps } else { 0 };
         let consumer_sleepers: Vec<Arc<Sleeper>> =
             (0..config.consumers + taps).map(|_| Arc::new(Sleeper::default())).collect();
-        let shared = Arc::new(Shared {
-            stop: AtomicBool::new(false),
-            submitting: AtomicUsize::new(0),
-            engine_done: AtomicBool::new(false),
-            journal_done: AtomicBool::new(false),
-            snapshot_requested: AtomicBool::new(false),
-            stats: Stats::default(),
-            engine_sleeper: Sleeper::default(),
-            journal_sleeper: Sleeper::default(),
-            consumer_sleepers: consumer_sleepers.clone(),
-        });
+        let shared = Arc::new(Shared::new(consumer_sleepers.clone()));
         for counter in [&shared.stats.applied, &shared.stats.written, &shared.stats.durable] {
             counter.store(recovery.last_seq, Ordering::Relaxed);
         }
@@ -1132,17 +1137,7 @@ mod tests {
     /// arrives once, in order.
     #[test]
     fn chunked_pushes_and_reads_keep_order_across_wraps_and_a_full_ring() {
-        let shared = Shared {
-            stop: AtomicBool::new(false),
-            submitting: AtomicUsize::new(0),
-            engine_done: AtomicBool::new(false),
-            journal_done: AtomicBool::new(false),
-            snapshot_requested: AtomicBool::new(false),
-            stats: Stats::default(),
-            engine_sleeper: Sleeper::default(),
-            journal_sleeper: Sleeper::default(),
-            consumer_sleepers: Vec::new(),
-        };
+        let shared = Shared::new(Vec::new());
         let (mut tx, mut rx) = rtrb::RingBuffer::<u64>::new(7);
         let total = 10_000u64;
         let reader = std::thread::spawn(move || {
