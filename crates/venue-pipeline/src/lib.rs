@@ -766,9 +766,8 @@ impl Clock {
 }
 
 /// Pushes, waiting while the ring is full; returns whether it had to wait.
-fn push_wait<T>(tx: &mut rtrb::Producer<T>, value: T, shared: &Shared) -> bool {
-    let mut value = Some(value);
-    push_all(tx, 1, |_| value.take().expect("taken once"), shared)
+fn push_wait<T: Copy>(tx: &mut rtrb::Producer<T>, value: T, shared: &Shared) -> bool {
+    push_all(tx, 1, |_| value, shared)
 }
 
 /// Pushes `item(0..n)` in order, as few chunks as the free room allows,
