@@ -12,12 +12,11 @@
 
 use crate::measure::Percentiles;
 use crate::workload::{BenchTif, Op, Workload, generate};
-use crossbeam_queue::ArrayQueue;
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use venue_domain::{AccountId, InstrumentId, InstrumentSpec, OrderId, Price, Qty, Side, TimeInForce};
 use venue_engine::{AccountLimits, AssetId, AssetSpec, Command, EngineConfig, FeeTier};
@@ -301,7 +300,8 @@ fn pipeline_throughput(
     (Throughput { ops_per_sec: bench.stream.len() as f64 / elapsed, commits }, pause)
 }
 
-/// The baseline: the same commands through an MPMC ring into a thread that
+/// The baseline: the same commands through the pipeline's kind of inbound
+/// ring (single-producer behind a lock, read in chunks) into a thread that
 /// passes each on through an SPSC ring, doing nothing else.
 fn ring_throughput(bench: &Workbench) -> Throughput {
     let (elapsed, _) = ring_pass(bench, None);
@@ -310,24 +310,27 @@ fn ring_throughput(bench: &Workbench) -> Throughput {
 
 /// Runs the bare ring; with `rate`, open-loop and returns latencies.
 fn ring_pass(bench: &Workbench, rate: Option<u64>) -> (f64, Histogram<u64>) {
-    let inbound = Arc::new(ArrayQueue::<(u64, Command)>::new(1 << 16));
+    let (inbound, mut inbound_rx) = rtrb::RingBuffer::<(u64, Command)>::new(1 << 16);
+    let inbound = Mutex::new(inbound);
     let (mut tx, mut rx) = rtrb::RingBuffer::<(u64, Command)>::new(1 << 18);
     let stop = Arc::new(AtomicBool::new(false));
     let thread = {
-        let (inbound, stop) = (inbound.clone(), stop.clone());
+        let stop = stop.clone();
         std::thread::spawn(move || {
             let mut seq = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                match inbound.pop() {
-                    Some((_, command)) => {
-                        seq += 1;
-                        let mut item = (seq, command);
-                        while let Err(rtrb::PushError::Full(back)) = tx.push(item) {
-                            item = back;
-                            std::hint::spin_loop();
-                        }
+                let ready = inbound_rx.slots().min(256);
+                let Ok(chunk) = inbound_rx.read_chunk(ready) else { continue };
+                if ready == 0 {
+                    std::hint::spin_loop();
+                }
+                for (_, command) in chunk {
+                    seq += 1;
+                    let mut item = (seq, command);
+                    while let Err(rtrb::PushError::Full(back)) = tx.push(item) {
+                        item = back;
+                        std::hint::spin_loop();
                     }
-                    None => std::hint::spin_loop(),
                 }
             }
         })
@@ -336,7 +339,7 @@ fn ring_pass(bench: &Workbench, rate: Option<u64>) -> (f64, Histogram<u64>) {
         &bench.stream,
         rate,
         1,
-        |command| inbound.push((0, *command)).is_ok(),
+        |command| inbound.lock().expect("nothing panics holding it").push((0, *command)).is_ok(),
         |f| {
             let mut n = 0;
             while let Ok((seq, _)) = rx.pop() {

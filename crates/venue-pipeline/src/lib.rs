@@ -2,7 +2,9 @@
 //! (`../shared/DESIGN.md`, "Data flow").
 //!
 //! ```text
-//! gateways ──submit──▶ inbound ring (bounded MPMC; full = Reject::Backpressure)
+//! gateways ──submit──▶ inbound ring (bounded; many producers take turns under a
+//!                          │    lock, the engine reads it lock-free in chunks;
+//!                          │    full = Reject::Backpressure)
 //!                          │
 //!                          ▼
 //!   engine thread: sequencer (seq + monotonic time) → Engine::apply
@@ -35,8 +37,8 @@ pub mod snapshot;
 
 use crossbeam_queue::ArrayQueue;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use venue_domain::{Reject, Timestamp};
@@ -476,10 +478,6 @@ pub struct Stats {
 
 struct Shared {
     stop: AtomicBool,
-    /// Submitters between their `stop` check and the end of their push: the
-    /// engine must not finish while one may still queue a command it was
-    /// told is accepted.
-    submitting: AtomicUsize,
     engine_done: AtomicBool,
     /// The journal thread has ended: `durable` will not move again.
     journal_done: AtomicBool,
@@ -499,7 +497,6 @@ impl Shared {
     fn new(consumer_sleepers: Vec<Arc<Sleeper>>) -> Shared {
         Shared {
             stop: AtomicBool::new(false),
-            submitting: AtomicUsize::new(0),
             engine_done: AtomicBool::new(false),
             journal_done: AtomicBool::new(false),
             snapshot_requested: AtomicBool::new(false),
@@ -539,10 +536,33 @@ impl Shared {
     }
 }
 
+/// A command in the inbound ring: its origin, the command, and for one
+/// command in [`RING_WAIT_SAMPLE`] the time it was submitted.
+type Inbound = (u64, Command, Option<Instant>);
+
+/// The gateways' end of the inbound ring. The ring is single-producer
+/// (rtrb) behind this lock rather than a lock-free multi-producer queue:
+/// the lock costs gateways one uncontended atomic, as a multi-producer push
+/// would, and leaves the engine's end free of atomic read-modify-writes
+/// (it takes whatever is ready in one chunk). The engine never takes this
+/// lock while running, so a gateway holding it cannot stall the engine.
+struct InboundTx {
+    tx: rtrb::Producer<Inbound>,
+    /// Commands pushed, to pick which ones carry a submit time (reading the
+    /// clock costs about as much as the push).
+    pushed: u64,
+}
+
+/// Takes a lock whose holders cannot leave it half-updated (nothing under
+/// it panics), so a poisoned lock is as good as a clean one.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// Where gateways submit commands. Cheap to clone; usable from any thread.
 #[derive(Clone)]
 pub struct Submitter {
-    inbound: Arc<ArrayQueue<(u64, Command, Instant)>>,
+    inbound: Arc<Mutex<InboundTx>>,
     queries: Arc<ArrayQueue<Query>>,
     shared: Arc<Shared>,
 }
@@ -555,20 +575,23 @@ impl Submitter {
         if self.shared.stop.load(Ordering::Relaxed) {
             return Err(Reject::Backpressure);
         }
-        // Register, then check again. SeqCst pairs with `stop_threads` and
-        // the engine's exit check: a push that passed the check is seen by
-        // the engine before it stops, so an accepted command is sequenced.
-        self.shared.submitting.fetch_add(1, Ordering::SeqCst);
-        let result = if self.shared.stop.load(Ordering::SeqCst) {
-            Err(Reject::Backpressure)
-        } else {
-            self.inbound.push((origin, command, Instant::now())).map_err(|_| {
-                self.shared.stats.backpressure.fetch_add(1, Ordering::Relaxed);
-                Reject::Backpressure
-            })
+        let result = {
+            let mut inbound = lock(&self.inbound);
+            // Checked again under the lock, which the engine takes before it
+            // stops (see `engine_loop`): a push that passed this check is
+            // seen by the engine, so an accepted command is sequenced.
+            if self.shared.stop.load(Ordering::SeqCst) {
+                Err(Reject::Backpressure)
+            } else {
+                inbound.pushed += 1;
+                let at = inbound.pushed.is_multiple_of(RING_WAIT_SAMPLE).then(Instant::now);
+                inbound.tx.push((origin, command, at)).map_err(|_| {
+                    self.shared.stats.backpressure.fetch_add(1, Ordering::Relaxed);
+                    Reject::Backpressure
+                })
+            }
         };
         self.shared.engine_sleeper.wake();
-        self.shared.submitting.fetch_sub(1, Ordering::SeqCst);
         result
     }
 
@@ -587,7 +610,8 @@ impl Submitter {
 
     /// Commands waiting for the engine.
     pub fn queued(&self) -> usize {
-        self.inbound.len()
+        let inbound = lock(&self.inbound);
+        inbound.tx.buffer().capacity() - inbound.tx.slots()
     }
 }
 
@@ -825,7 +849,8 @@ impl Pipeline {
         for counter in [&shared.stats.applied, &shared.stats.written, &shared.stats.durable] {
             counter.store(recovery.last_seq, Ordering::Relaxed);
         }
-        let inbound = Arc::new(ArrayQueue::new(config.inbound_capacity.max(1)));
+        let (inbound_tx, mut inbound_rx) = rtrb::RingBuffer::new(config.inbound_capacity.max(1));
+        let inbound = Arc::new(Mutex::new(InboundTx { tx: inbound_tx, pushed: 0 }));
         let queries = Arc::new(ArrayQueue::new(QUERY_CAPACITY));
         let (journal_tx, journal_rx) = rtrb::RingBuffer::new(config.journal_capacity.max(1));
         let mut output_txs = Vec::new();
@@ -877,7 +902,7 @@ impl Pipeline {
                 .spawn(move || {
                     let rings =
                         Rings { journal: journal_tx, outputs: output_txs, tap: tap_tx, snapshots: snap_tx };
-                    engine_loop(engine, &inbound, &queries, rings, every, &shared)
+                    engine_loop(engine, (&inbound, &mut inbound_rx), &queries, rings, every, &shared)
                 })
                 .map_err(PipelineError::Io)?
         };
@@ -957,7 +982,7 @@ struct Rings {
 
 fn engine_loop(
     mut engine: Engine,
-    inbound: &ArrayQueue<(u64, Command, Instant)>,
+    (inbound_tx, inbound): (&Mutex<InboundTx>, &mut rtrb::Consumer<Inbound>),
     queries: &ArrayQueue<Query>,
     mut rings: Rings,
     snapshot_every: u64,
@@ -976,11 +1001,12 @@ fn engine_loop(
         // One clock read stamps the batch and times it.
         let batch_start = Instant::now();
         let mut now = Timestamp(clock.at(batch_start));
-        for _ in 0..256 {
-            let Some((origin, command, submitted)) = inbound.pop() else { break };
+        let chunk = read_up_to(inbound, 256);
+        let (front, back) = chunk.as_ref().map_or((&[][..], &[][..]), |c| c.as_slices());
+        for &(origin, command, submitted) in front.iter().chain(back) {
             worked = true;
             seq += 1;
-            if seq.is_multiple_of(RING_WAIT_SAMPLE) {
+            if let Some(submitted) = submitted {
                 shared.stats.ring_wait.record(batch_start.saturating_duration_since(submitted));
             }
             let sequenced = Sequenced { seq, time: now, command };
@@ -1004,6 +1030,9 @@ fn engine_loop(
                 shared.snapshot_requested.store(true, Ordering::Relaxed);
             }
         }
+        if let Some(chunk) = chunk {
+            chunk.commit_all();
+        }
         shared.stats.applied.store(seq, Ordering::Release);
         if worked {
             shared.stats.engine_batch.record(batch_start.elapsed());
@@ -1025,10 +1054,12 @@ fn engine_loop(
         if worked {
             idle = Idle(0);
             shared.journal_sleeper.wake();
-        } else if shared.stop.load(Ordering::SeqCst)
-            && shared.submitting.load(Ordering::SeqCst) == 0
-            && inbound.is_empty()
-        {
+        } else if shared.stop.load(Ordering::SeqCst) && {
+            // Once no submitter holds the lock, none can push any more: each
+            // checks `stop` under it.
+            drop(lock(inbound_tx));
+            inbound.is_empty()
+        } {
             break;
         } else {
             idle.wait(&shared.engine_sleeper, || {
