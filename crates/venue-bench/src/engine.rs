@@ -42,6 +42,11 @@ pub struct EngineOptions {
     pub replay_commands: usize,
     /// Where journals are written (a fresh directory per run inside it).
     pub scratch: PathBuf,
+    /// The CPU the engine (and the bare ring's passing thread) gets to
+    /// itself, the driver and the journal being kept off it; None runs
+    /// everything unpinned. The no-fsync throughput and the latency are
+    /// measured unpinned as well either way, to show what pinning buys.
+    pub engine_core: Option<usize>,
 }
 
 impl EngineOptions {
@@ -56,6 +61,7 @@ impl EngineOptions {
             latency_ops: 2_000_000,
             replay_commands: 10_000_000,
             scratch: std::env::temp_dir().join(format!("venue-bench-engine-{}", std::process::id())),
+            engine_core: venue_pipeline::affinity::spare_core(),
         }
     }
 
@@ -196,6 +202,8 @@ pub struct SymbolsResult {
     pub ring: Throughput,
     /// Pipeline, journal without fsync.
     pub no_fsync: Throughput,
+    /// The same, nothing pinned.
+    pub no_fsync_unpinned: Throughput,
     /// Pipeline, fsync every group commit, outputs released when durable.
     pub fsync: Throughput,
     /// Pipeline, fsync at most every millisecond, outputs released when
@@ -205,6 +213,8 @@ pub struct SymbolsResult {
     pub ring_latency: Percentiles,
     /// Open-loop engine latency (no fsync, outputs as applied), ns.
     pub engine_latency: Percentiles,
+    /// The same, nothing pinned.
+    pub engine_latency_unpinned: Percentiles,
     /// Snapshot pause on the engine thread after the run, ns.
     pub snapshot_pause_ns: u64,
 }
@@ -233,6 +243,8 @@ pub struct EngineReport {
     pub rate: u64,
     /// Commands per throughput run.
     pub ops: usize,
+    /// The CPU the engine had to itself, if any.
+    pub engine_core: Option<usize>,
 }
 
 fn fresh_dir(scratch: &Path, name: &str) -> PathBuf {
@@ -241,10 +253,28 @@ fn fresh_dir(scratch: &Path, name: &str) -> PathBuf {
     dir
 }
 
-fn pipeline_config(dir: &Path, durability: Durability) -> PipelineConfig {
+fn pipeline_config(dir: &Path, durability: Durability, engine_core: Option<usize>) -> PipelineConfig {
     let mut config = PipelineConfig::new(dir);
     config.durability = durability;
+    config.engine_core = engine_core;
     config
+}
+
+/// Runs `f` on a thread of its own, kept off `core` when there is one (the
+/// benchmark's driver stands in for the gateways, which a venue giving its
+/// engine a core keeps off it).
+fn off_core<R: Send>(core: Option<usize>, f: impl FnOnce() -> R + Send) -> R {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                if let Some(core) = core {
+                    venue_pipeline::affinity::keep_current_thread_off(core).expect("core checked");
+                }
+                f()
+            })
+            .join()
+            .expect("driver thread")
+    })
 }
 
 /// Submits `commands` through the pipeline, draining outputs on the same
@@ -255,22 +285,25 @@ fn drive(
     commands: &[Command],
     first_seq: u64,
     gated: bool,
+    core: Option<usize>,
 ) {
     let submitter = pipeline.submitter();
-    let last = first_seq + commands.len() as u64 - 1;
-    let mut seen = first_seq - 1;
-    let mut next = 0;
-    while seen < last {
-        while next < commands.len() && submitter.submit(0, commands[next]).is_ok() {
-            next += 1;
+    off_core(core, || {
+        let last = first_seq + commands.len() as u64 - 1;
+        let mut seen = first_seq - 1;
+        let mut next = 0;
+        while seen < last {
+            while next < commands.len() && submitter.submit(0, commands[next]).is_ok() {
+                next += 1;
+            }
+            let mut f = |s: &venue_pipeline::Stamped| seen = seen.max(s.seq);
+            if gated {
+                out.poll(4096, &mut f);
+            } else {
+                out.poll_applied(4096, &mut f);
+            }
         }
-        let mut f = |s: &venue_pipeline::Stamped| seen = seen.max(s.seq);
-        if gated {
-            out.poll(4096, &mut f);
-        } else {
-            out.poll_applied(4096, &mut f);
-        }
-    }
+    });
 }
 
 fn pipeline_throughput(
@@ -278,15 +311,17 @@ fn pipeline_throughput(
     dir: &Path,
     durability: Durability,
     gated: bool,
+    core: Option<usize>,
 ) -> (Throughput, u64) {
     let (pipeline, mut streams, _) =
-        Pipeline::start(pipeline_config(dir, durability), bench.config.clone()).expect("pipeline starts");
+        Pipeline::start(pipeline_config(dir, durability, core), bench.config.clone())
+            .expect("pipeline starts");
     let mut out = streams.remove(0);
-    drive(&pipeline, &mut out, &bench.setup, 1, true);
+    drive(&pipeline, &mut out, &bench.setup, 1, true, core);
     let first = bench.setup.len() as u64 + 1;
     let commits_before = pipeline.stats().commits.load(Ordering::Relaxed);
     let started = Instant::now();
-    drive(&pipeline, &mut out, &bench.stream, first, gated);
+    drive(&pipeline, &mut out, &bench.stream, first, gated, core);
     let elapsed = started.elapsed().as_secs_f64();
     let commits = pipeline.stats().commits.load(Ordering::Relaxed) - commits_before;
     pipeline.request_snapshot();
@@ -303,13 +338,13 @@ fn pipeline_throughput(
 /// The baseline: the same commands through the pipeline's kind of inbound
 /// ring (single-producer behind a lock, read in chunks) into a thread that
 /// passes each on through an SPSC ring, doing nothing else.
-fn ring_throughput(bench: &Workbench) -> Throughput {
-    let (elapsed, _) = ring_pass(bench, None);
+fn ring_throughput(bench: &Workbench, core: Option<usize>) -> Throughput {
+    let (elapsed, _) = ring_pass(bench, None, core);
     Throughput { ops_per_sec: bench.stream.len() as f64 / elapsed, commits: 0 }
 }
 
 /// Runs the bare ring; with `rate`, open-loop and returns latencies.
-fn ring_pass(bench: &Workbench, rate: Option<u64>) -> (f64, Histogram<u64>) {
+fn ring_pass(bench: &Workbench, rate: Option<u64>, core: Option<usize>) -> (f64, Histogram<u64>) {
     let (inbound, mut inbound_rx) = rtrb::RingBuffer::<(u64, Command)>::new(1 << 16);
     let inbound = Mutex::new(inbound);
     let (mut tx, mut rx) = rtrb::RingBuffer::<(u64, Command)>::new(1 << 18);
@@ -317,6 +352,9 @@ fn ring_pass(bench: &Workbench, rate: Option<u64>) -> (f64, Histogram<u64>) {
     let thread = {
         let stop = stop.clone();
         std::thread::spawn(move || {
+            if let Some(core) = core {
+                venue_pipeline::affinity::pin_current_thread(core).expect("core checked");
+            }
             let mut seq = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 let ready = inbound_rx.slots().min(256);
@@ -339,6 +377,7 @@ fn ring_pass(bench: &Workbench, rate: Option<u64>) -> (f64, Histogram<u64>) {
         &bench.stream,
         rate,
         1,
+        core,
         |command| inbound.lock().expect("nothing panics holding it").push((0, *command)).is_ok(),
         |f| {
             let mut n = 0;
@@ -358,6 +397,17 @@ fn ring_pass(bench: &Workbench, rate: Option<u64>) -> (f64, Histogram<u64>) {
 /// collects, per command sequence number (from `first_seq`), the latency
 /// from its planned send time to its first output.
 fn open_loop(
+    commands: &[Command],
+    rate: Option<u64>,
+    first_seq: u64,
+    core: Option<usize>,
+    send: impl FnMut(&Command) -> bool + Send,
+    drain: impl FnMut(&mut dyn FnMut(u64)) -> usize + Send,
+) -> (f64, Histogram<u64>) {
+    off_core(core, || open_loop_here(commands, rate, first_seq, send, drain))
+}
+
+fn open_loop_here(
     commands: &[Command],
     rate: Option<u64>,
     first_seq: u64,
@@ -391,18 +441,19 @@ fn open_loop(
     (started.elapsed().as_secs_f64(), histogram)
 }
 
-fn pipeline_latency(bench: &Workbench, dir: &Path, rate: u64) -> Percentiles {
+fn pipeline_latency(bench: &Workbench, dir: &Path, rate: u64, core: Option<usize>) -> Percentiles {
     let (pipeline, mut streams, _) =
-        Pipeline::start(pipeline_config(dir, Durability::Never), bench.config.clone())
+        Pipeline::start(pipeline_config(dir, Durability::Never, core), bench.config.clone())
             .expect("pipeline starts");
     let mut out = streams.remove(0);
-    drive(&pipeline, &mut out, &bench.setup, 1, true);
+    drive(&pipeline, &mut out, &bench.setup, 1, true, core);
     let submitter = pipeline.submitter();
     let first = bench.setup.len() as u64 + 1;
     let (_, histogram) = open_loop(
         &bench.stream,
         Some(rate),
         first,
+        core,
         |c| submitter.submit(0, *c).is_ok(),
         |f| out.poll_applied(4096, |s| f(s.seq)),
     );
@@ -414,7 +465,7 @@ fn pipeline_latency(bench: &Workbench, dir: &Path, rate: u64) -> Percentiles {
 fn replay_run(options: &EngineOptions) -> ReplayResult {
     let bench = workbench(1, options.accounts, options.replay_commands, options.seed);
     let dir = fresh_dir(&options.scratch, "replay");
-    let config = pipeline_config(&dir, Durability::Never);
+    let config = pipeline_config(&dir, Durability::Never, None);
     {
         let journal_options = venue_journal::JournalOptions {
             durability: Durability::Never,
@@ -462,38 +513,52 @@ pub fn run(options: &EngineOptions, progress: &mut dyn FnMut(&str)) -> EngineRep
         let mut measured = bench.clone();
         measured.stream.truncate(options.ops);
         progress(&format!("{symbols} symbol(s): throughput"));
-        let ring = ring_throughput(&measured);
+        let core = options.engine_core;
+        let ring = ring_throughput(&measured, core);
+        let never = fresh_dir(&options.scratch, "never");
         let (no_fsync, snapshot_pause_ns) =
-            pipeline_throughput(&measured, &fresh_dir(&options.scratch, "never"), Durability::Never, false);
-        let (fsync, _) =
-            pipeline_throughput(&measured, &fresh_dir(&options.scratch, "always"), Durability::Always, true);
+            pipeline_throughput(&measured, &never, Durability::Never, false, core);
+        let never = fresh_dir(&options.scratch, "never-unpinned");
+        let (no_fsync_unpinned, _) = pipeline_throughput(&measured, &never, Durability::Never, false, None);
+        let (fsync, _) = pipeline_throughput(
+            &measured,
+            &fresh_dir(&options.scratch, "always"),
+            Durability::Always,
+            true,
+            core,
+        );
         let (fsync_interval, _) = pipeline_throughput(
             &measured,
             &fresh_dir(&options.scratch, "interval"),
             Durability::Interval(Duration::from_millis(1)),
             true,
+            core,
         );
         progress(&format!("{symbols} symbol(s): latency at {} commands/s", options.rate));
         let mut latency = bench;
         latency.stream.truncate(options.latency_ops);
-        let (_, ring_histogram) = ring_pass(&latency, Some(options.rate));
+        let (_, ring_histogram) = ring_pass(&latency, Some(options.rate), core);
         let engine_latency =
-            pipeline_latency(&latency, &fresh_dir(&options.scratch, "latency"), options.rate);
+            pipeline_latency(&latency, &fresh_dir(&options.scratch, "latency"), options.rate, core);
+        let engine_latency_unpinned =
+            pipeline_latency(&latency, &fresh_dir(&options.scratch, "latency-unpinned"), options.rate, None);
         runs.push(SymbolsResult {
             symbols,
             ring,
             no_fsync,
+            no_fsync_unpinned,
             fsync,
             fsync_interval,
             ring_latency: Percentiles::of(&ring_histogram),
             engine_latency,
+            engine_latency_unpinned,
             snapshot_pause_ns,
         });
     }
     progress("replay and restart");
     let replay = replay_run(options);
     let _ = std::fs::remove_dir_all(&options.scratch);
-    EngineReport { runs, replay, rate: options.rate, ops: options.ops }
+    EngineReport { runs, replay, rate: options.rate, ops: options.ops, engine_core: options.engine_core }
 }
 
 fn pct(p: &Percentiles) -> Value {
@@ -511,11 +576,13 @@ impl EngineReport {
                     "symbols": r.symbols,
                     "ring_ops_per_sec": r.ring.ops_per_sec,
                     "no_fsync_ops_per_sec": r.no_fsync.ops_per_sec,
+                    "no_fsync_unpinned_ops_per_sec": r.no_fsync_unpinned.ops_per_sec,
                     "fsync_ops_per_sec": r.fsync.ops_per_sec,
                     "fsync_commits": r.fsync.commits,
                     "fsync_interval_ops_per_sec": r.fsync_interval.ops_per_sec,
                     "ring_latency_ns": pct(&r.ring_latency),
                     "engine_latency_ns": pct(&r.engine_latency),
+                    "engine_latency_unpinned_ns": pct(&r.engine_latency_unpinned),
                     "snapshot_pause_ns": r.snapshot_pause_ns,
                 })
             })
@@ -523,6 +590,7 @@ impl EngineReport {
         json!({
             "ops": self.ops,
             "rate": self.rate,
+            "engine_core": self.engine_core,
             "runs": runs,
             "replay": {
                 "commands": self.replay.commands,
@@ -536,17 +604,27 @@ impl EngineReport {
     /// Markdown tables for BENCHMARKS.md.
     pub fn to_markdown(&self) -> String {
         let m = |v: f64| format!("{:.2}M", v / 1e6);
-        let mut text = String::from(
-            "| symbols | bare ring | pipeline, no fsync | ratio to ring | fsync group commit | commits | \
-             fsync ≤ 1 ms | snapshot pause |\n|---|---|---|---|---|---|---|---|\n",
+        let mut text = match self.engine_core {
+            Some(core) => format!(
+                "The engine (and the bare ring's passing thread) has CPU {core} to itself; the driver \
+                 and the journal are kept off it. `unpinned`: the same run with the scheduler \
+                 deciding.\n\n"
+            ),
+            None => "Nothing pinned (a single CPU).\n\n".to_string(),
+        };
+        text.push_str(
+            "| symbols | bare ring | pipeline, no fsync | ratio to ring | unpinned | fsync group commit | \
+             commits | fsync ≤ 1 ms | snapshot pause |\n|---|---|---|---|---|---|---|---|---|\n",
         );
         for r in &self.runs {
             text.push_str(&format!(
-                "| {} | {} ops/s | {} ops/s | {:.2} | {} ops/s ({:.0}% of no-fsync) | {} | {} ops/s | {:.1} µs |\n",
+                "| {} | {} ops/s | {} ops/s | {:.2} | {} ops/s | {} ops/s ({:.0}% of no-fsync) | {} | {} ops/s \
+                 | {:.1} µs |\n",
                 r.symbols,
                 m(r.ring.ops_per_sec),
                 m(r.no_fsync.ops_per_sec),
                 r.no_fsync.ops_per_sec / r.ring.ops_per_sec,
+                m(r.no_fsync_unpinned.ops_per_sec),
                 m(r.fsync.ops_per_sec),
                 100.0 * r.fsync.ops_per_sec / r.no_fsync.ops_per_sec,
                 r.fsync.commits,
@@ -560,7 +638,11 @@ impl EngineReport {
             self.rate
         ));
         for r in &self.runs {
-            for (name, p) in [("bare ring", &r.ring_latency), ("engine (no fsync)", &r.engine_latency)] {
+            for (name, p) in [
+                ("bare ring", &r.ring_latency),
+                ("engine (no fsync)", &r.engine_latency),
+                ("engine (no fsync), unpinned", &r.engine_latency_unpinned),
+            ] {
                 text.push_str(&format!(
                     "| {} | {name} | {} | {} | {} | {} | {} |\n",
                     r.symbols, p.p50, p.p99, p.p999, p.p9999, p.max

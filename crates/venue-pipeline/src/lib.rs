@@ -33,6 +33,7 @@
 //! measured), and a snapshot thread waits until the clone's sequence number
 //! is durable, checks the ledger on it, and writes it.
 
+pub mod affinity;
 pub mod snapshot;
 
 use crossbeam_queue::ArrayQueue;
@@ -75,6 +76,11 @@ pub struct PipelineConfig {
     /// Number of command taps (the audit log, the post-trade sink…), each
     /// seeing every command; used only when `tap_capacity` > 0.
     pub taps: usize,
+    /// A CPU for the engine alone: the engine thread is pinned to it and
+    /// the pipeline's other threads (journal, snapshots) are kept off it.
+    /// Other threads are the caller's to keep off, with
+    /// [`affinity::keep_current_thread_off`]. None: the scheduler decides.
+    pub engine_core: Option<usize>,
 }
 
 impl PipelineConfig {
@@ -93,6 +99,7 @@ impl PipelineConfig {
             segment_bytes: 256 << 20,
             tap_capacity: 0,
             taps: 1,
+            engine_core: None,
         }
     }
 
@@ -132,6 +139,13 @@ pub enum PipelineError {
     Ledger(venue_engine::LedgerError),
     /// A thread could not be started.
     Io(std::io::Error),
+    /// The CPU asked for the engine cannot be given to it.
+    Core {
+        /// The CPU.
+        core: usize,
+        /// Why not.
+        reason: &'static str,
+    },
 }
 
 impl core::fmt::Display for PipelineError {
@@ -145,6 +159,7 @@ impl core::fmt::Display for PipelineError {
             }
             PipelineError::Ledger(e) => write!(f, "ledger invariant broken after recovery: {e}"),
             PipelineError::Io(e) => write!(f, "{e}"),
+            PipelineError::Core { core, reason } => write!(f, "engine core {core} {reason}"),
         }
     }
 }
@@ -841,6 +856,17 @@ impl Pipeline {
         config: PipelineConfig,
         engine_config: EngineConfig,
     ) -> Result<(Pipeline, Vec<OutputStream>, Recovery), PipelineError> {
+        if let Some(core) = config.engine_core
+            && let Some(reason) = affinity::unusable(core)
+        {
+            return Err(PipelineError::Core { core, reason });
+        }
+        // Checked above; a failure here leaves the thread where it was.
+        let keep_off = move || {
+            if let Some(core) = config.engine_core {
+                let _ = affinity::keep_current_thread_off(core);
+            }
+        };
         let (engine, journal, recovery) = recover(&config, engine_config)?;
         let taps = if config.tap_capacity > 0 { config.taps } else { 0 };
         let consumer_sleepers: Vec<Arc<Sleeper>> =
@@ -876,6 +902,7 @@ impl Pipeline {
             std::thread::Builder::new()
                 .name("venue-journal".into())
                 .spawn(move || {
+                    keep_off();
                     let result = journal_loop(journal, journal_rx, &shared);
                     shared.journal_done.store(true, Ordering::Release);
                     shared.wake_consumers();
@@ -889,7 +916,10 @@ impl Pipeline {
             let keep = config.keep_snapshots.max(1);
             std::thread::Builder::new()
                 .name("venue-snapshot".into())
-                .spawn(move || snapshot_loop(&dir, keep, snap_rx, &shared))
+                .spawn(move || {
+                    keep_off();
+                    snapshot_loop(&dir, keep, snap_rx, &shared)
+                })
                 .map_err(PipelineError::Io)?
         };
         let engine_thread = {
@@ -897,9 +927,13 @@ impl Pipeline {
             let inbound = inbound.clone();
             let queries = queries.clone();
             let every = config.snapshot_every;
+            let core = config.engine_core;
             std::thread::Builder::new()
                 .name("venue-engine".into())
                 .spawn(move || {
+                    if let Some(core) = core {
+                        let _ = affinity::pin_current_thread(core);
+                    }
                     let rings =
                         Rings { journal: journal_tx, outputs: output_txs, tap: tap_tx, snapshots: snap_tx };
                     engine_loop(engine, (&inbound, &mut inbound_rx), &queries, rings, every, &shared)

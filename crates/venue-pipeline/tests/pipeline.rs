@@ -635,3 +635,64 @@ fn replay_across_many_read_ahead_batches_stops_at_until_and_resumes() {
     assert_eq!(engine.state_hash(), live.state_hash(), "replayed in two parts, the same state");
     assert_eq!(venue_pipeline::replay(&config.journal_dir(), &mut engine).expect("nothing left"), 0);
 }
+
+/// The CPUs a thread of this process may run on, by thread name, from
+/// `/proc` (what the kernel enforces, not what the pipeline believes).
+fn allowed_cpus_by_thread() -> Vec<(String, String)> {
+    let mut threads = Vec::new();
+    for entry in std::fs::read_dir("/proc/self/task").expect("procfs") {
+        let dir = entry.expect("task").path();
+        let name = std::fs::read_to_string(dir.join("comm")).unwrap_or_default().trim().to_string();
+        let status = std::fs::read_to_string(dir.join("status")).unwrap_or_default();
+        let cpus = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        threads.push((name, cpus));
+    }
+    threads
+}
+
+#[test]
+fn an_engine_core_is_the_engine_threads_alone_and_trading_goes_on() {
+    let Some(core) = venue_pipeline::affinity::spare_core() else {
+        eprintln!("SKIPPED: this process may run on one CPU only; there is no core to give the engine");
+        return;
+    };
+    let dir = TempDir::new("core");
+    let mut config = config(dir.path());
+    config.engine_core = Some(core);
+    let (pipeline, mut stream, _) = start(&config);
+    let outputs = run(&pipeline, &mut stream, 1, &trading_commands());
+    assert!(!outputs.is_empty());
+    // Each thread names and places itself as it starts.
+    let deadline = Instant::now() + TIMEOUT;
+    let threads = loop {
+        let threads = allowed_cpus_by_thread();
+        let named = ["venue-engine", "venue-journal", "venue-snapshot"];
+        if named.iter().all(|n| threads.iter().any(|(t, _)| t == n)) || Instant::now() > deadline {
+            break threads;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let of = |name: &str| threads.iter().find(|(n, _)| n == name).map(|(_, c)| c.clone());
+    assert_eq!(of("venue-engine"), Some(core.to_string()), "{threads:?}");
+    for other in ["venue-journal", "venue-snapshot"] {
+        let cpus = of(other).unwrap_or_else(|| panic!("no {other} thread: {threads:?}"));
+        let listed = cpus.split(',').any(|part| match part.split_once('-') {
+            Some((a, b)) => (a.parse().unwrap_or(usize::MAX)..=b.parse().unwrap_or(0)).contains(&core),
+            None => part.parse() == Ok(core),
+        });
+        assert!(!listed, "{other} may run on the engine's CPU {core}: {cpus}");
+    }
+    drop(stream);
+    let live = pipeline.shutdown().expect("clean shutdown");
+    assert_eq!(replayed(&config).state_hash(), live.state_hash());
+
+    // A CPU the process may not use is refused before anything starts.
+    config.engine_core = Some(4096);
+    let refused = Pipeline::start(config.clone(), EngineConfig::demo()).err().expect("refused");
+    assert!(refused.to_string().contains("engine core 4096"), "{refused}");
+}

@@ -326,6 +326,8 @@ pub struct RawVenue {
     pub outbound_capacity: usize,
     #[serde(default = "default_tick")]
     pub tick_interval_ms: u64,
+    #[serde(default)]
+    pub engine_core: Option<usize>,
 }
 
 fn default_durability() -> String {
@@ -829,8 +831,14 @@ impl RawConfig {
         if v.fee_account >= v.max_accounts {
             return Err(ConfigError::new("venue.fee_account", "must be below venue.max_accounts"));
         }
+        if let Some(core) = v.engine_core
+            && let Some(reason) = venue_pipeline::affinity::unusable(core)
+        {
+            return Err(ConfigError::new("venue.engine_core", format!("CPU {core} {reason}")));
+        }
         let mut pipeline = PipelineConfig::new(&v.data_dir);
         pipeline.durability = durability;
+        pipeline.engine_core = v.engine_core;
         pipeline.snapshot_every = v.snapshot_every;
         pipeline.keep_snapshots = v.keep_snapshots;
         pipeline.inbound_capacity = v.inbound_capacity;

@@ -130,8 +130,15 @@ pub fn serve_with(settings: Settings, config_path: Option<PathBuf>, control: Con
     pipeline_config.consumers = 2 + recorders;
     pipeline_config.taps = recorders;
     pipeline_config.tap_capacity = if recorders > 0 { pipeline_config.inbound_capacity } else { 0 };
+    let engine_core = pipeline_config.engine_core;
     let (mut pipeline, mut streams, recovery) = Pipeline::start(pipeline_config, settings.engine.clone())
         .map_err(|e| format!("recovery failed: {e}"))?;
+    if let Some(core) = engine_core {
+        // Threads inherit their creator's CPU set: everything started from
+        // here on (the runtime, gateways, recorders) stays off the engine's.
+        venue_pipeline::affinity::keep_current_thread_off(core)
+            .map_err(|e| format!("venue.engine_core {core}: {e}"))?;
+    }
     tracing::info!(
         last_seq = recovery.last_seq,
         snapshot_seq = recovery.snapshot_seq,

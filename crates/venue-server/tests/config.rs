@@ -30,6 +30,7 @@ fn each_invalid_field_is_named_with_its_reason() {
         ("fee_account = 0", "fee_account = 70000", "venue.fee_account", "below"),
         ("inbound_capacity = 65536", "inbound_capacity = 10", "venue.inbound_capacity", "between"),
         ("outbound_capacity = 262144", "outbound_capacity = 1", "venue.outbound_capacity", "between"),
+        ("# engine_core = 1", "engine_core = 4096", "venue.engine_core", "CPU 4096"),
         ("listen = \"127.0.0.1:8080\"", "listen = \"localhost\"", "http.listen", "not an address"),
         ("listen = \"127.0.0.1:8081\"", "listen = \"127.0.0.1:8080\"", "admin.listen", "differ"),
         ("token = { value = \"demo-admin-token\" }", "token = { value = \"\" }", "admin.token", "empty"),

@@ -258,6 +258,13 @@ struct EngineArgs {
     /// Symbol counts to run (repeatable; default 1 and 100).
     #[arg(long)]
     symbols: Vec<usize>,
+    /// The CPU the engine gets to itself (default: the last one, when there
+    /// are at least two).
+    #[arg(long, conflicts_with = "no_pin")]
+    engine_core: Option<usize>,
+    /// Pin nothing: every run as the unpinned one.
+    #[arg(long)]
+    no_pin: bool,
 }
 
 #[derive(Args)]
@@ -740,6 +747,15 @@ fn bench_engine(args: EngineArgs) -> ExitCode {
     }
     if !args.symbols.is_empty() {
         options.symbols = args.symbols.clone();
+    }
+    if args.no_pin {
+        options.engine_core = None;
+    } else if let Some(core) = args.engine_core {
+        if let Some(reason) = venue_pipeline::affinity::unusable(core) {
+            eprintln!("venue bench engine: --engine-core {core}: CPU {core} {reason}");
+            return ExitCode::from(2);
+        }
+        options.engine_core = Some(core);
     }
     let json = args.report.json;
     let report = run(&options, &mut |step| {

@@ -271,6 +271,52 @@ fn sigterm_right_after_the_banner_is_an_orderly_stop() {
     }
 }
 
+/// The CPUs in a `Cpus_allowed_list` value ("0-2,5").
+fn cpu_list(text: &str) -> Vec<usize> {
+    let mut cpus = Vec::new();
+    for part in text.trim().split(',').filter(|p| !p.is_empty()) {
+        let (first, last) = part.split_once('-').unwrap_or((part, part));
+        cpus.extend(first.parse::<usize>().expect("cpu")..=last.parse::<usize>().expect("cpu"));
+    }
+    cpus
+}
+
+#[test]
+fn an_engine_core_is_the_engine_threads_alone_in_a_serving_venue() {
+    let Some(core) = venue_pipeline::affinity::spare_core() else {
+        eprintln!("SKIPPED: this machine lets the test run on one CPU only; no core to give the engine");
+        return;
+    };
+    let data = TempDir::new("engine-core");
+    let config = demo_config_with(&data.0, "core.toml", |text| {
+        text.replacen("# engine_core = 1", &format!("engine_core = {core}"), 1)
+    });
+    let venue = Venue::start(&data.0.join("data"), Some(&config));
+    assert_eq!(venue.public("GET", "/health/ready").0, 200);
+    let mut engine = 0;
+    let mut others = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{}/task", venue.child.id())).expect("procfs") {
+        let dir = task.expect("task").path();
+        let name = std::fs::read_to_string(dir.join("comm")).unwrap_or_default().trim().to_string();
+        let status = std::fs::read_to_string(dir.join("status")).unwrap_or_default();
+        let Some(allowed) = status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")) else {
+            continue;
+        };
+        let cpus = cpu_list(allowed);
+        if name == "venue-engine" {
+            assert_eq!(cpus, vec![core], "the engine is pinned");
+            engine += 1;
+        } else {
+            assert!(!cpus.contains(&core), "{name} may run on the engine's CPU {core}: {allowed}");
+            others.push(name);
+        }
+    }
+    assert_eq!(engine, 1);
+    assert!(others.len() > 4, "the runtime, gateways and journal were checked: {others:?}");
+    let (status, log) = venue.terminate();
+    assert!(status.success(), "{log}");
+}
+
 /// `venue audit verify`: success and what it printed.
 fn audit_verify(file: &Path, expect_last_seq: Option<u64>) -> (bool, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_venue"));
