@@ -13,9 +13,11 @@
 //! * one `Ladder` per side: a contiguous array of `(key, level)` sorted
 //!   ascending by key, where the key is the price for bids and its negation
 //!   for asks, so the best level of either side is the *last* entry (O(1)
-//!   best price; popping an emptied best level moves nothing). Finding a
-//!   level scans the eight entries nearest the touch, then binary-searches
-//!   the rest.
+//!   best price; popping an emptied best level moves nothing). An existing
+//!   level is found through a `LevelIndex`: an array indexed by key over a
+//!   window of 4,096 ticks that follows the touch, a hash table beyond it.
+//!   A new level's place in the array is found by scanning the eight
+//!   entries nearest the touch, then binary-searching the rest.
 //! * `ids`: order id → handle, a pre-sized hash map with a multiplicative
 //!   hasher: one lookup per cancel or amend.
 //!
@@ -24,7 +26,7 @@
 
 use crate::command::{AmendOrder, CancelOrder, NewOrder, OrderRef};
 use crate::event::{Event, EventKind};
-use crate::index::{IdMap, SortedVec, id_map};
+use crate::index::{IdMap, LevelIndex, SortedVec, id_map};
 use crate::state::{BookState, ImportError, OrderState};
 use venue_domain::{
     AccountId, CancelReason, ClientOrderId, InstrumentId, InstrumentSpec, OrderId, OrderKind, Price, Qty,
@@ -234,7 +236,7 @@ struct Level {
 struct Ladder {
     entries: Vec<(i64, u32)>,
     /// Key → level for every entry: O(1) lookup of an existing level.
-    by_key: IdMap<i64, u32>,
+    by_key: LevelIndex,
     /// Emptied levels kept in place (never the last entry): re-using one
     /// when its price comes back costs no array move.
     empty: u32,
@@ -244,7 +246,7 @@ impl Ladder {
     const TOUCH_SCAN: usize = 8;
 
     fn with_capacity(levels: usize) -> Ladder {
-        Ladder { entries: Vec::with_capacity(levels), by_key: id_map(levels * 2), empty: 0 }
+        Ladder { entries: Vec::with_capacity(levels), by_key: LevelIndex::with_capacity(levels), empty: 0 }
     }
 
     fn key(side: Side, price: Price) -> i64 {
@@ -1346,7 +1348,7 @@ impl OrderBook {
             }
             let ladder = self.ladder_mut(side);
             if let Some((key, _)) = ladder.entries.pop() {
-                ladder.by_key.remove(&key);
+                ladder.by_key.remove(key);
             }
             if last != level {
                 ladder.empty -= 1;
@@ -1380,7 +1382,7 @@ impl OrderBook {
             entries.retain(|&(key, level)| {
                 let keep = self.levels[level as usize].count > 0;
                 if !keep {
-                    by_key.remove(&key);
+                    by_key.remove(key);
                     self.levels[level as usize].head = self.free_level;
                     self.free_level = level;
                 }
@@ -1396,7 +1398,7 @@ impl OrderBook {
     #[inline(always)]
     fn level_for(&mut self, side: Side, price: Price) -> u32 {
         let key = Ladder::key(side, price);
-        if let Some(&level) = self.ladder(side).by_key.get(&key) {
+        if let Some(level) = self.ladder(side).by_key.get(key) {
             if self.levels[level as usize].count == 0 {
                 self.ladder_mut(side).empty -= 1;
             }
@@ -1422,6 +1424,11 @@ impl OrderBook {
         let ladder = self.ladder_mut(side);
         ladder.entries.insert(at, (key, level));
         ladder.by_key.insert(key, level);
+        if let Some(&(touch, _)) = ladder.entries.last()
+            && ladder.by_key.drifted(touch)
+        {
+            ladder.by_key.recentre(touch);
+        }
         level
     }
 
@@ -1648,7 +1655,7 @@ impl OrderBook {
             assert_eq!(ladder.empty, empties, "{side:?} empty-level count");
             assert_eq!(ladder.by_key.len(), ladder.entries.len(), "{side:?} level map size");
             for &(key, level) in &ladder.entries {
-                assert_eq!(ladder.by_key.get(&key), Some(&level), "{side:?} level map entry");
+                assert_eq!(ladder.by_key.get(key), Some(level), "{side:?} level map entry");
             }
         }
         let mut stops = 0usize;

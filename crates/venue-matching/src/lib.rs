@@ -80,7 +80,8 @@
 //! # Cost
 //!
 //! O(1) best price, O(1) cancel and amend by order id (one hash lookup),
-//! O(log levels) to find or create a price level (binary search in a
+//! O(1) to find an existing price level (an array index near the touch),
+//! O(log levels) to create one (binary search in a
 //! contiguous array ordered with the touch at its end, so inserting near the
 //! touch moves few entries), orders in a pre-sized pool linked into intrusive
 //! FIFO queues per level. Nothing allocates per operation once the pool, the

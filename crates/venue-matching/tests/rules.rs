@@ -2299,3 +2299,63 @@ fn same_commands_produce_same_events_and_book() {
     assert_eq!(first_events, second_events);
     assert_eq!(first_books, second_books);
 }
+
+#[test]
+fn price_levels_are_found_and_matched_wherever_the_market_drifts() {
+    // The book indexes levels near where it trades directly and the rest in
+    // a table; a market that walks tens of thousands of ticks must find,
+    // join, amend and match every level the same, near or far.
+    let mut v = Venue::new();
+    let mut id = 0;
+    let (mut bids, mut asks) = (Vec::new(), Vec::new());
+    // 400 steps leave hundreds of levels behind the window, so it has to
+    // follow the touch (the invariant check after every command compares
+    // the level index with the ladder).
+    for step in 0..400i64 {
+        let (bid, ask) = (100_000 + step * 1_500, 800_000 + step * 1_500);
+        id += 1;
+        v.place(limit(id, 1, Buy, bid, 2));
+        bids.push((id, bid));
+        id += 1;
+        v.place(limit(id, 2, Sell, ask, 2));
+        asks.push((id, ask));
+        // Join the new best bid, then move to a fresh price next to it.
+        id += 1;
+        let events = v.place(limit(id, 3, Buy, bid, 1));
+        assert!(events.contains(&level(Buy, bid, 3, 2)), "step {step}: {events:?}");
+        let events = v.amend(id, bid - 1, None);
+        assert!(events.contains(&level(Buy, bid, 2, 1)), "step {step}: {events:?}");
+        assert!(events.contains(&level(Buy, bid - 1, 1, 1)), "step {step}: {events:?}");
+        v.cancel(id);
+    }
+    // One buy sweeps every ask, nearest first, the farthest 598,500 ticks up.
+    let top = asks.last().map(|&(_, p)| p).expect("asks");
+    id += 1;
+    let events = v.place(limit(id, 4, Buy, top, 2 * asks.len() as i64));
+    let trades: Vec<(i64, i64)> = events
+        .iter()
+        .filter_map(|e| match e {
+            EventKind::Trade { price, qty, .. } => Some((price.0, qty.0)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(trades, asks.iter().map(|&(_, p)| (p, 2)).collect::<Vec<_>>());
+    // The deepest bid, 598,500 ticks below the touch, moves up next to it;
+    // a market sell then takes every bid, best first.
+    let (deepest, _) = bids[0];
+    let best = bids.last().map(|&(_, p)| p).expect("bids");
+    v.amend(deepest, best - 1, None);
+    id += 1;
+    let events = v.place(market(id, 5, Sell, 2 * bids.len() as i64));
+    let prices: Vec<i64> = events
+        .iter()
+        .filter_map(|e| match e {
+            EventKind::Trade { price, .. } => Some(price.0),
+            _ => None,
+        })
+        .collect();
+    let mut expected: Vec<i64> = bids.iter().skip(1).map(|&(_, p)| p).rev().collect();
+    expected.insert(1, best - 1);
+    assert_eq!(prices, expected);
+    assert_eq!(v.snapshot(), snap(vec![], vec![], Some(bids[1].1)));
+}
