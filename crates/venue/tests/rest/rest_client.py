@@ -106,8 +106,17 @@ def main():
     alice1 = balances("alice")
     check(alice1["BTC"][0] == "100.25000000" and alice1["USDT"][0] == "9992496.25000000", f"alice after {alice1}")
 
-    # Market data reflects the trade and the rest of the book.
-    status, depth, _ = call("GET", "/api/v3/depth", {"symbol": "BTCUSDT", "limit": 5})
+    # Market data reflects the trade and the rest of the book. It is
+    # published apart from the order's answer (as on Binance), so a client
+    # may ask before it has caught up: wait for the book's update, bounded.
+    # The trade comes before that update in the command's events, so every
+    # read below sees it too.
+    deadline = time.time() + 5
+    while True:
+        status, depth, _ = call("GET", "/api/v3/depth", {"symbol": "BTCUSDT", "limit": 5})
+        if status != 200 or depth.get("asks") == [["30000.00", "0.7500"]] or time.time() > deadline:
+            break
+        time.sleep(0.01)
     check(status == 200 and depth["lastUpdateId"] > 0 and depth["asks"] == [["30000.00", "0.7500"]] and depth["bids"] == [],
           f"depth {status} {depth}")
     status, trades, _ = call("GET", "/api/v3/trades", {"symbol": "BTCUSDT"})
