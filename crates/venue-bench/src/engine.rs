@@ -358,10 +358,11 @@ fn ring_pass(bench: &Workbench, rate: Option<u64>, core: Option<usize>) -> (f64,
             let mut seq = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 let ready = inbound_rx.slots().min(256);
-                let Ok(chunk) = inbound_rx.read_chunk(ready) else { continue };
                 if ready == 0 {
                     std::hint::spin_loop();
+                    continue;
                 }
+                let Ok(chunk) = inbound_rx.read_chunk(ready) else { continue };
                 for (_, command) in chunk {
                     seq += 1;
                     let mut item = (seq, command);
@@ -401,44 +402,37 @@ fn open_loop(
     rate: Option<u64>,
     first_seq: u64,
     core: Option<usize>,
-    send: impl FnMut(&Command) -> bool + Send,
-    drain: impl FnMut(&mut dyn FnMut(u64)) -> usize + Send,
+    mut send: impl FnMut(&Command) -> bool + Send,
+    mut drain: impl FnMut(&mut dyn FnMut(u64)) -> usize + Send,
 ) -> (f64, Histogram<u64>) {
-    off_core(core, || open_loop_here(commands, rate, first_seq, send, drain))
-}
-
-fn open_loop_here(
-    commands: &[Command],
-    rate: Option<u64>,
-    first_seq: u64,
-    mut send: impl FnMut(&Command) -> bool,
-    mut drain: impl FnMut(&mut dyn FnMut(u64)) -> usize,
-) -> (f64, Histogram<u64>) {
-    let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("histogram bounds");
-    let last = first_seq + commands.len() as u64 - 1;
-    let mut seen = first_seq - 1;
-    let mut next = 0usize;
-    let started = Instant::now();
-    let planned = |i: u64| rate.map_or(0, |r| (u128::from(i) * 1_000_000_000 / u128::from(r)) as u64);
-    while seen < last {
-        let now = started.elapsed().as_nanos() as u64;
-        while next < commands.len() && planned(next as u64) <= now {
-            if !send(&commands[next]) {
-                break;
-            }
-            next += 1;
-        }
-        drain(&mut |seq| {
-            if seq > seen {
-                seen = seq;
-                if rate.is_some() {
-                    let at = started.elapsed().as_nanos() as u64;
-                    let _ = histogram.record(at.saturating_sub(planned(seq - first_seq)).max(1));
+    off_core(core, move || {
+        let mut histogram =
+            Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("histogram bounds");
+        let last = first_seq + commands.len() as u64 - 1;
+        let mut seen = first_seq - 1;
+        let mut next = 0usize;
+        let started = Instant::now();
+        let planned = |i: u64| rate.map_or(0, |r| (u128::from(i) * 1_000_000_000 / u128::from(r)) as u64);
+        while seen < last {
+            let now = started.elapsed().as_nanos() as u64;
+            while next < commands.len() && planned(next as u64) <= now {
+                if !send(&commands[next]) {
+                    break;
                 }
+                next += 1;
             }
-        });
-    }
-    (started.elapsed().as_secs_f64(), histogram)
+            drain(&mut |seq| {
+                if seq > seen {
+                    seen = seq;
+                    if rate.is_some() {
+                        let at = started.elapsed().as_nanos() as u64;
+                        let _ = histogram.record(at.saturating_sub(planned(seq - first_seq)).max(1));
+                    }
+                }
+            });
+        }
+        (started.elapsed().as_secs_f64(), histogram)
+    })
 }
 
 fn pipeline_latency(bench: &Workbench, dir: &Path, rate: u64, core: Option<usize>) -> Percentiles {

@@ -146,19 +146,13 @@ impl LevelIndex {
     #[cold]
     pub(crate) fn recentre(&mut self, touch: i64) {
         let mut keys: Vec<(i64, u32)> = self.outside.drain().collect();
-        for (at, &level) in self.window.iter().enumerate() {
-            if level != Self::NONE {
-                keys.push((self.lo + at as i64, level));
-            }
-        }
+        let lo = self.lo;
+        let in_window = self.window.iter().enumerate().filter(|&(_, &level)| level != Self::NONE);
+        keys.extend(in_window.map(|(at, &level)| (lo + at as i64, level)));
         self.window.clear();
+        self.window.resize(Self::WINDOW, Self::NONE);
+        self.lo = touch.saturating_sub(Self::WINDOW as i64 / 2);
         self.len = 0;
-        self.insert_all(touch, keys);
-    }
-
-    fn insert_all(&mut self, centre: i64, keys: Vec<(i64, u32)>) {
-        self.window = vec![Self::NONE; Self::WINDOW];
-        self.lo = centre.saturating_sub(Self::WINDOW as i64 / 2);
         for (key, level) in keys {
             self.insert(key, level);
         }

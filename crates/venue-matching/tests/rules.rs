@@ -278,6 +278,17 @@ fn deltas(events: &[EventKind]) -> Vec<EventKind> {
     events.iter().filter(|kind| is_delta(kind)).copied().collect()
 }
 
+/// Price and quantity of each trade, in order.
+fn fills(events: &[EventKind]) -> Vec<(i64, i64)> {
+    events
+        .iter()
+        .filter_map(|kind| match *kind {
+            EventKind::Trade { price, qty, .. } => Some((price.0, qty.0)),
+            _ => None,
+        })
+        .collect()
+}
+
 fn trades_of(events: &[Event]) -> Vec<EventKind> {
     events.iter().map(|e| e.kind).filter(|kind| matches!(kind, EventKind::Trade { .. })).collect()
 }
@@ -424,17 +435,7 @@ fn sweep_across_levels_never_fills_through_limit() {
     v.place(iceberg(2, 1, Buy, 102, 5, 1));
     v.place(limit(3, 1, Buy, 100, 4));
     let events = v.place(limit(4, 2, Sell, 101, 9));
-    let prices: Vec<(Price, Qty)> = lifecycle(&events)
-        .iter()
-        .filter_map(|kind| match *kind {
-            EventKind::Trade { price, qty, .. } => Some((price, qty)),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(
-        prices,
-        [(103, 1), (102, 1), (102, 1), (102, 1), (102, 1), (102, 1)].map(|(p, q)| (Price(p), Qty(q)))
-    );
+    assert_eq!(fills(&events), [(103, 1), (102, 1), (102, 1), (102, 1), (102, 1), (102, 1)]);
     assert_eq!(
         v.snapshot(),
         snap(vec![resting(3, 1, Buy, 100, 4)], vec![partly(resting(4, 2, Sell, 101, 9), 3, 3)], Some(102))
@@ -2332,14 +2333,7 @@ fn price_levels_are_found_and_matched_wherever_the_market_drifts() {
     let top = asks.last().map(|&(_, p)| p).expect("asks");
     id += 1;
     let events = v.place(limit(id, 4, Buy, top, 2 * asks.len() as i64));
-    let trades: Vec<(i64, i64)> = events
-        .iter()
-        .filter_map(|e| match e {
-            EventKind::Trade { price, qty, .. } => Some((price.0, qty.0)),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(trades, asks.iter().map(|&(_, p)| (p, 2)).collect::<Vec<_>>());
+    assert_eq!(fills(&events), asks.iter().map(|&(_, p)| (p, 2)).collect::<Vec<_>>());
     // The deepest bid, 598,500 ticks below the touch, moves up next to it;
     // a market sell then takes every bid, best first.
     let (deepest, _) = bids[0];
@@ -2347,15 +2341,8 @@ fn price_levels_are_found_and_matched_wherever_the_market_drifts() {
     v.amend(deepest, best - 1, None);
     id += 1;
     let events = v.place(market(id, 5, Sell, 2 * bids.len() as i64));
-    let prices: Vec<i64> = events
-        .iter()
-        .filter_map(|e| match e {
-            EventKind::Trade { price, .. } => Some(price.0),
-            _ => None,
-        })
-        .collect();
-    let mut expected: Vec<i64> = bids.iter().skip(1).map(|&(_, p)| p).rev().collect();
-    expected.insert(1, best - 1);
-    assert_eq!(prices, expected);
+    let mut expected: Vec<(i64, i64)> = bids.iter().skip(1).map(|&(_, p)| (p, 2)).rev().collect();
+    expected.insert(1, (best - 1, 2));
+    assert_eq!(fills(&events), expected);
     assert_eq!(v.snapshot(), snap(vec![], vec![], Some(bids[1].1)));
 }
