@@ -26,7 +26,7 @@
 
 use crate::command::{AmendOrder, CancelOrder, NewOrder, OrderRef};
 use crate::event::{Event, EventKind};
-use crate::index::{IdMap, LevelIndex, SortedVec, id_map};
+use crate::index::{IdMap, LevelIndex, OrderTable, SortedVec, id_map};
 use crate::state::{BookState, ImportError, OrderState};
 use venue_domain::{
     AccountId, CancelReason, ClientOrderId, InstrumentId, InstrumentSpec, OrderId, OrderKind, Price, Qty,
@@ -347,7 +347,7 @@ pub struct OrderBook {
     free_level: u32,
     bids: Ladder,
     asks: Ladder,
-    ids: IdMap<OrderId, u32>,
+    ids: OrderTable<u32>,
     client_ids: IdMap<(AccountId, ClientOrderId), u32>,
     /// Dormant stops keyed so that the next to trigger is last:
     /// `(-stop_price, !order_id, handle)` for buys,
@@ -413,7 +413,7 @@ impl OrderBook {
             free_level: NIL,
             bids: Ladder::with_capacity(level_table),
             asks: Ladder::with_capacity(level_table),
-            ids: id_map(table),
+            ids: OrderTable::with_capacity(table),
             client_ids: id_map(table.min(1 << 10)),
             buy_stops: SortedVec::with_capacity(reserve.min(WORKING_SIZE)),
             sell_stops: SortedVec::with_capacity(reserve.min(WORKING_SIZE)),
@@ -482,7 +482,7 @@ impl OrderBook {
 
     /// A live order by id.
     pub fn order(&self, order_id: OrderId) -> Option<BookOrder> {
-        self.ids.get(&order_id).map(|&at| self.view(at))
+        self.ids.get(order_id).map(|&at| self.view(at))
     }
 
     /// `account`'s live orders (resting, and dormant stops, whose `kind`
@@ -560,25 +560,30 @@ impl OrderBook {
     pub fn amend(&mut self, amend: &AmendOrder, out: &mut Vec<Event>) -> Result<(), Reject> {
         self.check_trading()?;
         let at = self.lookup(amend.target, amend.account)?;
-        let node = self.nodes[at as usize];
-        if node.place != Place::Resting {
+        // The fields the amend needs, not a copy of the whole node.
+        let n = &self.nodes[at as usize];
+        if n.place != Place::Resting {
             return Err(Reject::NotAmendable);
         }
-        let new_qty = amend.new_qty.unwrap_or(node.qty);
-        self.spec.check_qty(new_qty)?;
-        let done = node.qty.0 - node.leaves.0;
-        let new_leaves = Qty(new_qty.0 - done);
+        let (id, account, side, price, qty, leaves) = (n.id, n.account, n.side, n.price, n.qty, n.leaves);
+        let (client_id, post_only, level) = (n.client_id, n.post_only, n.level);
+        // An unchanged size was checked when the order came in.
+        let new_qty = match amend.new_qty {
+            Some(new_qty) => self.spec.check_qty(new_qty)?,
+            None => qty,
+        };
+        let new_leaves = Qty(new_qty.0 - (qty.0 - leaves.0));
         if new_leaves.0 <= 0 {
             return Err(Reject::AmendQtyTooLow);
         }
         self.spec.check_price(amend.new_price)?;
         let new_client = amend.new_client_order_id;
-        let client_changes = new_client.is_some() && new_client != node.client_id;
-        if client_changes && self.client_ids.contains_key(&(node.account, new_client)) {
+        let client_changes = new_client.is_some() && new_client != client_id;
+        if client_changes && self.client_ids.contains_key(&(account, new_client)) {
             return Err(Reject::DuplicateClientOrderId);
         }
-        let price_changes = amend.new_price != node.price;
-        if node.post_only && price_changes && self.would_cross(node.side, amend.new_price) {
+        let price_changes = amend.new_price != price;
+        if post_only && price_changes && self.would_cross(side, amend.new_price) {
             return Err(Reject::PostOnlyWouldTake);
         }
 
@@ -586,13 +591,13 @@ impl OrderBook {
         self.compact_ladders();
         let instrument = self.spec.id;
         if client_changes {
-            if node.client_id.is_some() {
-                self.client_ids.remove(&(node.account, node.client_id));
+            if client_id.is_some() {
+                self.client_ids.remove(&(account, client_id));
             }
-            self.client_ids.insert((node.account, new_client), at);
+            self.client_ids.insert((account, new_client), at);
             self.nodes[at as usize].client_id = new_client;
         }
-        let keep_priority = !price_changes && new_qty <= node.qty;
+        let keep_priority = !price_changes && new_qty <= qty;
         if keep_priority {
             let n = &mut self.nodes[at as usize];
             n.qty = new_qty;
@@ -600,33 +605,24 @@ impl OrderBook {
             let new_shown = if n.display.0 > 0 { Qty(n.shown.0.min(new_leaves.0)) } else { new_leaves };
             let shown_delta = n.shown.0 - new_shown.0;
             n.shown = new_shown;
-            let level = &mut self.levels[node.level as usize];
-            level.shown -= shown_delta;
-            level.total -= node.leaves.0 - new_leaves.0;
+            let lvl = &mut self.levels[level as usize];
+            lvl.shown -= shown_delta;
+            lvl.total -= leaves.0 - new_leaves.0;
             emit(
                 out,
                 instrument,
                 EventKind::Amended {
-                    order_id: node.id,
-                    account: node.account,
-                    price: node.price,
+                    order_id: id,
+                    account,
+                    price,
                     qty: new_qty,
                     leaves: new_leaves,
                     priority_kept: true,
                 },
             );
             if shown_delta != 0 {
-                emit(
-                    out,
-                    instrument,
-                    EventKind::OrderModified {
-                        order_id: node.id,
-                        side: node.side,
-                        price: node.price,
-                        qty: new_shown,
-                    },
-                );
-                self.publish_level(node.level, out);
+                emit(out, instrument, EventKind::OrderModified { order_id: id, side, price, qty: new_shown });
+                self.publish_level(level, out);
             }
             return Ok(());
         }
@@ -641,15 +637,15 @@ impl OrderBook {
             out,
             instrument,
             EventKind::Amended {
-                order_id: node.id,
-                account: node.account,
+                order_id: id,
+                account,
                 price: amend.new_price,
                 qty: new_qty,
                 leaves: new_leaves,
                 priority_kept: false,
             },
         );
-        if self.would_cross(node.side, amend.new_price) {
+        if self.would_cross(side, amend.new_price) {
             if self.execute(self.nodes[at as usize], at, out) {
                 self.run_triggers(out);
             }
@@ -726,7 +722,7 @@ impl OrderBook {
             if !expire > now.0 {
                 break;
             }
-            let at = self.ids[&OrderId(!id)];
+            let at = self.ids[OrderId(!id)];
             self.end_order(at, CancelReason::Expired, out);
         }
     }
@@ -735,7 +731,7 @@ impl OrderBook {
     /// `now`.
     pub fn end_of_session(&mut self, now: Timestamp, out: &mut Vec<Event>) {
         while let Some(&id) = self.day.last() {
-            let at = self.ids[&OrderId(!id)];
+            let at = self.ids[OrderId(!id)];
             self.end_order(at, CancelReason::Expired, out);
         }
         self.expire(now, out);
@@ -756,8 +752,11 @@ impl OrderBook {
     fn validate_new(&self, order: &NewOrder, now: Timestamp) -> Result<(), Reject> {
         self.check_trading()?;
         self.spec.check_qty(order.qty)?;
-        if self.ids.contains_key(&order.order_id) {
+        if self.ids.contains_key(order.order_id) {
             return Err(Reject::DuplicateOrderId);
+        }
+        if order.order_id == OrderTable::<u32>::EMPTY {
+            return Err(Reject::NumberOutOfRange);
         }
         if order.client_order_id.is_some()
             && self.client_ids.contains_key(&(order.account, order.client_order_id))
@@ -806,15 +805,17 @@ impl OrderBook {
         Ok(())
     }
 
+    #[inline(always)]
     fn would_cross(&self, side: Side, price: Price) -> bool {
         self.ladder(side.opposite())
             .best()
             .is_some_and(|at| crosses(side, price, self.levels[at as usize].price))
     }
 
+    #[inline(always)]
     fn lookup(&self, target: OrderRef, account: Option<AccountId>) -> Result<u32, Reject> {
         let found = match target {
-            OrderRef::Id(id) => self.ids.get(&id),
+            OrderRef::Id(id) => self.ids.get(id),
             OrderRef::Client(owner, client) => self.client_ids.get(&(owner, client)),
         };
         // Whether an id that is not live was once an order here would need the
@@ -1204,7 +1205,7 @@ impl OrderBook {
             }
             _ => {}
         }
-        self.ids.remove(&node.id);
+        self.ids.remove(node.id);
         if node.client_id.is_some() {
             self.client_ids.remove(&(node.account, node.client_id));
         }
@@ -1530,11 +1531,14 @@ impl OrderBook {
     }
 
     fn restore_node(&mut self, order: &OrderState, place: Place) -> Result<u32, ImportError> {
-        let clash = self.ids.contains_key(&order.order_id)
+        let clash = self.ids.contains_key(order.order_id)
             || (order.client_order_id.is_some()
                 && self.client_ids.contains_key(&(order.account, order.client_order_id)));
         if clash {
             return Err(ImportError::DuplicateId(order.order_id));
+        }
+        if order.order_id == OrderTable::<u32>::EMPTY {
+            return Err(ImportError::BadOrder(order.order_id));
         }
         let node = Node::from_state(order, place);
         Ok(self.allocate(node))
@@ -1634,7 +1638,7 @@ impl OrderBook {
                     } else {
                         assert!(n.shown <= n.display, "{:?} shows more than its display size", n.id);
                     }
-                    assert_eq!(self.ids.get(&n.id), Some(&cursor), "{:?} missing from the id map", n.id);
+                    assert_eq!(self.ids.get(n.id), Some(&cursor), "{:?} missing from the id map", n.id);
                     gtd += usize::from(n.tif == TimeInForce::Gtd);
                     day += usize::from(n.tif == TimeInForce::Day);
                     shown += n.shown.0;
@@ -1663,7 +1667,7 @@ impl OrderBook {
             for &(_, id, at) in index.as_slice() {
                 let n = &self.nodes[at as usize];
                 assert_eq!((n.place, n.side, n.id), (Place::Stop, side, OrderId(!id)), "stop index entry");
-                assert_eq!(self.ids.get(&n.id), Some(&at), "stop {:?} missing from the id map", n.id);
+                assert_eq!(self.ids.get(n.id), Some(&at), "stop {:?} missing from the id map", n.id);
                 gtd += usize::from(n.tif == TimeInForce::Gtd);
                 day += usize::from(n.tif == TimeInForce::Day);
                 stops += 1;

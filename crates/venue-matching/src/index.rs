@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use venue_domain::OrderId;
 
 /// A multiplicative hasher (the FxHash recipe) for integer keys. Order ids
 /// are dense and sequential, so a single multiply spreads them well; SipHash
@@ -172,6 +173,214 @@ impl PartialEq for LevelIndex {
 
 impl Eq for LevelIndex {}
 
+/// Live orders by order id: open addressing with linear probing over a
+/// power-of-two array of `(id, value)` slots, at most half full.
+///
+/// Every cancel and amend starts with this lookup. A general hash map
+/// (hashbrown) spends about 40 instructions on it: hashing, a SIMD probe of
+/// a control group, then the bucket. Here the slot is a multiply and a
+/// shift of the id (Fibonacci hashing, so strided ids from a sequence
+/// shared by many books spread as well as consecutive ones), and the slot
+/// holds the id itself, so a hit costs one cache line and a handful of
+/// instructions. Removal shifts later entries of the probe run back
+/// instead of leaving tombstones, so the table never fills with dead
+/// slots and never needs a clean-up pass.
+///
+/// It is only looked up, never iterated where order matters: [`iter`]
+/// walks slots in an order that depends on the insertion history.
+///
+/// [`iter`]: OrderTable::iter
+#[derive(Clone)]
+pub struct OrderTable<V> {
+    /// `(id, value)`, or `(EMPTY, _)` for a free slot.
+    slots: Vec<(u64, V)>,
+    /// `64 - log2(slots.len())`: the hash is the top bits of the product.
+    shift: u32,
+    len: usize,
+}
+
+impl<V: Copy + Default> OrderTable<V> {
+    /// The id that marks a free slot; never stored (the book refuses it as
+    /// out of range, and the engine's sequence never reaches it).
+    pub const EMPTY: OrderId = OrderId(u64::MAX);
+    /// Fibonacci hashing's multiplier, 2^64 divided by the golden ratio.
+    const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
+    /// The smallest table (slots).
+    const MIN_SLOTS: usize = 16;
+
+    /// A table that holds `capacity` orders before it first grows.
+    pub fn with_capacity(capacity: usize) -> OrderTable<V> {
+        let slots = (capacity.max(1) * 2).next_power_of_two().max(Self::MIN_SLOTS);
+        OrderTable {
+            slots: vec![(Self::EMPTY.0, V::default()); slots],
+            shift: 64 - slots.trailing_zeros(),
+            len: 0,
+        }
+    }
+
+    #[inline(always)]
+    fn home(&self, id: u64) -> usize {
+        (id.wrapping_mul(Self::GOLDEN) >> self.shift) as usize
+    }
+
+    #[inline(always)]
+    fn mask(&self) -> usize {
+        self.slots.len() - 1
+    }
+
+    /// The slot holding `id`, if any.
+    #[inline(always)]
+    fn find(&self, id: OrderId) -> Option<usize> {
+        if id == Self::EMPTY {
+            return None;
+        }
+        let mut at = self.home(id.0);
+        loop {
+            let key = self.slots[at].0;
+            if key == id.0 {
+                return Some(at);
+            }
+            if key == Self::EMPTY.0 {
+                return None;
+            }
+            at = (at + 1) & self.mask();
+        }
+    }
+
+    /// The value of `id`.
+    #[inline]
+    pub fn get(&self, id: OrderId) -> Option<&V> {
+        self.find(id).map(|at| &self.slots[at].1)
+    }
+
+    /// The value of `id`, to change in place.
+    #[inline]
+    pub fn get_mut(&mut self, id: OrderId) -> Option<&mut V> {
+        self.find(id).map(|at| &mut self.slots[at].1)
+    }
+
+    /// Whether `id` is present.
+    #[inline]
+    pub fn contains_key(&self, id: OrderId) -> bool {
+        self.find(id).is_some()
+    }
+
+    /// Sets the value of `id`, returning the one it replaces. Doubles the
+    /// table (allocating, and moving every entry) when it would be more
+    /// than half full.
+    ///
+    /// # Panics
+    ///
+    /// If `id` is [`OrderTable::EMPTY`]: callers refuse that id first.
+    pub fn insert(&mut self, id: OrderId, value: V) -> Option<V> {
+        assert!(id != Self::EMPTY, "{id:?} marks a free slot and cannot be stored");
+        let mut at = self.home(id.0);
+        loop {
+            let slot = &mut self.slots[at];
+            if slot.0 == id.0 {
+                return Some(std::mem::replace(&mut slot.1, value));
+            }
+            if slot.0 == Self::EMPTY.0 {
+                *slot = (id.0, value);
+                self.len += 1;
+                if self.len * 2 > self.slots.len() {
+                    self.grow();
+                }
+                return None;
+            }
+            at = (at + 1) & self.mask();
+        }
+    }
+
+    #[cold]
+    fn grow(&mut self) {
+        let free = (Self::EMPTY.0, V::default());
+        let doubled = vec![free; self.slots.len() * 2];
+        let old = std::mem::replace(&mut self.slots, doubled);
+        self.shift -= 1;
+        self.len = 0;
+        for (id, value) in old {
+            if id != Self::EMPTY.0 {
+                self.insert(OrderId(id), value);
+            }
+        }
+    }
+
+    /// Removes `id`, returning its value. The entries after it in its
+    /// probe run move back so that every entry stays reachable from its
+    /// home slot without passing a free one.
+    pub fn remove(&mut self, id: OrderId) -> Option<V> {
+        let mut hole = self.find(id)?;
+        let value = self.slots[hole].1;
+        self.len -= 1;
+        let mask = self.mask();
+        let mut at = hole;
+        loop {
+            at = (at + 1) & mask;
+            let key = self.slots[at].0;
+            if key == Self::EMPTY.0 {
+                break;
+            }
+            // The entry at `at` may fill the hole unless its home lies
+            // cyclically in (hole, at]: then it would move before its home.
+            let home = self.home(key);
+            let stays = if hole <= at { hole < home && home <= at } else { hole < home || home <= at };
+            if !stays {
+                self.slots[hole] = self.slots[at];
+                hole = at;
+            }
+        }
+        self.slots[hole].0 = Self::EMPTY.0;
+        Some(value)
+    }
+
+    /// Number of orders.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether it holds no order.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Every entry, in slot order (which depends on history: sort before
+    /// anything order-sensitive).
+    pub fn iter(&self) -> impl Iterator<Item = (OrderId, &V)> {
+        self.slots.iter().filter(|(id, _)| *id != Self::EMPTY.0).map(|(id, value)| (OrderId(*id), value))
+    }
+
+    /// Every value, in slot order.
+    pub fn values(&self) -> impl Iterator<Item = &V> {
+        self.iter().map(|(_, value)| value)
+    }
+}
+
+impl<V: Copy + Default> std::ops::Index<OrderId> for OrderTable<V> {
+    type Output = V;
+
+    /// The value of an id the caller knows is present.
+    fn index(&self, id: OrderId) -> &V {
+        self.get(id).unwrap_or_else(|| panic!("{id:?} is not in the order table"))
+    }
+}
+
+/// Equal when they hold the same ids with the same values, however their
+/// slots are laid out (a table rebuilt from a snapshot places its own).
+impl<V: Copy + Default + PartialEq> PartialEq for OrderTable<V> {
+    fn eq(&self, other: &OrderTable<V>) -> bool {
+        self.len == other.len && self.iter().all(|(id, value)| other.get(id) == Some(value))
+    }
+}
+
+impl<V: Copy + Default + Eq> Eq for OrderTable<V> {}
+
+impl<V: Copy + Default + std::fmt::Debug> std::fmt::Debug for OrderTable<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
 /// A vector kept in ascending order, the next element to take at its end.
 /// Inserting and removing cost a binary search plus a move of the elements
 /// behind the position; with pre-reserved capacity nothing allocates.
@@ -286,5 +495,61 @@ mod tests {
         assert!(index.outside.len() > LevelIndex::WINDOW / 8);
         assert!(!index.drifted(0));
         assert!(index.drifted(LevelIndex::WINDOW as i64));
+    }
+
+    #[test]
+    fn an_order_table_agrees_with_a_plain_map_through_inserts_removals_and_growth() {
+        let mut table = OrderTable::with_capacity(4);
+        let mut model: BTreeMap<u64, u32> = BTreeMap::new();
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        // Ids from a shared sequence (strided), ids that agree in their low
+        // bits, and ids already present.
+        let mut sequence = 1u64;
+        for step in 0..100_000u32 {
+            let id = match next() % 4 {
+                0 => {
+                    sequence += 1 + next() % 100;
+                    sequence
+                }
+                1 => (next() % 64) << 12,
+                _ => model.keys().nth((next() % (model.len() as u64 + 1)) as usize).copied().unwrap_or(7),
+            };
+            if next() % 5 < 2 {
+                assert_eq!(table.remove(OrderId(id)), model.remove(&id), "step {step}: remove {id}");
+            } else {
+                assert_eq!(
+                    table.insert(OrderId(id), step),
+                    model.insert(id, step),
+                    "step {step}: insert {id}"
+                );
+            }
+            assert_eq!(table.get(OrderId(id)), model.get(&id), "step {step}: get {id}");
+            assert_eq!(table.len(), model.len());
+            if step % 9_973 == 0 {
+                for (&id, value) in &model {
+                    assert_eq!(table.get(OrderId(id)), Some(value), "step {step}: {id} lost");
+                }
+                assert_eq!(table.iter().count(), model.len());
+            }
+        }
+        // Equal by content, not layout: the same entries inserted in the
+        // other order compare equal; one value different does not.
+        let mut reversed = OrderTable::with_capacity(1);
+        for (&id, &value) in model.iter().rev() {
+            reversed.insert(OrderId(id), value);
+        }
+        assert_eq!(reversed, table);
+        let (&id, _) = model.iter().next().expect("entries");
+        reversed.insert(OrderId(id), u32::MAX);
+        assert_ne!(reversed, table);
+        // The free-slot marker is never found.
+        assert_eq!(table.get(OrderTable::<u32>::EMPTY), None);
+        assert!(!table.contains_key(OrderTable::<u32>::EMPTY));
     }
 }

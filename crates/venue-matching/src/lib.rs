@@ -98,7 +98,7 @@ pub use book::{BookConfig, BookOrder, BookSnapshot, OrderBook};
 pub use books::{Books, BooksError};
 pub use command::{AmendOrder, CancelOrder, Command, NewOrder, OrderRef};
 pub use event::{Event, EventKind, RequestKind};
-pub use index::{IdMap, id_map};
+pub use index::{IdMap, OrderTable, id_map};
 pub use state::{BookState, ImportError, OrderState};
 #[doc(no_inline)]
 pub use venue_domain::{

@@ -403,6 +403,16 @@ fn duplicate_order_id_is_rejected() {
 }
 
 #[test]
+fn the_largest_order_id_is_out_of_range() {
+    // u64::MAX marks a free slot of the book's id table; no sequence
+    // reaches it, and a command naming it changes nothing.
+    let mut v = populated();
+    v.refuse(new(limit(u64::MAX, 1, Buy, 100, 2)), Reject::NumberOutOfRange);
+    v.refuse(new(NewOrder::market(u64::MAX, 9, Buy, 2)), Reject::NumberOutOfRange);
+    v.refuse(cancel(u64::MAX, None), Reject::UnknownOrder);
+}
+
+#[test]
 fn amend_or_cancel_of_filled_or_cancelled_order_is_unknown() {
     let mut v = populated();
     v.accept(limit(10, 9, Buy, 105, 4)); // fills order 3
