@@ -119,8 +119,16 @@ impl Scale {
     /// checked at configuration keep it within `i64` for valid orders.
     #[inline]
     pub(crate) fn notional(&self, price: i64, qty: i64) -> i64 {
-        let wide = i128::from(price) * i128::from(qty) * i128::from(self.quote_per_tick_lot);
-        i64::try_from(wide).unwrap_or(i64::MAX)
+        // In i64 when no step overflows (every real order); otherwise wide,
+        // with the same result.
+        match price.checked_mul(qty).and_then(|lots| lots.checked_mul(self.quote_per_tick_lot)) {
+            Some(notional) => notional,
+            None => {
+                let wide =
+                    (i128::from(price) * i128::from(qty)).checked_mul(i128::from(self.quote_per_tick_lot));
+                wide.and_then(|wide| i64::try_from(wide).ok()).unwrap_or(i64::MAX)
+            }
+        }
     }
 
     #[inline]

@@ -6,8 +6,8 @@ use venue_domain::{
     AccountId, CancelReason, InstrumentId, OrderId, OrderKind, Price, Qty, Reject, Side, Timestamp,
 };
 use venue_matching::{
-    AmendOrder, Books, CancelOrder, Command as BookCommand, Event, EventKind, IdMap, NewOrder, RequestKind,
-    id_map,
+    AmendOrder, Books, CancelOrder, Command as BookCommand, Event, EventKind, IdMap, NewOrder, OrderTable,
+    RequestKind, id_map,
 };
 
 /// One account's balance in one asset, in asset units. Both parts are never
@@ -55,6 +55,24 @@ pub struct OrderHold {
     pub maker_bps: u16,
     /// Taker fee rate captured at acceptance.
     pub taker_bps: u16,
+}
+
+/// The filler of a free slot in the engine's order table; never a live
+/// order's record.
+impl Default for OrderHold {
+    fn default() -> Self {
+        OrderHold {
+            account: AccountId(0),
+            instrument: InstrumentId(0),
+            side: Side::Buy,
+            kind: OrderKind::Limit,
+            price: Price(0),
+            leaves: Qty::ZERO,
+            hold: 0,
+            maker_bps: 0,
+            taker_bps: 0,
+        }
+    }
 }
 
 /// A deposit or withdrawal, remembered by id forever (idempotency).
@@ -140,7 +158,7 @@ pub struct Engine {
     pub(crate) accounts: Vec<Option<Account>>,
     /// `account * assets + asset`.
     pub(crate) balances: Vec<Balance>,
-    pub(crate) orders: IdMap<OrderId, OrderHold>,
+    pub(crate) orders: OrderTable<OrderHold>,
     pub(crate) transfers: IdMap<u64, Transfer>,
     /// Per asset: deposits − posted withdrawals (= sum of balances).
     pub(crate) supply: Vec<i64>,
@@ -158,7 +176,14 @@ fn fee(notional: i64, bps: u16) -> i64 {
     // Saturating: valid orders never come near i64::MAX (configuration
     // bounds price × quantity), but a damaged snapshot's record must be
     // refused by the ledger check, not overflow in it.
-    i64::try_from((i128::from(notional) * i128::from(bps)) / i128::from(BPS)).unwrap_or(i64::MAX)
+    // Exact in i64 whenever the product fits (every real order): an i128
+    // division is a library call of about 60 instructions, an i64 division
+    // by a constant a multiply and a shift. Both truncate toward zero, so
+    // the wide path gives the same result where both apply.
+    match notional.checked_mul(i64::from(bps)) {
+        Some(product) => product / BPS,
+        None => i64::try_from((i128::from(notional) * i128::from(bps)) / i128::from(BPS)).unwrap_or(i64::MAX),
+    }
 }
 
 /// The price band: the tighter of the instrument's and the account's (0 =
@@ -239,7 +264,7 @@ impl Engine {
             // capacity: a table is copied whole by a snapshot clone and its
             // entries spread over all its cache lines, so an oversized one
             // costs misses and pause time. It grows (rarely) beyond this.
-            orders: id_map(reserve.min(1 << 14)),
+            orders: OrderTable::with_capacity(reserve.min(1 << 14)),
             transfers: id_map(1024),
             supply: vec![0; config.assets.len()],
             seq: 0,
@@ -285,7 +310,7 @@ impl Engine {
 
     /// The risk record of a live order.
     pub fn order_hold(&self, order_id: OrderId) -> Option<&OrderHold> {
-        self.orders.get(&order_id)
+        self.orders.get(order_id)
     }
 
     /// Deposits minus posted withdrawals of an asset.
@@ -548,7 +573,7 @@ impl Engine {
     fn admit_amend(&self, amend: &AmendOrder) -> Result<(), Reject> {
         let book = self.books.book(amend.instrument).ok_or(Reject::UnknownInstrument)?;
         let live = book.find(amend.target, amend.account)?;
-        let held = *self.orders.get(&live.order_id).ok_or(Reject::UnknownOrder)?;
+        let held = *self.orders.get(live.order_id).ok_or(Reject::UnknownOrder)?;
         let account = self.account(held.account).copied().ok_or(Reject::UnknownAccount)?;
         if account.kill_switch {
             return Err(Reject::KillSwitchActive);
@@ -630,12 +655,12 @@ impl Engine {
                     self.finish(order_id);
                 }
                 EventKind::Amended { order_id, price, leaves, .. } => {
-                    if let Some(&order) = self.orders.get(&order_id) {
+                    if let Some(&order) = self.orders.get(order_id) {
                         self.store(order_id, OrderHold { price, leaves, ..order });
                     }
                 }
                 EventKind::Reduced { order_id, leaves, .. } => {
-                    if let Some(&order) = self.orders.get(&order_id) {
+                    if let Some(&order) = self.orders.get(order_id) {
                         self.store(order_id, OrderHold { leaves, ..order });
                     }
                 }
@@ -664,8 +689,8 @@ impl Engine {
         let base = scale.base_amount(qty.0);
         // Work on copies and write each order back once: a trade costs two
         // lookups and two stores (or removals) in the order map.
-        let mut maker = self.orders[&maker_order_id];
-        let mut taker = self.orders[&taker_order_id];
+        let mut maker = self.orders[maker_order_id];
+        let mut taker = self.orders[taker_order_id];
         let maker_fee = fee(notional, maker.maker_bps);
         let taker_fee = fee(notional, taker.taker_bps);
         maker.leaves = maker_leaves;
@@ -690,7 +715,7 @@ impl Engine {
 
         for (order_id, order) in [(maker_order_id, maker), (taker_order_id, taker)] {
             if order.leaves.0 == 0 {
-                self.orders.remove(&order_id);
+                self.orders.remove(order_id);
                 self.release_ended(&order);
             } else {
                 self.store(order_id, order);
@@ -743,7 +768,7 @@ impl Engine {
         } else if delta < 0 {
             self.move_to_held(order.account, asset, -delta);
         }
-        if let Some(slot) = self.orders.get_mut(&order_id) {
+        if let Some(slot) = self.orders.get_mut(order_id) {
             *slot = OrderHold { hold: target, ..order };
         }
     }
@@ -751,7 +776,7 @@ impl Engine {
     /// An order ended (filled, cancelled, expired): its remaining hold is
     /// released and it stops counting as open.
     fn finish(&mut self, order_id: OrderId) {
-        if let Some(order) = self.orders.remove(&order_id) {
+        if let Some(order) = self.orders.remove(order_id) {
             self.release_ended(&order);
         }
     }
@@ -890,19 +915,19 @@ impl Engine {
         // Wide sums: a damaged snapshot's holds must be reported, not overflow.
         let mut holds = vec![0i128; self.balances.len()];
         let mut open = vec![0u32; self.accounts.len()];
-        for (order_id, order) in &self.orders {
+        for (order_id, order) in self.orders.iter() {
             let asset = self.hold_asset(order);
             holds[order.account.0 as usize * assets + asset.0 as usize] += i128::from(order.hold);
             open[order.account.0 as usize] += 1;
-            let live = self.books.book(order.instrument).and_then(|b| b.order(*order_id));
+            let live = self.books.book(order.instrument).and_then(|b| b.order(order_id));
             let agrees = |o: venue_matching::BookOrder| {
                 o.leaves == order.leaves && o.account == order.account && o.side == order.side
             };
             if !live.is_some_and(agrees) {
-                return Err(LedgerError::OrphanOrder { order_id: *order_id });
+                return Err(LedgerError::OrphanOrder { order_id });
             }
             if order.hold < 0 || self.required(order) != order.hold {
-                return Err(LedgerError::OrderHold { order_id: *order_id, hold: order.hold });
+                return Err(LedgerError::OrderHold { order_id, hold: order.hold });
             }
         }
         for transfer in self.transfers.values() {
@@ -957,5 +982,51 @@ impl Engine {
 
     pub(crate) fn set_books(&mut self, books: Books) {
         self.books = books;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The narrow fast paths of `fee` and `Scale::notional` must give what
+    /// the wide formula gives, including where a product leaves `i64`.
+    #[test]
+    fn fee_and_notional_agree_with_wide_arithmetic_at_every_edge() {
+        let edges = [
+            0,
+            1,
+            2,
+            9_999,
+            10_000,
+            10_001,
+            1 << 31,
+            i64::MAX / 65_535,
+            i64::MAX / 2,
+            i64::MAX - 1,
+            i64::MAX,
+        ];
+        for &notional in &edges {
+            for bps in [0u16, 1, 7, 25, 9_999, 10_000, u16::MAX] {
+                let wide = i64::try_from(i128::from(notional) * i128::from(bps) / i128::from(BPS))
+                    .unwrap_or(i64::MAX);
+                assert_eq!(fee(notional, bps), wide, "fee({notional}, {bps})");
+            }
+        }
+        for &quote_per_tick_lot in &[1, 10, 1_000_000, i64::MAX] {
+            let scale = Scale { base: AssetId(0), quote: AssetId(1), quote_per_tick_lot, base_per_lot: 1 };
+            for &price in &edges {
+                for &qty in &edges {
+                    let wide =
+                        (i128::from(price) * i128::from(qty)).checked_mul(i128::from(quote_per_tick_lot));
+                    let expected = wide.and_then(|wide| i64::try_from(wide).ok()).unwrap_or(i64::MAX);
+                    assert_eq!(
+                        scale.notional(price, qty),
+                        expected,
+                        "notional({price}, {qty}, {quote_per_tick_lot})"
+                    );
+                }
+            }
+        }
     }
 }

@@ -82,7 +82,7 @@ impl Engine {
     /// on the engine thread (the pause), and encodes off the thread.
     pub fn export(&self) -> EngineState {
         let assets = self.config.assets.len();
-        let mut orders: Vec<(OrderId, OrderHold)> = self.orders.iter().map(|(id, o)| (*id, *o)).collect();
+        let mut orders: Vec<(OrderId, OrderHold)> = self.orders.iter().map(|(id, o)| (id, *o)).collect();
         orders.sort_unstable_by_key(|(id, _)| *id);
         let mut transfers: Vec<(u64, Transfer)> = self.transfers.iter().map(|(id, t)| (*id, *t)).collect();
         transfers.sort_unstable_by_key(|(id, _)| *id);
