@@ -16,14 +16,13 @@ pub struct VenueBook {
 
 impl VenueBook {
     /// A book holding up to `max_orders` live orders, its id tables sized
-    /// for twice a `peak` of them (never below the default), as an
-    /// operator sizes a book for its expected peak: the insert-only stream
-    /// grows the book through the measured part, and a growing id table
-    /// would rehash (allocate, and pause) there. See
-    /// [`BookConfig::presized_orders`] for why twice.
+    /// for a `peak` of them (never below the default), as an operator
+    /// sizes a book for its expected peak: the insert-only stream grows the
+    /// book through the measured part, and a growing id table would rehash
+    /// (allocate, and pause) there.
     pub fn new(max_orders: u32, peak: u32) -> VenueBook {
         let spec = InstrumentSpec::spot(0, "BENCH-USD", 2, 0);
-        let presized_orders = peak.saturating_mul(2).max(BookConfig::default().presized_orders);
+        let presized_orders = peak.max(BookConfig::default().presized_orders);
         VenueBook {
             book: OrderBook::new(spec, BookConfig { max_orders, presized_orders }),
             events: Vec::with_capacity(4096),

@@ -48,12 +48,11 @@ pub struct BookConfig {
     pub max_orders: u32,
     /// Live orders the order-id tables are sized for at start (capped at
     /// `max_orders`); beyond it they grow, rehashing on the engine thread,
-    /// a pause that grows with the book. Size for about twice the expected
-    /// peak: a removed order leaves a tombstone, and a table more than half
-    /// full of live orders grows to clear them where a roomier one clears
-    /// them in place. The default is small because a big table costs a
-    /// cache miss per lookup when many books share a machine, and a bigger
-    /// snapshot copy. The order pool itself is always reserved for
+    /// a pause that grows with the book. Size for the expected peak: a
+    /// removed order leaves no tombstone (see [`OrderTable`]), and an
+    /// oversized table spreads the live orders over more cache lines. The
+    /// default is small because a big table costs a cache miss per lookup
+    /// when many books share a machine, and a bigger snapshot copy. The order pool itself is always reserved for
     /// `max_orders`; price-level tables are sized apart (levels are few).
     pub presized_orders: u32,
 }
