@@ -109,9 +109,12 @@ pub fn workbench(symbols: usize, accounts: u32, ops: usize, seed: u64) -> Workbe
         fee_tiers: vec![FeeTier { maker_bps: 2, taker_bps: 5 }],
         fee_account: AccountId(0),
         max_accounts: accounts + 1,
-        // 200,000 live orders across the venue, at least 10,000 per book:
-        // each book pre-sizes its tables for its capacity.
-        book: BookConfig { max_orders: (200_000 / symbols as u32).max(10_000), ..BookConfig::default() },
+        // 200,000 live orders across the venue, at least 10,000 per book;
+        // id tables sized for the about 1,000 orders a book of this stream
+        // holds (1,500 with room to spare), as an operator sizes them for
+        // the expected peak: with 100 books, the default's tables alone
+        // would spread over 12 MiB.
+        book: BookConfig { max_orders: (200_000 / symbols as u32).max(10_000), presized_orders: 1_500 },
     };
     let mut setup = Vec::new();
     let mut transfer = 0;
