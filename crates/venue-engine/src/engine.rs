@@ -6,8 +6,8 @@ use venue_domain::{
     AccountId, CancelReason, InstrumentId, OrderId, OrderKind, Price, Qty, Reject, Side, Timestamp,
 };
 use venue_matching::{
-    AmendOrder, Books, CancelOrder, Command as BookCommand, Event, EventKind, IdMap, NewOrder, OrderTable,
-    RequestKind, id_map,
+    AmendOrder, Books, CancelOrder, Command as BookCommand, Event, EventKind, IdMap, NewOrder, OrderRef,
+    OrderTable, RequestKind, id_map,
 };
 
 /// One account's balance in one asset, in asset units. Both parts are never
@@ -343,6 +343,38 @@ impl Engine {
         }
     }
 
+    /// Starts loading what `command` will look up first (its order in its
+    /// book's id table and in the engine's table of holds) without waiting
+    /// for it. The engine loop calls it for the next command before
+    /// applying the current one: with many books those tables do not stay
+    /// in cache, and the loads then overlap the current command's work
+    /// instead of stalling the next. Changes nothing.
+    #[inline]
+    pub fn prefetch(&self, command: &Command) {
+        let (instrument, id) = match command {
+            Command::Cancel(CancelOrder { instrument, target: OrderRef::Id(id), .. })
+            | Command::Amend(AmendOrder { instrument, target: OrderRef::Id(id), .. }) => (*instrument, *id),
+            _ => return,
+        };
+        if let Some(book) = self.books.book(instrument) {
+            book.prefetch_order(id);
+        }
+        self.orders.prefetch(id);
+    }
+
+    /// The second stage of [`prefetch`](Self::prefetch), a command later:
+    /// the id table's slot has arrived, so the order's node can be asked
+    /// for.
+    #[inline]
+    pub fn prefetch_node(&self, command: &Command) {
+        if let Command::Cancel(CancelOrder { instrument, target: OrderRef::Id(id), .. })
+        | Command::Amend(AmendOrder { instrument, target: OrderRef::Id(id), .. }) = command
+            && let Some(book) = self.books.book(*instrument)
+        {
+            book.prefetch_node(*id);
+        }
+    }
+
     /// Applies one sequenced command, appending what happened to `out`.
     /// Never fails: a refused command yields one rejection output and
     /// changes nothing but the engine's sequence number and time.
@@ -572,8 +604,20 @@ impl Engine {
     /// and band, and the available balance covers any increase of the hold.
     fn admit_amend(&self, amend: &AmendOrder) -> Result<(), Reject> {
         let book = self.books.book(amend.instrument).ok_or(Reject::UnknownInstrument)?;
+        // An amend by order id reads the hold before the book finds the
+        // order, not with the id the book's node gives back: the two table
+        // reads (and the node's) then miss the cache at the same time
+        // instead of one after another. With 100 books they were a third
+        // of the engine's time, each waiting for the one before.
+        let held_by_id = match amend.target {
+            OrderRef::Id(id) => self.orders.get(id).copied(),
+            OrderRef::Client(..) => None,
+        };
         let live = book.find(amend.target, amend.account)?;
-        let held = *self.orders.get(live.order_id).ok_or(Reject::UnknownOrder)?;
+        let held = match held_by_id {
+            Some(held) => held,
+            None => *self.orders.get(live.order_id).ok_or(Reject::UnknownOrder)?,
+        };
         let account = self.account(held.account).copied().ok_or(Reject::UnknownAccount)?;
         if account.kill_switch {
             return Err(Reject::KillSwitchActive);

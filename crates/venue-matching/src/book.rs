@@ -1489,6 +1489,24 @@ impl OrderBook {
         self.max_orders as usize
     }
 
+    /// Starts loading where a lookup of `order_id` begins (see
+    /// [`OrderTable::prefetch`]).
+    #[inline]
+    pub fn prefetch_order(&self, order_id: OrderId) {
+        self.ids.prefetch(order_id);
+    }
+
+    /// Looks `order_id` up and starts loading its node, without waiting for
+    /// the node: the second stage after [`prefetch_order`](Self::prefetch_order).
+    #[inline]
+    pub fn prefetch_node(&self, order_id: OrderId) {
+        if let Some(&at) = self.ids.get(order_id)
+            && let Some(node) = self.nodes.get(at as usize)
+        {
+            crate::index::prefetch_read(node);
+        }
+    }
+
     /// Resolves a cancel/amend target to a live order the requester may
     /// touch, without changing anything: lets the engine's risk layer price
     /// an amend before the book applies it.
