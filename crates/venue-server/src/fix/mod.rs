@@ -567,7 +567,7 @@ fn is_header_or_trailer(tag: u32) -> bool {
 /// Writes a reply's fields and groups.
 fn encode_reply(enc: &mut venue_fix::Encoder, reply: &Reply) {
     for (tag, value) in &reply.fields {
-        enc.str(*tag, value);
+        value.encode(*tag, enc);
     }
     for (count_tag, entries) in &reply.groups {
         enc.begin_group(*count_tag);
