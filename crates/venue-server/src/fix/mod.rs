@@ -330,9 +330,7 @@ impl SessionTask {
                         }
                     }
                     if self.session.is_logged_on() {
-                        for reply in &replies {
-                            send_reply(&mut self.session, reply, &mut actions);
-                        }
+                        send_replies(&mut self.session, &replies, &mut actions);
                     } else if !self.config.reset_on_logon {
                         // The client is away: keep its reports for the
                         // resend it will ask for at its next logon.
@@ -585,6 +583,20 @@ fn send_reply(session: &mut Session, reply: &Reply, actions: &mut Vec<Action>) {
     let result = session.send_app(reply.msg_type, |enc| encode_reply(enc, reply), now_ns(), actions);
     if let Err(e) = result {
         tracing::warn!(error = ?e, msg_type = reply.msg_type, "FIX reply not sent");
+    }
+}
+
+/// Sends `replies` as one batch: one store write and one socket write for
+/// all of them.
+fn send_replies(session: &mut Session, replies: &[Reply], actions: &mut Vec<Action>) {
+    let mut batch = session.batch(now_ns());
+    for reply in replies {
+        if let Err(e) = batch.add(reply.msg_type, |enc| encode_reply(enc, reply)) {
+            tracing::warn!(error = ?e, msg_type = reply.msg_type, "FIX reply not sent");
+        }
+    }
+    if let Err(e) = batch.finish(actions) {
+        tracing::warn!(error = ?e, "FIX replies not sent");
     }
 }
 
