@@ -439,7 +439,8 @@ impl Session {
     /// [`SendBatch`]): a burst of reports costs one store write and one
     /// [`Action::Send`] instead of one of each per message.
     pub fn batch(&mut self, now_ns: u64) -> SendBatch<'_> {
-        SendBatch { session: self, now_ns, bytes: Vec::new(), msgs: Vec::new() }
+        // Room for a few reports: one allocation, no regrowth.
+        SendBatch { session: self, now_ns, bytes: Vec::with_capacity(1024), msgs: Vec::new() }
     }
 
     /// An application message with the next MsgSeqNum, not yet stored.

@@ -395,6 +395,8 @@ impl SessionTask {
             let action = std::mem::replace(&mut actions[at], Action::LoggedOn);
             at += 1;
             match action {
+                // Most rounds send one batch: take it as it is.
+                Action::Send(bytes) if outgoing.is_empty() => outgoing = bytes,
                 Action::Send(bytes) => outgoing.extend_from_slice(&bytes),
                 Action::Deliver(frame) => {
                     let mut more = Vec::new();

@@ -927,33 +927,32 @@ impl OrderDesk {
                 Value::Scaled(p.0.saturating_mul(s.tick_size), s.price_decimals)
             })
         };
+        // Ascending tag order, the order on the wire (the encoder then
+        // has nothing to sort).
         let mut r = Reply::new("8");
-        r.set(37, Value::Uint(order_id.0))
-            .set(11, &info.cl)
-            .set(17, exec.id.clone())
-            .set(150, Value::Char(exec_type))
-            .set(39, Value::Char(info.status))
-            .set(1, Value::Uint(u64::from(self.account.0)))
-            .set(54, if info.side == Side::Buy { "1" } else { "2" })
-            .set(55, self.symbol(info.instrument))
-            .set(38, qty(info.qty.0))
-            .set(40, Value::Char(info.ord_type))
-            .set(151, qty(info.leaves.0))
-            .set(14, qty(info.cum))
+        r.set(1, Value::Uint(u64::from(self.account.0)))
             .set(6, avg_px(spec, info))
-            .set(60, Value::Time(time));
-        if matches!(info.ord_type, b'2' | b'4') {
-            r.set(44, price(info.price));
-        }
-        if let Some(orig) = &info.orig {
-            r.set(41, orig);
-        }
+            .set(11, &info.cl)
+            .set(14, qty(info.cum))
+            .set(17, exec.id.clone());
         if let Some((last_px, last_qty)) = exec.last {
             r.set(31, price(last_px)).set(32, qty(last_qty.0));
         }
+        r.set(37, Value::Uint(order_id.0))
+            .set(38, qty(info.qty.0))
+            .set(39, Value::Char(info.status))
+            .set(40, Value::Char(info.ord_type));
+        if let Some(orig) = &info.orig {
+            r.set(41, orig);
+        }
+        if matches!(info.ord_type, b'2' | b'4') {
+            r.set(44, price(info.price));
+        }
+        r.set(54, if info.side == Side::Buy { "1" } else { "2" }).set(55, self.symbol(info.instrument));
         if !text.is_empty() {
             r.set(58, text);
         }
+        r.set(60, Value::Time(time)).set(150, Value::Char(exec_type)).set(151, qty(info.leaves.0));
         r
     }
 }
