@@ -25,10 +25,13 @@
 //! logged message (what the session does after every send) writes nothing:
 //! the synced log already records it.
 //!
-//! Cost: with fsync on (the default) every [`SessionStore::store_outbound`] is
-//! one `write` and one `fdatasync`; every other sequence number update (the
-//! target number after each inbound message) replaces the small `seqnums`
-//! file with two fsyncs (file and directory). [`FileStore::with_fsync`] turns the syncs off for
+//! Cost: with fsync on (the default) every [`SessionStore::store_outbound`]
+//! or [`SessionStore::store_outbound_batch`] is one positioned `write` and
+//! one `fdatasync`, however many messages the batch holds; every other
+//! sequence number update (the target number after inbound messages)
+//! replaces the small `seqnums` file with two fsyncs (file and directory),
+//! once per [`SessionStore::hold`]/[`SessionStore::release`] span when the
+//! session holds them (it does for the messages of one read). [`FileStore::with_fsync`] turns the syncs off for
 //! simulators and tests, where a crash may lose the tail but never corrupts
 //! what was written before it.
 
