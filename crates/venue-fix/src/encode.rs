@@ -206,7 +206,8 @@ impl Encoder {
         seq_num: u64,
         sending_time_ns: u64,
     ) -> &mut Self {
-        self.str(49, sender_comp_id).str(56, target_comp_id).uint(34, seq_num).timestamp(52, sending_time_ns)
+        // In wire order, so that a body added in order needs no sort.
+        self.uint(34, seq_num).str(49, sender_comp_id).timestamp(52, sending_time_ns).str(56, target_comp_id)
     }
 
     /// A text or raw value.
@@ -403,10 +404,11 @@ impl Encoder {
     /// Records the value written at `scratch[start..]` for `tag`.
     fn push(&mut self, tag: u32, start: usize) -> &mut Self {
         let value = &self.scratch[start..];
-        let is_data = self.dict.field(tag).is_some_and(|f| f.ty == FieldType::Data);
+        // The field's type matters only for a value holding the delimiter.
+        let is_data = |dict: &Dictionary| dict.field(tag).is_some_and(|f| f.ty == FieldType::Data);
         if value.is_empty() {
             self.fail(EncodeError::EmptyValue(tag));
-        } else if !is_data && value.contains(&SOH) {
+        } else if value.contains(&SOH) && !is_data(self.dict) {
             self.fail(EncodeError::DelimiterInValue(tag));
         } else if let Some((section, key, _)) = self.place(tag) {
             let end = self.scratch.len() as u32;
@@ -428,7 +430,11 @@ impl Encoder {
         if let Some(group) = self.open.last() {
             return Err(EncodeError::UnclosedGroup(group.spec.count_tag));
         }
-        self.items.sort_unstable_by_key(|a| (a.section, a.key));
+        // Builders that add fields in wire order (as the gateway's reports
+        // do) need no sort.
+        if !self.items.is_sorted_by_key(|a| (a.section, a.key)) {
+            self.items.sort_unstable_by_key(|a| (a.section, a.key));
+        }
         if let Some(pair) =
             self.items.windows(2).find(|w| (w[0].section, w[0].key) == (w[1].section, w[1].key))
         {

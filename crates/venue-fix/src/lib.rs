@@ -84,7 +84,7 @@ pub use dict::{Dictionary, FieldType, GroupSpec, MessageSpec, MsgTypeClass};
 pub use encode::{EncodeError, Encoder};
 pub use frame::{FrameResult, Framer, Garble};
 pub use message::{Field, FieldError, Fields, Group, Message, ParseError, Parser, SOH};
-pub use session::{Action, SendError, Session, SessionConfig, SessionState};
+pub use session::{Action, SendBatch, SendError, Session, SessionConfig, SessionState};
 pub use store::{FileStore, MemoryStore, SessionStore};
 pub use validate::{
     BusinessRejectReason, SessionReject, SessionRejectReason, Validator, Verdict, check_comp_ids,

@@ -350,6 +350,19 @@ impl Session {
     /// the rest, an incomplete message, for the next call). After a
     /// [`Action::Disconnect`] everything is consumed and ignored.
     pub fn on_bytes(&mut self, buf: &[u8], now_ns: u64, out: &mut Vec<Action>) -> usize {
+        // Nothing pushed here is carried out before this returns, so the
+        // sequence numbers of all the messages read are written once, at
+        // the end (and before any of their effects leave).
+        self.store.hold();
+        let used = self.on_frames(buf, now_ns, out);
+        if let Err(e) = self.store.release() {
+            self.store_failure(&e, out);
+            return buf.len();
+        }
+        used
+    }
+
+    fn on_frames(&mut self, buf: &[u8], now_ns: u64, out: &mut Vec<Action>) -> usize {
         let mut pos = 0;
         while pos < buf.len() && self.state != State::Disconnected {
             match self.framer.next_frame(&buf[pos..]) {
@@ -420,6 +433,14 @@ impl Session {
         let (seq, bytes) = self.encode_app(msg_type, body, now_ns)?;
         self.commit_outbound(seq, bytes, now_ns, out).map_err(SendError::Store)?;
         Ok(seq)
+    }
+
+    /// Starts a batch of application messages to send together (see
+    /// [`SendBatch`]): a burst of reports costs one store write and one
+    /// [`Action::Send`] instead of one of each per message.
+    pub fn batch(&mut self, now_ns: u64) -> SendBatch<'_> {
+        // Room for a few reports: one allocation, no regrowth.
+        SendBatch { session: self, now_ns, bytes: Vec::with_capacity(1024), msgs: Vec::new() }
     }
 
     /// An application message with the next MsgSeqNum, not yet stored.
@@ -1115,6 +1136,62 @@ impl Session {
             self.resend_until = None;
             out.push(Action::Disconnect { reason: reason.into() });
         }
+    }
+}
+
+/// Application messages sent as one: each takes the next MsgSeqNum as it
+/// is added; [`SendBatch::finish`] stores them all with one store write
+/// and pushes them as one [`Action::Send`]. Dropped unfinished, it sends
+/// nothing and uses up no sequence number.
+pub struct SendBatch<'a> {
+    session: &'a mut Session,
+    now_ns: u64,
+    bytes: Vec<u8>,
+    msgs: Vec<(u64, std::ops::Range<usize>)>,
+}
+
+impl SendBatch<'_> {
+    /// Encodes a message as [`Session::send_app`] would; returns the
+    /// MsgSeqNum it will have. A message that fails to encode is left out
+    /// (the others still go) and takes no sequence number.
+    pub fn add(&mut self, msg_type: &str, body: impl FnOnce(&mut Encoder)) -> Result<u64, SendError> {
+        let session = &mut *self.session;
+        if session.state != State::LoggedOn {
+            return Err(SendError::NotLoggedOn);
+        }
+        if is_admin(msg_type.as_bytes()) {
+            return Err(SendError::AdminMsgType);
+        }
+        let seq = session.store.next_sender_seq() + self.msgs.len() as u64;
+        session.encoder.start(msg_type.as_bytes()).header(
+            &session.config.sender_comp_id,
+            &session.config.target_comp_id,
+            seq,
+            self.now_ns,
+        );
+        body(&mut session.encoder);
+        let range = session.encoder.finish(&mut self.bytes).map_err(SendError::Encode)?;
+        self.msgs.push((seq, range));
+        Ok(seq)
+    }
+
+    /// Stores the messages added, advances the sender sequence number past
+    /// them and pushes one [`Action::Send`] with all of them. On a store
+    /// failure nothing is sent and a disconnect is pushed instead.
+    pub fn finish(self, out: &mut Vec<Action>) -> Result<usize, SendError> {
+        let SendBatch { session, now_ns, bytes, msgs } = self;
+        let Some((last, _)) = msgs.last() else { return Ok(0) };
+        let stored = session
+            .store
+            .store_outbound_batch(&msgs, &bytes)
+            .and_then(|()| session.store.set_next_sender_seq(last.saturating_add(1)));
+        if let Err(e) = stored {
+            session.store_failure(&e, out);
+            return Err(SendError::Store(e));
+        }
+        session.last_sent_ns = now_ns;
+        out.push(Action::Send(bytes));
+        Ok(msgs.len())
     }
 }
 

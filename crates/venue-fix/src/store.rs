@@ -25,16 +25,20 @@
 //! logged message (what the session does after every send) writes nothing:
 //! the synced log already records it.
 //!
-//! Cost: with fsync on (the default) every [`SessionStore::store_outbound`] is
-//! one `write` and one `fdatasync`; every other sequence number update (the
-//! target number after each inbound message) replaces the small `seqnums`
-//! file with two fsyncs (file and directory). [`FileStore::with_fsync`] turns the syncs off for
+//! Cost: with fsync on (the default) every [`SessionStore::store_outbound`]
+//! or [`SessionStore::store_outbound_batch`] is one positioned `write` and
+//! one `fdatasync`, however many messages the batch holds; every other
+//! sequence number update (the target number after inbound messages)
+//! replaces the small `seqnums` file with two fsyncs (file and directory),
+//! once per [`SessionStore::hold`]/[`SessionStore::release`] span when the
+//! session holds them (it does for the messages of one read). [`FileStore::with_fsync`] turns the syncs off for
 //! simulators and tests, where a crash may lose the tail but never corrupts
 //! what was written before it.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use crate::frame::{FrameResult, Framer};
@@ -56,6 +60,27 @@ pub trait SessionStore: Send {
     fn set_next_target_seq(&mut self, seq: u64) -> io::Result<()>;
     /// Keeps the complete encoded message sent with MsgSeqNum `seq`.
     fn store_outbound(&mut self, seq: u64, msg: &[u8]) -> io::Result<()>;
+    /// Keeps several messages at once: `msgs` lists each one's MsgSeqNum
+    /// and where its bytes are in `bytes`. All or none are kept. A gateway
+    /// answering a burst of orders sends their reports together, and a
+    /// store on disk writes (and syncs) them in one go instead of once per
+    /// message; this default stores them one by one.
+    fn store_outbound_batch(&mut self, msgs: &[(u64, Range<usize>)], bytes: &[u8]) -> io::Result<()> {
+        for (seq, range) in msgs {
+            self.store_outbound(*seq, &bytes[range.clone()])?;
+        }
+        Ok(())
+    }
+    /// From now until [`release`](Self::release), sequence number updates
+    /// may be kept in memory only (they show in `next_*_seq` at once). The
+    /// session holds them while it handles the messages of one read, none
+    /// of whose effects leave before the read is handled, so that a burst
+    /// of N messages costs one write of the numbers instead of N.
+    fn hold(&mut self) {}
+    /// Writes the held sequence numbers, if any changed, and stops holding.
+    fn release(&mut self) -> io::Result<()> {
+        Ok(())
+    }
     /// The stored outbound messages with `from <= seq <= to`, ascending by
     /// sequence number. Numbers with nothing stored are simply absent.
     fn outbound(&self, from: u64, to: u64) -> io::Result<Vec<(u64, Vec<u8>)>>;
@@ -158,6 +183,13 @@ pub struct FileStore {
     /// Without fsync, the `seqnums` file kept open and rewritten in place:
     /// one 16-byte write per update instead of create, write and rename.
     seqnums_in_place: Option<File>,
+    /// Sequence number updates are held in memory (see
+    /// [`SessionStore::hold`]).
+    holding: bool,
+    /// A held update has not been written yet.
+    held_dirty: bool,
+    /// Records being appended, reused so an append allocates nothing.
+    records: Vec<u8>,
 }
 
 impl FileStore {
@@ -201,6 +233,9 @@ impl FileStore {
             next_target,
             fsync: true,
             seqnums_in_place: None,
+            holding: false,
+            held_dirty: false,
+            records: Vec::new(),
         })
     }
 
@@ -224,6 +259,12 @@ impl FileStore {
     }
 
     fn write_seqnums(&mut self, next_sender: u64, next_target: u64) -> io::Result<()> {
+        if self.holding {
+            self.next_sender = next_sender;
+            self.next_target = next_target;
+            self.held_dirty = true;
+            return Ok(());
+        }
         let mut bytes = [0u8; 16];
         bytes[..8].copy_from_slice(&next_sender.to_le_bytes());
         bytes[8..].copy_from_slice(&next_target.to_le_bytes());
@@ -264,6 +305,67 @@ impl FileStore {
         self.next_target = next_target;
         Ok(())
     }
+}
+
+impl FileStore {
+    /// Appends one record per message (built in `records`) with one write
+    /// at the end of the valid log, syncs once if syncing, then indexes
+    /// them. Nothing is indexed unless everything was written.
+    fn append_records(
+        &mut self,
+        msgs: &[(u64, Range<usize>)],
+        bytes: &[u8],
+        records: &mut Vec<u8>,
+    ) -> io::Result<()> {
+        for (seq, range) in msgs {
+            let msg = bytes
+                .get(range.clone())
+                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "message range out of bounds"))?;
+            let len = u32::try_from(msg.len())
+                .ok()
+                .filter(|&len| len > 0 && len <= MAX_RECORD_LEN)
+                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "message size out of range"))?;
+            if *seq == 0 {
+                return Err(io::Error::new(io::ErrorKind::InvalidInput, "sequence number 0"));
+            }
+            records.extend_from_slice(&seq.to_le_bytes());
+            records.extend_from_slice(&len.to_le_bytes());
+            records.extend_from_slice(msg);
+        }
+        if records.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = write_at(&self.messages, records, self.end) {
+            // Leave no partial record behind for the next append to follow.
+            let _ = self.messages.set_len(self.end);
+            return Err(e);
+        }
+        if self.fsync {
+            self.messages.sync_data()?;
+        }
+        let mut offset = self.end;
+        for (seq, range) in msgs {
+            let len = range.len() as u32;
+            self.index.insert(*seq, Extent { offset: offset + RECORD_HEADER_LEN, len });
+            offset += RECORD_HEADER_LEN + u64::from(len);
+        }
+        self.end = offset;
+        Ok(())
+    }
+}
+
+/// Writes all of `bytes` at `offset`: one positioned write on Unix (no
+/// seek first).
+#[cfg(unix)]
+fn write_at(file: &File, bytes: &[u8], offset: u64) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    file.write_all_at(bytes, offset)
+}
+
+#[cfg(not(unix))]
+fn write_at(mut file: &File, bytes: &[u8], offset: u64) -> io::Result<()> {
+    file.seek(SeekFrom::Start(offset))?;
+    file.write_all(bytes)
 }
 
 #[cfg(unix)]
@@ -359,29 +461,26 @@ impl SessionStore for FileStore {
     }
 
     fn store_outbound(&mut self, seq: u64, msg: &[u8]) -> io::Result<()> {
-        let len = u32::try_from(msg.len())
-            .ok()
-            .filter(|&len| len > 0 && len <= MAX_RECORD_LEN)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "message size out of range"))?;
-        if seq == 0 {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "sequence number 0"));
+        self.store_outbound_batch(&[(seq, 0..msg.len())], msg)
+    }
+
+    fn store_outbound_batch(&mut self, msgs: &[(u64, Range<usize>)], bytes: &[u8]) -> io::Result<()> {
+        let mut records = std::mem::take(&mut self.records);
+        records.clear();
+        let result = self.append_records(msgs, bytes, &mut records);
+        self.records = records;
+        result
+    }
+
+    fn hold(&mut self) {
+        self.holding = true;
+    }
+
+    fn release(&mut self) -> io::Result<()> {
+        self.holding = false;
+        if std::mem::take(&mut self.held_dirty) {
+            self.write_seqnums(self.next_sender, self.next_target)?;
         }
-        let mut record = Vec::with_capacity(RECORD_HEADER_LEN as usize + msg.len());
-        record.extend_from_slice(&seq.to_le_bytes());
-        record.extend_from_slice(&len.to_le_bytes());
-        record.extend_from_slice(msg);
-        let mut file = &self.messages;
-        file.seek(SeekFrom::Start(self.end))?;
-        if let Err(e) = file.write_all(&record) {
-            // Leave no partial record behind for the next append to follow.
-            let _ = self.messages.set_len(self.end);
-            return Err(e);
-        }
-        if self.fsync {
-            self.messages.sync_data()?;
-        }
-        self.index.insert(seq, Extent { offset: self.end + RECORD_HEADER_LEN, len });
-        self.end += record.len() as u64;
         Ok(())
     }
 

@@ -1308,3 +1308,89 @@ fn reports_stored_while_disconnected_are_resent_after_logon() {
         "{resent:?}"
     );
 }
+
+#[test]
+fn a_batch_is_numbered_in_order_stored_together_and_sent_as_one() {
+    let dir = TempDir::new("batch");
+    let store = FileStore::open(dir.path()).unwrap().with_fsync(false);
+    let mut h = Harness::with(config(), Box::new(store));
+    let logon = h.client.logon(T0, 30);
+    h.feed(&logon, T0); // our 1
+    let mut out = Vec::new();
+    let mut batch = h.session.batch(T0 + SEC);
+    assert_eq!(batch.add("8", |e| exec_report_body(e, "C-2", T0)).unwrap(), 2);
+    let bad = batch.add("8", |e| {
+        e.uint(34, 99);
+    });
+    assert!(matches!(bad, Err(SendError::Encode(_))), "a message that fails is left out: {bad:?}");
+    assert!(matches!(batch.add("0", |_| {}), Err(SendError::AdminMsgType)));
+    assert_eq!(batch.add("8", |e| exec_report_body(e, "C-3", T0)).unwrap(), 3);
+    assert_eq!(batch.finish(&mut out).unwrap(), 2);
+    assert_eq!(out.len(), 1, "one Send for the whole batch");
+    let Action::Send(bytes) = &out[0] else { panic!("expected a Send: {out:?}") };
+    let FrameResult::Complete { len } = Framer::default().next_frame(bytes) else { panic!("not a frame") };
+    let (first, second) = (decode(&bytes[..len]), decode(&bytes[len..]));
+    assert_eq!((first.seq(), first.get(11)), (2, Some("C-2")));
+    assert_eq!((second.seq(), second.get(11)), (3, Some("C-3")));
+    assert_eq!(h.session.next_sender_seq(), 4);
+
+    // Dropped unfinished: nothing sent, no number used.
+    let mut batch = h.session.batch(T0 + SEC);
+    batch.add("8", |e| exec_report_body(e, "C-4", T0)).unwrap();
+    drop(batch);
+    assert_eq!(h.session.next_sender_seq(), 4);
+    let mut out = Vec::new();
+    assert_eq!(h.session.batch(T0).finish(&mut out).unwrap(), 0, "an empty batch sends nothing");
+    assert!(out.is_empty());
+    drop(h.session);
+
+    // Both were stored, each as its own record, and resend as sent.
+    let store = FileStore::open(dir.path()).unwrap();
+    assert_eq!((store.stored_messages(), store.next_sender_seq()), (3, 4));
+    let stored = store.outbound(2, 3).unwrap();
+    assert_eq!(stored, [(2, bytes[..len].to_vec()), (3, bytes[len..].to_vec())]);
+}
+
+#[test]
+fn a_batch_is_refused_before_logon() {
+    let mut h = Harness::new();
+    let mut batch = h.session.batch(T0);
+    assert!(matches!(batch.add("8", |e| exec_report_body(e, "x", T0)), Err(SendError::NotLoggedOn)));
+}
+
+#[test]
+fn held_sequence_numbers_are_written_once_released() {
+    let dir = TempDir::new("held");
+    let mut store = FileStore::open(dir.path()).unwrap().with_fsync(false);
+    store.set_next_target_seq(2).unwrap();
+    store.hold();
+    for seq in 3..=9 {
+        store.set_next_target_seq(seq).unwrap();
+    }
+    assert_eq!(store.next_target_seq(), 9, "held numbers are current in memory");
+    let on_disk = FileStore::open(dir.path()).unwrap();
+    assert_eq!(on_disk.next_target_seq(), 2, "nothing written while held");
+    store.release().unwrap();
+    let on_disk = FileStore::open(dir.path()).unwrap();
+    assert_eq!(on_disk.next_target_seq(), 9, "written when released");
+    // Not holding any more: written at once again.
+    store.set_next_target_seq(10).unwrap();
+    assert_eq!(FileStore::open(dir.path()).unwrap().next_target_seq(), 10);
+}
+
+#[test]
+fn a_burst_of_messages_in_one_read_leaves_its_sequence_numbers_on_disk() {
+    let dir = TempDir::new("burst");
+    let store = FileStore::open(dir.path()).unwrap();
+    let mut h = Harness::with(config(), Box::new(store));
+    let mut bytes = h.client.logon(T0, 30);
+    for i in 0..5 {
+        bytes.extend(h.client.order(T0, &format!("O-{i}")));
+    }
+    let did = h.feed(&bytes, T0);
+    assert_eq!(delivered_ids(&did).len(), 5, "{did:?}");
+    assert_eq!(h.session.next_target_seq(), 7);
+    drop(h.session);
+    let store = FileStore::open(dir.path()).unwrap();
+    assert_eq!((store.next_sender_seq(), store.next_target_seq()), (2, 7));
+}

@@ -37,7 +37,7 @@ pub struct MdDesk {
 
 fn reject(req_id: &str, reason: &str, text: &str) -> Reply {
     let mut r = Reply::new("Y");
-    r.set(262, req_id).set(281, reason).set(58, text);
+    r.set(262, req_id.to_owned()).set(281, reason.to_owned()).set(58, text.to_owned());
     r
 }
 

@@ -330,9 +330,7 @@ impl SessionTask {
                         }
                     }
                     if self.session.is_logged_on() {
-                        for reply in &replies {
-                            send_reply(&mut self.session, reply, &mut actions);
-                        }
+                        send_replies(&mut self.session, &replies, &mut actions);
                     } else if !self.config.reset_on_logon {
                         // The client is away: keep its reports for the
                         // resend it will ask for at its next logon.
@@ -397,6 +395,8 @@ impl SessionTask {
             let action = std::mem::replace(&mut actions[at], Action::LoggedOn);
             at += 1;
             match action {
+                // Most rounds send one batch: take it as it is.
+                Action::Send(bytes) if outgoing.is_empty() => outgoing = bytes,
                 Action::Send(bytes) => outgoing.extend_from_slice(&bytes),
                 Action::Deliver(frame) => {
                     let mut more = Vec::new();
@@ -567,7 +567,7 @@ fn is_header_or_trailer(tag: u32) -> bool {
 /// Writes a reply's fields and groups.
 fn encode_reply(enc: &mut venue_fix::Encoder, reply: &Reply) {
     for (tag, value) in &reply.fields {
-        enc.str(*tag, value);
+        value.encode(*tag, enc);
     }
     for (count_tag, entries) in &reply.groups {
         enc.begin_group(*count_tag);
@@ -585,6 +585,20 @@ fn send_reply(session: &mut Session, reply: &Reply, actions: &mut Vec<Action>) {
     let result = session.send_app(reply.msg_type, |enc| encode_reply(enc, reply), now_ns(), actions);
     if let Err(e) = result {
         tracing::warn!(error = ?e, msg_type = reply.msg_type, "FIX reply not sent");
+    }
+}
+
+/// Sends `replies` as one batch: one store write and one socket write for
+/// all of them.
+fn send_replies(session: &mut Session, replies: &[Reply], actions: &mut Vec<Action>) {
+    let mut batch = session.batch(now_ns());
+    for reply in replies {
+        if let Err(e) = batch.add(reply.msg_type, |enc| encode_reply(enc, reply)) {
+            tracing::warn!(error = ?e, msg_type = reply.msg_type, "FIX reply not sent");
+        }
+    }
+    if let Err(e) = batch.finish(actions) {
+        tracing::warn!(error = ?e, "FIX replies not sent");
     }
 }
 

@@ -39,7 +39,7 @@ pub struct Reply {
     /// MsgType (35).
     pub msg_type: &'static str,
     /// Body fields.
-    pub fields: Vec<(u32, String)>,
+    pub fields: Vec<(u32, Value)>,
     /// Repeating groups: count tag and the fields of each entry (the
     /// encoder puts them in dictionary order).
     pub groups: Vec<(u32, Vec<EntryFields>)>,
@@ -48,19 +48,126 @@ pub struct Reply {
 /// The fields of one message part (a body or a group entry).
 pub type EntryFields = Vec<(u32, String)>;
 
+/// A body field's value as the desk computed it. The encoder formats it
+/// straight into the message, so an ExecutionReport costs no string per
+/// field (numbers, prices and times were a dozen small allocations per
+/// report, a large part of the gateway's own CPU per order).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Value {
+    /// Fixed text (enumerated values, reasons).
+    Static(&'static str),
+    /// Shared text kept by the desk (ClOrdIDs, symbols): cloned by count.
+    Shared(Arc<str>),
+    /// Text made for this message.
+    Owned(String),
+    /// A non-negative integer (ids, account).
+    Uint(u64),
+    /// A decimal from a scaled integer: value and number of decimals (see
+    /// [`venue_fix::Encoder::scaled`]).
+    Scaled(i64, u8),
+    /// One character (ExecType, OrdStatus, OrdType).
+    Char(u8),
+    /// A UTCTimestamp with milliseconds, from nanoseconds since the epoch.
+    Time(u64),
+    /// An ExecID: `{seq}-{index}`, or `{seq}-{index}-{trade}` for a fill.
+    ExecId {
+        /// Sequence number of the command whose output this is.
+        seq: u64,
+        /// Replies already made from that command's outputs.
+        index: u64,
+        /// The trade, for a fill.
+        trade: Option<u64>,
+    },
+}
+
+impl From<&'static str> for Value {
+    fn from(text: &'static str) -> Value {
+        Value::Static(text)
+    }
+}
+
+impl From<String> for Value {
+    fn from(text: String) -> Value {
+        Value::Owned(text)
+    }
+}
+
+impl From<Arc<str>> for Value {
+    fn from(text: Arc<str>) -> Value {
+        Value::Shared(text)
+    }
+}
+
+impl From<&Arc<str>> for Value {
+    fn from(text: &Arc<str>) -> Value {
+        Value::Shared(text.clone())
+    }
+}
+
+impl Value {
+    /// Adds this value as `tag` to the message being encoded.
+    pub fn encode(&self, tag: u32, enc: &mut venue_fix::Encoder) {
+        match self {
+            Value::Static(text) => enc.str(tag, text),
+            Value::Shared(text) => enc.str(tag, text),
+            Value::Owned(text) => enc.str(tag, text),
+            Value::Uint(value) => enc.uint(tag, *value),
+            Value::Scaled(value, decimals) => enc.scaled(tag, *value, *decimals),
+            Value::Char(value) => enc.char(tag, *value),
+            Value::Time(ns) => enc.timestamp(tag, *ns),
+            Value::ExecId { seq, index, trade } => {
+                let mut buf = [0u8; 64];
+                let len = exec_id(&mut buf, *seq, *index, *trade);
+                enc.bytes(tag, &buf[..len])
+            }
+        };
+    }
+}
+
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::Static(text) => f.write_str(text),
+            Value::Shared(text) => f.write_str(text),
+            Value::Owned(text) => f.write_str(text),
+            Value::Uint(value) => write!(f, "{value}"),
+            Value::Scaled(value, decimals) => f.write_str(&venue_domain::format_scaled(*value, *decimals)),
+            Value::Char(value) => write!(f, "{}", *value as char),
+            Value::Time(ns) => f.write_str(&timestamp(*ns)),
+            Value::ExecId { seq, index, trade } => {
+                let mut buf = [0u8; 64];
+                let len = exec_id(&mut buf, *seq, *index, *trade);
+                f.write_str(std::str::from_utf8(&buf[..len]).map_err(|_| std::fmt::Error)?)
+            }
+        }
+    }
+}
+
+/// Writes an ExecID into `buf` (64 bytes hold three `u64`s and two
+/// dashes); returns its length.
+fn exec_id(buf: &mut [u8; 64], seq: u64, index: u64, trade: Option<u64>) -> usize {
+    use std::io::Write;
+    let mut cursor = std::io::Cursor::new(&mut buf[..]);
+    let _ = match trade {
+        Some(trade) => write!(cursor, "{seq}-{index}-{trade}"),
+        None => write!(cursor, "{seq}-{index}"),
+    };
+    cursor.position() as usize
+}
+
 impl Reply {
     /// An empty message of `msg_type`.
     pub fn new(msg_type: &'static str) -> Reply {
-        Reply { msg_type, fields: Vec::with_capacity(24), groups: Vec::new() }
+        Reply { msg_type, fields: Vec::with_capacity(20), groups: Vec::new() }
     }
     /// Adds a body field.
-    pub fn set(&mut self, tag: u32, value: impl Into<String>) -> &mut Reply {
+    pub fn set(&mut self, tag: u32, value: impl Into<Value>) -> &mut Reply {
         self.fields.push((tag, value.into()));
         self
     }
-    /// The value of `tag`, for tests and logs.
-    pub fn get(&self, tag: u32) -> Option<&str> {
-        self.fields.iter().find(|(t, _)| *t == tag).map(|(_, v)| v.as_str())
+    /// The value of `tag` as it will be written, for tests and logs.
+    pub fn get(&self, tag: u32) -> Option<String> {
+        self.fields.iter().find(|(t, _)| *t == tag).map(|(_, v)| v.to_string())
     }
 }
 
@@ -77,16 +184,16 @@ pub enum Inbound {
 
 #[derive(Debug)]
 enum Pending {
-    New { cl: String, side: Side },
-    Cancel { cl: String, orig: String },
-    Amend { cl: String, orig: String },
-    Mass { cl: String, request_type: u8, symbol: Option<String>, affected: u64, rejected: Option<Reject> },
+    New { cl: Arc<str>, side: Side },
+    Cancel { cl: Arc<str>, orig: Arc<str> },
+    Amend { cl: Arc<str>, orig: Arc<str> },
+    Mass { cl: Arc<str>, request_type: u8, symbol: Option<String>, affected: u64, rejected: Option<Reject> },
 }
 
 #[derive(Clone, Debug)]
 struct OrderInfo {
-    cl: String,
-    orig: Option<String>,
+    cl: Arc<str>,
+    orig: Option<Arc<str>>,
     instrument: InstrumentId,
     side: Side,
     ord_type: u8,
@@ -103,8 +210,10 @@ struct OrderInfo {
 pub struct OrderDesk {
     account: AccountId,
     instruments: Arc<Vec<InstrumentSpec>>,
+    /// Each instrument's symbol by id, shared by the reports that name it.
+    symbols: Vec<Arc<str>>,
     orders: BTreeMap<OrderId, OrderInfo>,
-    names: HashMap<u64, String>,
+    names: HashMap<u64, Arc<str>>,
     pending: VecDeque<Pending>,
 }
 
@@ -181,6 +290,7 @@ impl OrderDesk {
     pub fn new(account: AccountId, instruments: Arc<Vec<InstrumentSpec>>) -> OrderDesk {
         OrderDesk {
             account,
+            symbols: instruments.iter().map(|s| Arc::from(s.symbol.as_str())).collect(),
             instruments,
             orders: BTreeMap::new(),
             names: HashMap::new(),
@@ -190,6 +300,12 @@ impl OrderDesk {
 
     fn spec(&self, instrument: InstrumentId) -> Option<&InstrumentSpec> {
         self.instruments.get(instrument.0 as usize)
+    }
+
+    /// Symbol (55) of an instrument: empty (and so refused by the encoder)
+    /// for one the desk does not know, as before.
+    fn symbol(&self, instrument: InstrumentId) -> Value {
+        self.symbols.get(instrument.0 as usize).map_or(Value::Static(""), Value::from)
     }
 
     fn symbol_id(&self, symbol: &str) -> Option<InstrumentId> {
@@ -213,6 +329,11 @@ impl OrderDesk {
         fields.get_str(tag).ok().filter(|s| !s.is_empty()).map(str::to_owned)
     }
 
+    /// A text field the desk keeps (ClOrdID, OrigClOrdID); empty if absent.
+    fn shared(fields: &Fields<'_>, tag: u32) -> Arc<str> {
+        Arc::from(fields.get_str(tag).unwrap_or_default())
+    }
+
     fn check_account(&self, fields: &Fields<'_>) -> Result<(), Refusal> {
         match fields.get_str(1) {
             Ok(account) if account != self.account.0.to_string() => {
@@ -223,7 +344,7 @@ impl OrderDesk {
     }
 
     fn new_order(&mut self, f: &Fields<'_>, now_ns: u64) -> Inbound {
-        let cl = Self::text(f, 11).unwrap_or_default();
+        let cl = Self::shared(f, 11);
         match self.build_new(f, &cl) {
             Ok(order) => {
                 self.names.insert(order.client_order_id.0, cl.clone());
@@ -320,20 +441,21 @@ impl OrderDesk {
         })
     }
 
-    fn order_ref(&self, f: &Fields<'_>) -> Option<(OrderRef, String)> {
-        if let Some(orig) = Self::text(f, 41) {
+    fn order_ref(&self, f: &Fields<'_>) -> Option<(OrderRef, Arc<str>)> {
+        let orig = Self::shared(f, 41);
+        if !orig.is_empty() {
             return Some((OrderRef::Client(self.account, client_id(&orig)), orig));
         }
         let id = f.get_u64(37).ok()?;
-        let orig = self.orders.get(&OrderId(id)).map(|o| o.cl.clone()).unwrap_or_default();
+        let orig = self.orders.get(&OrderId(id)).map_or_else(|| Arc::from(""), |o| o.cl.clone());
         Some((OrderRef::Id(OrderId(id)), orig))
     }
 
     fn cancel(&mut self, f: &Fields<'_>) -> Inbound {
-        let cl = Self::text(f, 11).unwrap_or_default();
+        let cl = Self::shared(f, 11);
         let instrument = f.get_str(55).ok().and_then(|s| self.symbol_id(s));
         let (Some((target, orig)), Some(instrument)) = (self.order_ref(f), instrument) else {
-            let orig = Self::text(f, 41).unwrap_or_default();
+            let orig = Self::shared(f, 41);
             return Inbound::Answer(self.cancel_reject(&cl, &orig, None, '1', Reject::UnknownOrder));
         };
         self.pending.push_back(Pending::Cancel { cl, orig });
@@ -341,10 +463,10 @@ impl OrderDesk {
     }
 
     fn replace(&mut self, f: &Fields<'_>) -> Inbound {
-        let cl = Self::text(f, 11).unwrap_or_default();
+        let cl = Self::shared(f, 11);
         let instrument = f.get_str(55).ok().and_then(|s| self.symbol_id(s));
         let (Some((target, orig)), Some(instrument)) = (self.order_ref(f), instrument) else {
-            let orig = Self::text(f, 41).unwrap_or_default();
+            let orig = Self::shared(f, 41);
             return Inbound::Answer(self.cancel_reject(&cl, &orig, None, '2', Reject::UnknownOrder));
         };
         let spec = self.spec(instrument).expect("instrument exists");
@@ -377,7 +499,7 @@ impl OrderDesk {
     }
 
     fn mass_cancel(&mut self, f: &Fields<'_>, now_ns: u64) -> Inbound {
-        let cl = Self::text(f, 11).unwrap_or_default();
+        let cl = Self::shared(f, 11);
         let request_type = f.get_char(530).unwrap_or(b'7');
         let symbol = Self::text(f, 55);
         let instrument = match (request_type, &symbol) {
@@ -415,19 +537,19 @@ impl OrderDesk {
         let by_id = f.get_u64(37).ok().and_then(|id| self.orders.get_key_value(&OrderId(id)));
         let found = by_id.or_else(|| {
             let cl = Self::text(f, 11)?;
-            self.orders.iter().find(|(_, o)| o.cl == cl)
+            self.orders.iter().find(|(_, o)| *o.cl == *cl)
         });
         match found {
             Some((&id, info)) => self.report(id, info, b'I', &Exec::default(), now_ns, "status"),
             None => {
                 let mut r = Reply::new("8");
-                r.set(37, f.get_str(37).unwrap_or("NONE"))
+                r.set(37, f.get_str(37).unwrap_or("NONE").to_owned())
                     .set(11, Self::text(f, 11).unwrap_or_default())
                     .set(17, format!("status-{now_ns}"))
                     .set(150, "I")
                     .set(39, "8")
-                    .set(54, f.get_str(54).unwrap_or("1"))
-                    .set(55, f.get_str(55).unwrap_or(""))
+                    .set(54, f.get_str(54).unwrap_or("1").to_owned())
+                    .set(55, f.get_str(55).unwrap_or("").to_owned())
                     .set(151, "0")
                     .set(14, "0")
                     .set(6, "0")
@@ -438,7 +560,7 @@ impl OrderDesk {
         }
     }
 
-    fn reject_new(&self, f: &Fields<'_>, cl: &str, refusal: Refusal, now_ns: u64) -> Reply {
+    fn reject_new(&self, f: &Fields<'_>, cl: &Arc<str>, refusal: Refusal, now_ns: u64) -> Reply {
         let mut r = Reply::new("8");
         r.set(37, "NONE")
             .set(11, cl)
@@ -447,9 +569,9 @@ impl OrderDesk {
             .set(39, "8")
             .set(103, refusal.0)
             .set(58, refusal.1)
-            .set(54, f.get_str(54).unwrap_or("1"))
-            .set(55, f.get_str(55).unwrap_or("?"))
-            .set(38, f.get_decimal(38).unwrap_or("0"))
+            .set(54, f.get_str(54).unwrap_or("1").to_owned())
+            .set(55, f.get_str(55).unwrap_or("?").to_owned())
+            .set(38, f.get_decimal(38).unwrap_or("0").to_owned())
             .set(151, "0")
             .set(14, "0")
             .set(6, "0")
@@ -459,8 +581,8 @@ impl OrderDesk {
 
     fn cancel_reject(
         &self,
-        cl: &str,
-        orig: &str,
+        cl: &Arc<str>,
+        orig: &Arc<str>,
         order: Option<OrderId>,
         response_to: char,
         reject: Reject,
@@ -479,7 +601,7 @@ impl OrderDesk {
 
     fn mass_report(
         &self,
-        cl: &str,
+        cl: &Arc<str>,
         request_type: u8,
         symbol: Option<&str>,
         affected: u64,
@@ -497,7 +619,7 @@ impl OrderDesk {
             r.set(533, affected.to_string());
         }
         if let Some(symbol) = symbol {
-            r.set(55, symbol);
+            r.set(55, symbol.to_owned());
         }
         r
     }
@@ -560,8 +682,8 @@ impl OrderDesk {
         }
     }
 
-    fn exec_id(seq: u64, out: &[Reply]) -> String {
-        format!("{seq}-{}", out.len())
+    fn exec_id(seq: u64, out: &[Reply]) -> Value {
+        Value::ExecId { seq, index: out.len() as u64, trade: None }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -581,9 +703,11 @@ impl OrderDesk {
             {
                 let cl = match (own, self.pending.front()) {
                     (true, Some(Pending::New { cl, .. })) => cl.clone(),
-                    _ => {
-                        self.names.get(&client_order_id.0).cloned().unwrap_or_else(|| order_id.0.to_string())
-                    }
+                    _ => self
+                        .names
+                        .get(&client_order_id.0)
+                        .cloned()
+                        .unwrap_or_else(|| Arc::from(order_id.0.to_string())),
                 };
                 let ord_type = match kind {
                     OrderKind::Market => b'1',
@@ -670,7 +794,7 @@ impl OrderDesk {
                         continue;
                     }
                     let info = self.orders.entry(order_id).or_insert_with(|| OrderInfo {
-                        cl: order_id.0.to_string(),
+                        cl: Arc::from(order_id.0.to_string()),
                         orig: None,
                         instrument,
                         side,
@@ -688,7 +812,7 @@ impl OrderDesk {
                     info.status = if leaves.0 == 0 { b'2' } else { b'1' };
                     let info = info.clone();
                     let exec = Exec {
-                        id: format!("{}-{}", Self::exec_id(seq, out), trade_id.0),
+                        id: Value::ExecId { seq, index: out.len() as u64, trade: Some(trade_id.0) },
                         last: Some((price, qty)),
                     };
                     out.push(self.report(order_id, &info, b'F', &exec, time, ""));
@@ -762,7 +886,7 @@ impl OrderDesk {
         own: bool,
         time: u64,
         seq: u64,
-        text: &str,
+        text: &'static str,
         out: &mut Vec<Reply>,
     ) {
         let Some(mut info) = self.orders.get(&order_id).cloned() else { return };
@@ -792,46 +916,56 @@ impl OrderDesk {
         exec_type: u8,
         exec: &Exec,
         time: u64,
-        text: &str,
+        text: &'static str,
     ) -> Reply {
         let spec = self.spec(info.instrument);
-        let qty = |q: i64| spec.map_or_else(|| q.to_string(), |s| s.format_qty(Qty(q)));
-        let price = |p: Price| spec.map_or_else(|| p.0.to_string(), |s| s.format_price(p));
+        let qty = |q: i64| {
+            spec.map_or(Value::Scaled(q, 0), |s| Value::Scaled(q.saturating_mul(s.lot_size), s.qty_decimals))
+        };
+        let price = |p: Price| {
+            spec.map_or(Value::Scaled(p.0, 0), |s| {
+                Value::Scaled(p.0.saturating_mul(s.tick_size), s.price_decimals)
+            })
+        };
+        // Ascending tag order, the order on the wire (the encoder then
+        // has nothing to sort).
         let mut r = Reply::new("8");
-        r.set(37, order_id.0.to_string())
-            .set(11, info.cl.clone())
-            .set(17, exec.id.clone())
-            .set(150, (exec_type as char).to_string())
-            .set(39, (info.status as char).to_string())
-            .set(1, self.account.0.to_string())
-            .set(54, if info.side == Side::Buy { "1" } else { "2" })
-            .set(55, spec.map_or_else(String::new, |s| s.symbol.clone()))
-            .set(38, qty(info.qty.0))
-            .set(40, (info.ord_type as char).to_string())
-            .set(151, qty(info.leaves.0))
-            .set(14, qty(info.cum))
+        r.set(1, Value::Uint(u64::from(self.account.0)))
             .set(6, avg_px(spec, info))
-            .set(60, timestamp(time));
-        if matches!(info.ord_type, b'2' | b'4') {
-            r.set(44, price(info.price));
-        }
-        if let Some(orig) = &info.orig {
-            r.set(41, orig.clone());
-        }
+            .set(11, &info.cl)
+            .set(14, qty(info.cum))
+            .set(17, exec.id.clone());
         if let Some((last_px, last_qty)) = exec.last {
             r.set(31, price(last_px)).set(32, qty(last_qty.0));
         }
+        r.set(37, Value::Uint(order_id.0))
+            .set(38, qty(info.qty.0))
+            .set(39, Value::Char(info.status))
+            .set(40, Value::Char(info.ord_type));
+        if let Some(orig) = &info.orig {
+            r.set(41, orig);
+        }
+        if matches!(info.ord_type, b'2' | b'4') {
+            r.set(44, price(info.price));
+        }
+        r.set(54, if info.side == Side::Buy { "1" } else { "2" }).set(55, self.symbol(info.instrument));
         if !text.is_empty() {
             r.set(58, text);
         }
+        r.set(60, Value::Time(time)).set(150, Value::Char(exec_type)).set(151, qty(info.leaves.0));
         r
     }
 }
 
-#[derive(Default)]
 struct Exec {
-    id: String,
+    id: Value,
     last: Option<(Price, Qty)>,
+}
+
+impl Default for Exec {
+    fn default() -> Exec {
+        Exec { id: Value::Static(""), last: None }
+    }
 }
 
 fn timestamp(ns: u64) -> String {
@@ -840,11 +974,11 @@ fn timestamp(ns: u64) -> String {
 
 /// Average fill price, exact to four decimals beyond the price grid
 /// (truncated), computed in integers.
-fn avg_px(spec: Option<&InstrumentSpec>, info: &OrderInfo) -> String {
-    let Some(spec) = spec else { return "0".into() };
+fn avg_px(spec: Option<&InstrumentSpec>, info: &OrderInfo) -> Value {
+    let Some(spec) = spec else { return Value::Static("0") };
     if info.cum == 0 {
-        return "0".into();
+        return Value::Static("0");
     }
     let units = info.notional * i128::from(spec.tick_size) * 10_000 / i128::from(info.cum);
-    venue_domain::format_scaled(i64::try_from(units).unwrap_or(i64::MAX), spec.price_decimals + 4)
+    Value::Scaled(i64::try_from(units).unwrap_or(i64::MAX), spec.price_decimals + 4)
 }
