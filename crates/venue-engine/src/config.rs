@@ -226,7 +226,8 @@ impl EngineConfig {
 
     /// A fingerprint of everything in the configuration that gives meaning
     /// to journalled commands and snapshot contents (assets, instruments,
-    /// tiers). A snapshot taken under another fingerprint is refused.
+    /// tiers, account and book capacity). A snapshot taken under another
+    /// fingerprint is refused.
     pub fn fingerprint(&self) -> [u8; 32] {
         use sha2::{Digest, Sha256};
         let mut hash = Sha256::new();
@@ -259,6 +260,15 @@ impl EngineConfig {
         }
         hash.update(self.fee_account.0.to_le_bytes());
         hash.update(self.max_accounts.to_le_bytes());
+        // A book's capacity decides which orders are refused as `BookFull`,
+        // so a replay under another one could diverge. Hashed only when not
+        // the default, so that snapshots from before it was configurable
+        // keep their fingerprint. (The id tables' starting size changes no
+        // outcome and is left out.)
+        if self.book.max_orders != venue_matching::BookConfig::default().max_orders {
+            hash.update(b"max_orders");
+            hash.update(self.book.max_orders.to_le_bytes());
+        }
         hash.finalize().into()
     }
 }

@@ -328,6 +328,17 @@ pub struct RawVenue {
     pub tick_interval_ms: u64,
     #[serde(default)]
     pub engine_core: Option<usize>,
+    #[serde(default = "default_max_orders_per_book")]
+    pub max_orders_per_book: u32,
+    #[serde(default = "default_expected_orders_per_book")]
+    pub expected_orders_per_book: u32,
+}
+
+fn default_max_orders_per_book() -> u32 {
+    venue_matching::BookConfig::default().max_orders
+}
+fn default_expected_orders_per_book() -> u32 {
+    venue_matching::BookConfig::default().presized_orders
 }
 
 fn default_durability() -> String {
@@ -831,6 +842,16 @@ impl RawConfig {
         if v.fee_account >= v.max_accounts {
             return Err(ConfigError::new("venue.fee_account", "must be below venue.max_accounts"));
         }
+        // The order pool is reserved for the whole capacity up front (112
+        // bytes an order, per instrument), so the bound keeps a typo from
+        // reserving terabytes.
+        if !(1..=10_000_000).contains(&v.max_orders_per_book) {
+            return Err(ConfigError::new("venue.max_orders_per_book", "must be between 1 and 10000000"));
+        }
+        // Above the capacity it is simply capped (the book never holds more).
+        if v.expected_orders_per_book == 0 {
+            return Err(ConfigError::new("venue.expected_orders_per_book", "must be positive"));
+        }
         if let Some(core) = v.engine_core
             && let Some(reason) = venue_pipeline::affinity::unusable(core)
         {
@@ -865,7 +886,10 @@ impl RawConfig {
             fee_tiers,
             fee_account: AccountId(v.fee_account),
             max_accounts: v.max_accounts,
-            book: venue_matching::BookConfig::default(),
+            book: venue_matching::BookConfig {
+                max_orders: v.max_orders_per_book,
+                presized_orders: v.expected_orders_per_book,
+            },
         };
         // Anything the field checks above missed (they should not).
         venue_engine::Engine::new(engine.clone())

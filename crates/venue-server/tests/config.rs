@@ -21,6 +21,29 @@ fn the_demo_configuration_is_valid() {
 }
 
 #[test]
+fn book_capacity_reaches_the_engine_and_a_changed_one_changes_the_fingerprint() {
+    let demo = config::demo();
+    assert_eq!(demo.engine.book.max_orders, 100_000);
+    assert_eq!(demo.engine.book.presized_orders, 4096);
+    let small =
+        config::parse(&demo_with("max_orders_per_book = 100000", "max_orders_per_book = 500").replacen(
+            "expected_orders_per_book = 4096",
+            "expected_orders_per_book = 200",
+            1,
+        ))
+        .expect("valid");
+    assert_eq!(small.engine.book.max_orders, 500);
+    assert_eq!(small.engine.book.presized_orders, 200);
+    // Capacity decides which orders are refused, so snapshots must not
+    // cross it; the tables' starting size decides nothing.
+    assert_ne!(small.engine.fingerprint(), demo.engine.fingerprint());
+    let roomier =
+        config::parse(&demo_with("expected_orders_per_book = 4096", "expected_orders_per_book = 9000"))
+            .expect("valid");
+    assert_eq!(roomier.engine.fingerprint(), demo.engine.fingerprint());
+}
+
+#[test]
 fn each_invalid_field_is_named_with_its_reason() {
     let cases: &[(&str, &str, &str, &str)] = &[
         ("durability = \"always\"", "durability = \"sometimes\"", "venue.durability", "not one of"),
@@ -31,6 +54,19 @@ fn each_invalid_field_is_named_with_its_reason() {
         ("inbound_capacity = 65536", "inbound_capacity = 10", "venue.inbound_capacity", "between"),
         ("outbound_capacity = 262144", "outbound_capacity = 1", "venue.outbound_capacity", "between"),
         ("# engine_core = 1", "engine_core = 4096", "venue.engine_core", "CPU 4096"),
+        ("max_orders_per_book = 100000", "max_orders_per_book = 0", "venue.max_orders_per_book", "between"),
+        (
+            "max_orders_per_book = 100000",
+            "max_orders_per_book = 10000001",
+            "venue.max_orders_per_book",
+            "between",
+        ),
+        (
+            "expected_orders_per_book = 4096",
+            "expected_orders_per_book = 0",
+            "venue.expected_orders_per_book",
+            "positive",
+        ),
         ("listen = \"127.0.0.1:8080\"", "listen = \"localhost\"", "http.listen", "not an address"),
         ("listen = \"127.0.0.1:8081\"", "listen = \"127.0.0.1:8080\"", "admin.listen", "differ"),
         ("token = { value = \"demo-admin-token\" }", "token = { value = \"\" }", "admin.token", "empty"),
