@@ -444,6 +444,13 @@ impl OrderBook {
         self.ids.is_empty()
     }
 
+    /// The id the next trade will get: trade ids count up from 1 without
+    /// gaps, so a consumer can tell whether a command traded (and how
+    /// often) without scanning its events.
+    pub fn next_trade_id(&self) -> TradeId {
+        TradeId(self.next_trade_id)
+    }
+
     /// Price of the last trade, if there was one.
     pub fn last_price(&self) -> Option<Price> {
         (self.last_price.0 != 0).then_some(self.last_price)
