@@ -362,6 +362,23 @@ impl Engine {
         self.orders.prefetch(id);
     }
 
+    /// The third stage, a command after [`prefetch_node`](Self::prefetch_node).
+    #[inline]
+    pub fn prefetch_neighbours(&self, command: &Command) {
+        let (instrument, id, price) = match command {
+            Command::Cancel(CancelOrder { instrument, target: OrderRef::Id(id), .. }) => {
+                (*instrument, *id, None)
+            }
+            Command::Amend(AmendOrder { instrument, target: OrderRef::Id(id), new_price, .. }) => {
+                (*instrument, *id, Some(*new_price))
+            }
+            _ => return,
+        };
+        if let Some(book) = self.books.book(instrument) {
+            book.prefetch_neighbours(id, price);
+        }
+    }
+
     /// The second stage of [`prefetch`](Self::prefetch), a command later:
     /// the id table's slot has arrived, so the order's node can be asked
     /// for.

@@ -669,9 +669,20 @@ fn check_stream(commands: &[Sequenced], snapshot_after: usize) -> Result<(), Tes
     let final_state = live.export();
     prop_assert_eq!(EngineState::decode(&encoded(&final_state)), Ok(final_state.clone()));
 
-    // (b) replay: same outputs, same state.
+    // (b) replay: same outputs, same state. The replay asks for memory
+    // ahead as the pipeline's engine loop does and the live engine did not,
+    // so this also shows that prefetching changes nothing.
     let mut replay = Engine::new(config()).expect("valid configuration");
-    for (command, expected) in commands.iter().zip(&outputs) {
+    for (at, (command, expected)) in commands.iter().zip(&outputs).enumerate() {
+        if let Some(ahead) = commands.get(at + 3) {
+            replay.prefetch(&ahead.command);
+        }
+        if let Some(ahead) = commands.get(at + 2) {
+            replay.prefetch_node(&ahead.command);
+        }
+        if let Some(ahead) = commands.get(at + 1) {
+            replay.prefetch_neighbours(&ahead.command);
+        }
         let mut out = Vec::new();
         replay.apply(command, &mut out);
         prop_assert_eq!(&out, expected, "replay diverged at {:?}", command);

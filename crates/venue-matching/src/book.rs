@@ -1514,6 +1514,29 @@ impl OrderBook {
         }
     }
 
+    /// The third stage: the node has arrived, so its level and its queue
+    /// neighbours (which a move or cancel unlinks it from) can be asked
+    /// for, and the level at `new_price` if the command moves it there.
+    #[inline]
+    pub fn prefetch_neighbours(&self, order_id: OrderId, new_price: Option<Price>) {
+        let Some(&at) = self.ids.get(order_id) else { return };
+        let Some(node) = self.nodes.get(at as usize) else { return };
+        for handle in [node.prev, node.next] {
+            if let Some(neighbour) = self.nodes.get(handle as usize) {
+                crate::index::prefetch_read(neighbour);
+            }
+        }
+        if let Some(level) = self.levels.get(node.level as usize) {
+            crate::index::prefetch_read(level);
+        }
+        if let Some(price) = new_price
+            && let Some(level) = self.ladder(node.side).by_key.get(Ladder::key(node.side, price))
+            && let Some(level) = self.levels.get(level as usize)
+        {
+            crate::index::prefetch_read(level);
+        }
+    }
+
     /// Resolves a cancel/amend target to a live order the requester may
     /// touch, without changing anything: lets the engine's risk layer price
     /// an amend before the book applies it.
