@@ -132,6 +132,9 @@ impl Engine {
             engine.balances[at] = balance;
         }
         for &(id, order) in &state.orders {
+            if id == venue_matching::OrderTable::<OrderHold>::EMPTY {
+                return Err(bad("order id out of range"));
+            }
             if order.instrument.0 as usize >= engine.scales.len() {
                 return Err(bad("order on an unknown instrument"));
             }

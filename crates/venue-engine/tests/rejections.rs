@@ -837,8 +837,17 @@ fn a_snapshot_that_contradicts_itself_is_refused_as_inconsistent() {
     for (_, hold) in huge.orders.iter_mut().filter(|(_, o)| o.account == AccountId(1) && o.side == Buy) {
         hold.hold = i64::MAX / 2 + 1;
     }
-    let bad =
-        [("transfer", transfer), ("pending", pending), ("asset", asset), ("order", order), ("holds", huge)];
+    // An id no sequence reaches (the order table's free-slot mark).
+    let mut id = state.clone();
+    id.orders[0].0 = OrderId(u64::MAX);
+    let bad = [
+        ("transfer", transfer),
+        ("pending", pending),
+        ("asset", asset),
+        ("order", order),
+        ("holds", huge),
+        ("id", id),
+    ];
     for (what, bad) in bad {
         let restored = Engine::restore(config(), &bad).map(|_| ());
         assert!(matches!(restored, Err(venue_engine::RestoreError::Inconsistent(_))), "{what}: {restored:?}");
