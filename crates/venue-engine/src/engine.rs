@@ -345,37 +345,17 @@ impl Engine {
 
     /// Starts loading what `command` will look up first (its order in its
     /// book's id table and in the engine's table of holds) without waiting
-    /// for it. The engine loop calls it for the next command before
-    /// applying the current one: with many books those tables do not stay
-    /// in cache, and the loads then overlap the current command's work
-    /// instead of stalling the next. Changes nothing.
+    /// for it. The engine loop calls it for the command three ahead of the
+    /// one it applies, then [`prefetch_node`](Self::prefetch_node) and
+    /// [`prefetch_neighbours`](Self::prefetch_neighbours) as that command
+    /// comes nearer: with many books these tables and nodes do not stay in
+    /// cache, and their loads then overlap other commands' work instead of
+    /// stalling their own. Changes nothing.
     #[inline]
     pub fn prefetch(&self, command: &Command) {
-        let (instrument, id) = match command {
-            Command::Cancel(CancelOrder { instrument, target: OrderRef::Id(id), .. })
-            | Command::Amend(AmendOrder { instrument, target: OrderRef::Id(id), .. }) => (*instrument, *id),
-            _ => return,
-        };
-        if let Some(book) = self.books.book(instrument) {
+        if let Some((book, id, _)) = self.order_target(command) {
             book.prefetch_order(id);
-        }
-        self.orders.prefetch(id);
-    }
-
-    /// The third stage, a command after [`prefetch_node`](Self::prefetch_node).
-    #[inline]
-    pub fn prefetch_neighbours(&self, command: &Command) {
-        let (instrument, id, price) = match command {
-            Command::Cancel(CancelOrder { instrument, target: OrderRef::Id(id), .. }) => {
-                (*instrument, *id, None)
-            }
-            Command::Amend(AmendOrder { instrument, target: OrderRef::Id(id), new_price, .. }) => {
-                (*instrument, *id, Some(*new_price))
-            }
-            _ => return,
-        };
-        if let Some(book) = self.books.book(instrument) {
-            book.prefetch_neighbours(id, price);
+            self.orders.prefetch(id);
         }
     }
 
@@ -384,12 +364,37 @@ impl Engine {
     /// for.
     #[inline]
     pub fn prefetch_node(&self, command: &Command) {
-        if let Command::Cancel(CancelOrder { instrument, target: OrderRef::Id(id), .. })
-        | Command::Amend(AmendOrder { instrument, target: OrderRef::Id(id), .. }) = command
-            && let Some(book) = self.books.book(*instrument)
-        {
-            book.prefetch_node(*id);
+        if let Some((book, id, _)) = self.order_target(command) {
+            book.prefetch_node(id);
         }
+    }
+
+    /// The third stage, a command after [`prefetch_node`](Self::prefetch_node):
+    /// the node's level and queue neighbours, and an amend's new level.
+    #[inline]
+    pub fn prefetch_neighbours(&self, command: &Command) {
+        if let Some((book, id, new_price)) = self.order_target(command) {
+            book.prefetch_neighbours(id, new_price);
+        }
+    }
+
+    /// The book and order a cancel or amend by order id names, with an
+    /// amend's new price.
+    #[inline]
+    fn order_target(
+        &self,
+        command: &Command,
+    ) -> Option<(&venue_matching::OrderBook, OrderId, Option<Price>)> {
+        let (instrument, id, new_price) = match *command {
+            Command::Cancel(CancelOrder { instrument, target: OrderRef::Id(id), .. }) => {
+                (instrument, id, None)
+            }
+            Command::Amend(AmendOrder { instrument, target: OrderRef::Id(id), new_price, .. }) => {
+                (instrument, id, Some(new_price))
+            }
+            _ => return None,
+        };
+        Some((self.books.book(instrument)?, id, new_price))
     }
 
     /// Applies one sequenced command, appending what happened to `out`.
