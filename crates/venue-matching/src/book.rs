@@ -18,8 +18,8 @@
 //!   window of 4,096 ticks that follows the touch, a hash table beyond it.
 //!   A new level's place in the array is found by scanning the eight
 //!   entries nearest the touch, then binary-searching the rest.
-//! * `ids`: order id → handle, a pre-sized hash map with a multiplicative
-//!   hasher: one lookup per cancel or amend.
+//! * `ids`: order id → handle, an [`OrderTable`] (open addressing, the id
+//!   in its slot): one lookup per cancel or amend, usually one cache line.
 //!
 //! The incoming order is matched from a local copy; it only takes a pool slot
 //! if it rests, so IOC and market orders never touch the pool.
