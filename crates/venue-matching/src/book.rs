@@ -1507,9 +1507,7 @@ impl OrderBook {
     /// the node: the second stage after [`prefetch_order`](Self::prefetch_order).
     #[inline]
     pub fn prefetch_node(&self, order_id: OrderId) {
-        if let Some(&at) = self.ids.get(order_id)
-            && let Some(node) = self.nodes.get(at as usize)
-        {
+        if let Some(node) = self.live_node(order_id) {
             crate::index::prefetch_read(node);
         }
     }
@@ -1519,8 +1517,7 @@ impl OrderBook {
     /// for, and the level at `new_price` if the command moves it there.
     #[inline]
     pub fn prefetch_neighbours(&self, order_id: OrderId, new_price: Option<Price>) {
-        let Some(&at) = self.ids.get(order_id) else { return };
-        let Some(node) = self.nodes.get(at as usize) else { return };
+        let Some(node) = self.live_node(order_id) else { return };
         for handle in [node.prev, node.next] {
             if let Some(neighbour) = self.nodes.get(handle as usize) {
                 crate::index::prefetch_read(neighbour);
@@ -1535,6 +1532,13 @@ impl OrderBook {
         {
             crate::index::prefetch_read(level);
         }
+    }
+
+    /// The node of a live order, for the prefetch stages (which must not
+    /// panic on an id that is gone).
+    #[inline(always)]
+    fn live_node(&self, order_id: OrderId) -> Option<&Node> {
+        self.ids.get(order_id).and_then(|&at| self.nodes.get(at as usize))
     }
 
     /// Resolves a cancel/amend target to a live order the requester may

@@ -473,24 +473,29 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
-    #[test]
-    fn level_index_agrees_with_a_plain_map_inside_outside_and_across_recentring() {
-        let mut index = LevelIndex::with_capacity(16);
-        let mut model = BTreeMap::new();
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = move || {
+    /// A seeded xorshift64 stream: reproducible test inputs without a
+    /// dependency.
+    fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+        move || {
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
             state
-        };
+        }
+    }
+
+    #[test]
+    fn level_index_agrees_with_a_plain_map_inside_outside_and_across_recentring() {
+        let mut index = LevelIndex::with_capacity(16);
+        let mut model = BTreeMap::new();
+        let mut next = xorshift(0x9E37_79B9_7F4A_7C15u64);
         // Keys wander far beyond the window, both ways, as a drifting
         // market's prices do; the touch follows them.
         let mut touch = 1_000_000i64;
         for step in 0..200_000u32 {
             touch += (next() % 9) as i64 - 4;
             let key = touch + (next() % 20_000) as i64 - 10_000;
-            if next() % 3 == 0 {
+            if next().is_multiple_of(3) {
                 assert_eq!(index.remove(key), model.remove(&key), "step {step}: remove {key}");
             } else if let std::collections::btree_map::Entry::Vacant(slot) = model.entry(key) {
                 index.insert(key, step);
@@ -536,13 +541,7 @@ mod tests {
     fn an_order_table_agrees_with_a_plain_map_through_inserts_removals_and_growth() {
         let mut table = OrderTable::with_capacity(4);
         let mut model: BTreeMap<u64, u32> = BTreeMap::new();
-        let mut state = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = xorshift(0x2545_F491_4F6C_DD1Du64);
         // Ids from a shared sequence (strided), ids that agree in their low
         // bits, and ids already present.
         let mut sequence = 1u64;
