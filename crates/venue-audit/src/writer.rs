@@ -216,6 +216,18 @@ impl AuditWriter {
         self.out.flush().inspect_err(|_| self.failed = true)
     }
 
+    /// Flushes and asks the operating system to start writing the lines to
+    /// disk now, without waiting for it, and to drop them from its cache
+    /// (nobody reads them back): a later [`sync`](Self::sync) then has
+    /// little left to write, and the writes are spread out instead of
+    /// arriving at the disk in one burst.
+    pub fn start_writeback(&mut self) -> io::Result<()> {
+        self.flush()?;
+        rustix::fs::fadvise(self.out.get_ref(), 0, None, rustix::fs::Advice::DontNeed)
+            .map_err(io::Error::from)
+            .inspect_err(|_| self.failed = true)
+    }
+
     /// Flushes and waits until the lines are on disk: they survive a power
     /// loss.
     pub fn sync(&mut self) -> io::Result<()> {

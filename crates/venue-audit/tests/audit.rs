@@ -314,6 +314,32 @@ fn reopening_continues_the_chain() {
 }
 
 #[test]
+fn started_writeback_leaves_every_line_readable_while_the_writer_goes_on() {
+    // The venue calls start_writeback after each batch and syncs rarely:
+    // what it wrote must be in the file for any reader at once (the pages
+    // dropped from the cache are read back from the disk), and the writer
+    // must go on appending to the same chain.
+    let file = TempFile::new("writeback");
+    let entries = session();
+    let (first, second) = entries.split_at(20);
+    let mut writer = AuditWriter::open(file.path(), MaskPolicy::default()).expect("open");
+    for entry in first {
+        writer.append(entry.seq, entry.time, entry.origin, &entry.command, &entry.outcome).expect("append");
+    }
+    writer.start_writeback().expect("writeback");
+    let report = verify(file.path()).expect("the first batch verifies on its own");
+    assert_eq!((report.lines, report.last_seq), (20, Some(20)));
+    for entry in second {
+        writer.append(entry.seq, entry.time, entry.origin, &entry.command, &entry.outcome).expect("append");
+    }
+    writer.start_writeback().expect("writeback");
+    drop(writer);
+    let once = TempFile::new("writeback-once");
+    write_log(once.path(), &entries, MaskPolicy::default());
+    assert_eq!(file.bytes(), once.bytes());
+}
+
+#[test]
 fn reopening_cuts_a_torn_line_and_goes_on() {
     let file = TempFile::new("reopen-torn");
     let entries = session();
