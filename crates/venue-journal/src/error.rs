@@ -72,6 +72,13 @@ pub enum CorruptReason {
     },
     /// A reserved field of a record is not zero.
     RecordReserved,
+    /// Where a record header of zeros says the segment's records end (the
+    /// rest is space the writer allocated ahead), a byte that is not zero
+    /// follows: records were being written there.
+    DataAfterEnd {
+        /// Offset of the first byte that is not zero.
+        at: u64,
+    },
     /// A record's sequence number is not the previous one plus one.
     UnexpectedSeq {
         /// The sequence number that should be here.
@@ -122,6 +129,9 @@ impl fmt::Display for CorruptReason {
                 write!(f, "record crc mismatch (stored {stored:#010x}, computed {computed:#010x})")
             }
             CorruptReason::RecordReserved => f.write_str("record reserved field is not zero"),
+            CorruptReason::DataAfterEnd { at } => {
+                write!(f, "a record header of zeros is followed by data at offset {at}")
+            }
             CorruptReason::UnexpectedSeq { expected, found } => {
                 write!(f, "record seq {found} where {expected} was expected")
             }

@@ -81,11 +81,25 @@
 //! start at any sequence number ([`JournalOptions::first_seq`], or later,
 //! once [`Journal::remove_segments_before`] deleted older segments).
 //!
+//! After the last record, a segment may hold zeros up to the end of its file:
+//! space the writer allocated ahead ([`PREALLOCATE_BYTES`] at a time), so
+//! that a commit does not change the file's size and its `fdatasync` has no
+//! file-system metadata to write. A record header of zeros (or fewer than 28
+//! bytes of zeros at the end of the file) therefore ends a segment's records
+//! when every byte after it is zero; a byte that is not zero after it is a
+//! bad record ([`CorruptReason::DataAfterEnd`]). No record header is all
+//! zeros: the CRC32C of zeros is not zero. Only the last segment keeps its
+//! zeros: a segment is cut to its last record before the next one is
+//! created. (Readers from before this rule take the zeros for a torn tail;
+//! their writer cut them off, losing no record.)
+//!
 //! # Writing
 //!
 //! [`Journal::append`] encodes into a memory buffer; [`Journal::commit`]
-//! writes the buffer with one `write` per segment touched and then applies
-//! the [`Durability`] policy (group commit: one `fdatasync` per batch). When
+//! writes the buffer with one `write` per segment touched (into the zeros
+//! allocated ahead, extending them by [`PREALLOCATE_BYTES`] when they run
+//! out and the policy syncs) and then applies the [`Durability`] policy
+//! (group commit: one `fdatasync` per batch). When
 //! a segment holds at least [`JournalOptions::segment_bytes`], the next
 //! record starts a new segment: the old segment is synced, the new file is
 //! created with its header, and file and directory are synced, all before
@@ -99,13 +113,14 @@
 //! matches, the reserved field is zero and `seq` is the expected one. The
 //! first record failing a check in the **last** segment starts a torn tail:
 //! the file is truncated to the end of the record before it and synced, and
-//! the [`OpenReport`] says what was discarded. A last segment whose header is
-//! shorter than 32 bytes or fails its CRC, with no valid record after it, was
-//! being created when the crash hit: its header is written again. Everything
-//! else is [`JournalError::Corrupt`] and nothing is modified: a failing record
-//! in an earlier segment, a gap between segments, a header with a good CRC but
-//! a wrong magic, version or name, or a damaged header followed by valid
-//! records. Because a segment is durable before the next one is created,
+//! the [`OpenReport`] says what was discarded (zeros after the last record
+//! are not a torn tail: they stay, and the writer writes into them). A last
+//! segment whose header is shorter than 32 bytes or fails its CRC, with no
+//! valid record after it, was being created when the crash hit: its header
+//! is written again. Everything else is [`JournalError::Corrupt`] and nothing
+//! is modified: a failing record in an earlier segment, a gap between
+//! segments, a header with a good CRC but a wrong magic, version or name, or
+//! a damaged header followed by valid records. Because a segment is durable before the next one is created,
 //! a crash can only tear the last segment.
 //!
 //! Damage inside the last segment that is *not* at its end (media
@@ -127,4 +142,6 @@ pub use format::{
 };
 pub use reader::{JournalReader, Record, RecordRef, read};
 pub use verify::{VerifyReport, verify};
-pub use writer::{CommitInfo, Durability, Journal, JournalOptions, LOCK_FILE_NAME, OpenReport};
+pub use writer::{
+    CommitInfo, Durability, Journal, JournalOptions, LOCK_FILE_NAME, OpenReport, PREALLOCATE_BYTES,
+};

@@ -55,7 +55,8 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), JournalError> {
 pub(crate) enum Step {
     /// A valid record; its payload is in the buffer passed to `step`.
     Record(RecordHeader),
-    /// The file ends exactly after the last valid record.
+    /// The file ends exactly after the last valid record, or only zeros
+    /// follow it (space the writer allocated ahead).
     End,
     /// The bytes at [`Cursor::offset`] are not a valid record.
     Bad(CorruptReason),
@@ -76,6 +77,8 @@ pub(crate) struct Cursor {
     records: u64,
     /// Set once a bad record was found; the cursor then stays there.
     fault: Option<CorruptReason>,
+    /// Set once only zeros were found after the last record.
+    ended: bool,
 }
 
 /// The result of opening a segment file.
@@ -122,6 +125,7 @@ impl Cursor {
             next_seq: segment.first_seq,
             records: 0,
             fault: None,
+            ended: false,
         };
         match decode_segment_header(&header) {
             Ok(header_seq) if header_seq == segment.first_seq => Ok(Opened::Ok(cursor)),
@@ -192,15 +196,24 @@ impl Cursor {
 
     fn read_record(&mut self, payload: &mut Vec<u8>) -> Result<Step, JournalError> {
         let remaining = self.file_len.saturating_sub(self.offset);
-        if remaining == 0 {
+        if remaining == 0 || self.ended {
             return Ok(Step::End);
         }
         let short_header = Step::Bad(CorruptReason::ShortRecordHeader { available: remaining });
-        if remaining < RECORD_HEADER_LEN as u64 {
+        let mut head = [0u8; RECORD_HEADER_LEN];
+        let present = remaining.min(RECORD_HEADER_LEN as u64) as usize;
+        if !self.read_exact(&mut head[..present])? {
             return Ok(short_header);
         }
-        let mut head = [0u8; RECORD_HEADER_LEN];
-        if !self.read_exact(&mut head)? {
+        if head[..present].iter().all(|&b| b == 0) {
+            // No record starts with zeros only (its seq is never 0 and its
+            // CRC covers that): this is where the written records end, if
+            // only zeros follow.
+            let step = self.rest_is_zero(present as u64)?;
+            self.ended = matches!(step, Step::End);
+            return Ok(step);
+        }
+        if present < RECORD_HEADER_LEN {
             return Ok(short_header);
         }
         let h = RecordHeader::decode(&head);
@@ -228,6 +241,26 @@ impl Cursor {
             return Ok(Step::Bad(CorruptReason::UnexpectedSeq { expected: self.next_seq, found: h.seq }));
         }
         Ok(Step::Record(h))
+    }
+
+    /// After `read` bytes of zeros where a record header should be:
+    /// [`Step::End`] if every byte up to the file length seen at open is
+    /// zero, otherwise why not.
+    fn rest_is_zero(&mut self, read: u64) -> Result<Step, JournalError> {
+        let mut at = self.offset + read;
+        let mut chunk = [0u8; 4096];
+        while at < self.file_len {
+            let n = (self.file_len - at).min(chunk.len() as u64) as usize;
+            if !self.read_exact(&mut chunk[..n])? {
+                // The file shrank since it was opened: nothing more to read.
+                break;
+            }
+            if let Some(i) = chunk[..n].iter().position(|&b| b != 0) {
+                return Ok(Step::Bad(CorruptReason::DataAfterEnd { at: at + i as u64 }));
+            }
+            at += n as u64;
+        }
+        Ok(Step::End)
     }
 
     /// `read_exact` that reports a file shorter than expected as `false`.

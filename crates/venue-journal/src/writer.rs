@@ -7,7 +7,8 @@
 //! as durable may be acknowledged (design rule 5).
 
 use std::fs::{File, OpenOptions, TryLockError};
-use std::io::{Seek, SeekFrom, Write};
+use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,18 @@ use crate::segment::{list_segments, scan, sync_dir};
 
 /// Name of the lock file that keeps a second writer out of the directory.
 pub const LOCK_FILE_NAME: &str = "LOCK";
+
+/// How far ahead of its records the current segment is filled with zeros
+/// when the policy syncs. A commit that writes inside space already
+/// allocated does not change the file's size, so its `fdatasync` writes
+/// the data alone, without a file-system journal commit for the size
+/// (about 95 µs instead of 145 µs per sync on the benchmark machine). The
+/// commit that extends the space pays for writing this many zeros once
+/// (about 1 ms).
+pub const PREALLOCATE_BYTES: u64 = 1 << 20;
+
+/// Zeros to extend a segment with.
+static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
 
 /// When committed records are forced to stable storage.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -128,9 +141,15 @@ pub struct Journal {
     options: JournalOptions,
     /// Held (locked) for the lifetime of the journal.
     _lock: File,
-    /// The current (last) segment, positioned at its end.
+    /// The current (last) segment.
     file: File,
     segment_path: PathBuf,
+    /// End of the records written to the current segment: where the next
+    /// write goes.
+    file_pos: u64,
+    /// Length of the current segment's file: `file_pos` and then zeros
+    /// (see [`PREALLOCATE_BYTES`]).
+    allocated: u64,
     /// Encoded records not yet written.
     buf: Vec<u8>,
     /// `(offset in buf, first seq)` where a new segment must begin.
@@ -173,38 +192,41 @@ impl Journal {
             return Err(JournalError::Corrupt(corruption));
         }
         let mut truncated_bytes = 0;
-        let (file, segment_path, tail_len, tail_records, next_seq, created) = match scan.segments.last() {
-            None => {
-                let (file, path) = create_segment(dir, options.first_seq, syncs)?;
-                (file, path, SEGMENT_HEADER_LEN as u64, 0, options.first_seq, true)
-            }
-            Some(last) => {
-                let path = &last.path;
-                let mut file = OpenOptions::new().write(true).open(path).map_err(io_err(path))?;
-                let len = if !last.header_ok {
-                    // A torn segment header with nothing after it: the segment
-                    // was being created. Write it again.
-                    truncated_bytes = scan.torn.as_ref().map_or(0, |t| t.bytes);
-                    file.set_len(0).map_err(io_err(path))?;
-                    file.write_all(&encode_segment_header(last.first_seq)).map_err(io_err(path))?;
-                    SEGMENT_HEADER_LEN as u64
-                } else {
-                    if let Some(torn) = &scan.torn {
-                        truncated_bytes = torn.bytes;
-                        file.set_len(last.good_len).map_err(io_err(path))?;
-                    }
-                    last.good_len
-                };
-                if syncs {
-                    // Also makes durable what a crash under a lax policy left
-                    // only in the page cache: it is about to be built upon.
-                    file.sync_all().map_err(io_err(path))?;
+        let (file, segment_path, tail_len, allocated, tail_records, next_seq, created) =
+            match scan.segments.last() {
+                None => {
+                    let (file, path) = create_segment(dir, options.first_seq, syncs)?;
+                    let len = SEGMENT_HEADER_LEN as u64;
+                    (file, path, len, len, 0, options.first_seq, true)
                 }
-                file.seek(SeekFrom::Start(len)).map_err(io_err(path))?;
-                let next = scan.next_seq.unwrap_or(last.first_seq);
-                (file, path.clone(), len, last.records, next, false)
-            }
-        };
+                Some(last) => {
+                    let path = &last.path;
+                    let mut file = OpenOptions::new().write(true).open(path).map_err(io_err(path))?;
+                    let len = if !last.header_ok {
+                        // A torn segment header with nothing after it: the segment
+                        // was being created. Write it again.
+                        truncated_bytes = scan.torn.as_ref().map_or(0, |t| t.bytes);
+                        file.set_len(0).map_err(io_err(path))?;
+                        file.write_all(&encode_segment_header(last.first_seq)).map_err(io_err(path))?;
+                        SEGMENT_HEADER_LEN as u64
+                    } else {
+                        if let Some(torn) = &scan.torn {
+                            truncated_bytes = torn.bytes;
+                            file.set_len(last.good_len).map_err(io_err(path))?;
+                        }
+                        last.good_len
+                    };
+                    // Zeros allocated ahead of the records (a clean end) stay.
+                    let allocated = file.metadata().map_err(io_err(path))?.len().max(len);
+                    if syncs {
+                        // Also makes durable what a crash under a lax policy left
+                        // only in the page cache: it is about to be built upon.
+                        file.sync_all().map_err(io_err(path))?;
+                    }
+                    let next = scan.next_seq.unwrap_or(last.first_seq);
+                    (file, path.clone(), len, allocated, last.records, next, false)
+                }
+            };
         if syncs {
             sync_dir(dir)?;
         }
@@ -224,6 +246,8 @@ impl Journal {
             _lock: lock,
             file,
             segment_path,
+            file_pos: tail_len,
+            allocated,
             buf: Vec::with_capacity(64 * 1024),
             splits: Vec::new(),
             tail_len,
@@ -335,8 +359,25 @@ impl Journal {
     }
 
     fn write_range(&mut self, start: usize, end: usize) -> Result<(), JournalError> {
-        if start < end {
-            self.file.write_all(&self.buf[start..end]).map_err(io_err(&self.segment_path))?;
+        if start == end {
+            return Ok(());
+        }
+        let path = &self.segment_path;
+        self.file.write_all_at(&self.buf[start..end], self.file_pos).map_err(io_err(path))?;
+        self.file_pos += (end - start) as u64;
+        if self.file_pos > self.allocated {
+            // Appended beyond the zeros: the file grew to here.
+            self.allocated = self.file_pos;
+        }
+        if self.options.syncs() && self.file_pos + RECORD_HEADER_LEN as u64 > self.allocated {
+            // Zeros up to the next multiple of PREALLOCATE_BYTES past the
+            // records (at least a record header's worth), synced with them.
+            let target = (self.file_pos + RECORD_HEADER_LEN as u64).next_multiple_of(PREALLOCATE_BYTES);
+            while self.allocated < target {
+                let n = (target - self.allocated).min(ZEROS.len() as u64) as usize;
+                self.file.write_all_at(&ZEROS[..n], self.allocated).map_err(io_err(path))?;
+                self.allocated += n as u64;
+            }
         }
         Ok(())
     }
@@ -352,6 +393,11 @@ impl Journal {
     /// and makes a new one starting at `first_seq` the current segment.
     fn roll_over(&mut self, first_seq: u64) -> Result<(), JournalError> {
         let syncs = self.options.syncs();
+        if self.allocated > self.file_pos {
+            // A closed segment ends at its last record: only the last one
+            // may have zeros after its records.
+            self.file.set_len(self.file_pos).map_err(io_err(&self.segment_path))?;
+        }
         if syncs {
             // A later segment exists only once every earlier one is complete
             // on disk, so damage before the last segment is never a torn write.
@@ -360,6 +406,8 @@ impl Journal {
         let (file, path) = create_segment(&self.dir, first_seq, syncs)?;
         self.file = file;
         self.segment_path = path;
+        self.file_pos = SEGMENT_HEADER_LEN as u64;
+        self.allocated = self.file_pos;
         Ok(())
     }
 
@@ -428,7 +476,7 @@ fn lock_dir(dir: &Path) -> Result<File, JournalError> {
 }
 
 /// Creates the segment file for `first_seq` with its header, durably when
-/// `syncs`, and returns it positioned after the header.
+/// `syncs`.
 fn create_segment(dir: &Path, first_seq: u64, syncs: bool) -> Result<(File, PathBuf), JournalError> {
     let path = dir.join(segment_file_name(first_seq));
     let mut file = OpenOptions::new().write(true).create_new(true).open(&path).map_err(io_err(&path))?;

@@ -23,6 +23,7 @@ enum Op {
     /// (in 1/1000), reopen.
     Tear(u16),
     /// Drop the journal, append these bytes to the last segment, reopen.
+    /// Zeros are not garbage but space allocated ahead: they stay.
     Garbage(Vec<u8>),
 }
 
@@ -33,6 +34,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Reopen),
         2 => (0u16..=1000).prop_map(Op::Tear),
         1 => prop::collection::vec(any::<u8>(), 1..60).prop_map(Op::Garbage),
+        1 => (1usize..100).prop_map(|n| Op::Garbage(vec![0; n])),
     ]
 }
 
@@ -40,9 +42,12 @@ fn op() -> impl Strategy<Value = Op> {
 #[derive(Debug)]
 struct Segment {
     first_seq: u64,
+    /// End of the records.
     len: u64,
     /// End offset of each record.
     ends: Vec<u64>,
+    /// Length of the file: `len`, then zeros.
+    file_len: u64,
 }
 
 /// What must be on disk.
@@ -66,26 +71,37 @@ impl Model {
                     first_seq: r.seq,
                     len: SEGMENT_HEADER_LEN as u64,
                     ends: vec![],
+                    file_len: SEGMENT_HEADER_LEN as u64,
                 });
             }
             let last = self.segments.last_mut().unwrap();
             if !last.ends.is_empty() && last.len >= self.segment_bytes {
+                // A closed segment is cut to its last record.
+                last.file_len = last.len;
                 self.segments.push(Segment {
                     first_seq: r.seq,
                     len: SEGMENT_HEADER_LEN as u64,
                     ends: vec![],
+                    file_len: SEGMENT_HEADER_LEN as u64,
                 });
             }
             let last = self.segments.last_mut().unwrap();
             last.len += (RECORD_HEADER_LEN + r.payload.len()) as u64;
             last.ends.push(last.len);
+            last.file_len = last.file_len.max(last.len);
             self.records.push(r);
         }
     }
 
-    /// The last segment cut at `cut`; returns the bytes recovery discards.
-    fn cut(&mut self, cut: u64) -> u64 {
+    /// The last segment, whose bytes were `before`, cut at `cut`; returns
+    /// the bytes recovery discards.
+    fn cut(&mut self, cut: u64, before: &[u8]) -> u64 {
         let last = self.segments.last_mut().unwrap();
+        if cut >= last.len && cut >= SEGMENT_HEADER_LEN as u64 {
+            // Only zeros cut: still a clean end.
+            last.file_len = cut;
+            return 0;
+        }
         let (kept, len) = if cut < SEGMENT_HEADER_LEN as u64 {
             (0, SEGMENT_HEADER_LEN as u64)
         } else {
@@ -94,10 +110,35 @@ impl Model {
         };
         let discarded = if cut < SEGMENT_HEADER_LEN as u64 { cut } else { cut - len };
         let lost = last.ends.len() - kept;
+        if discarded > 0 && cut >= len && before[len as usize..cut as usize].iter().all(|&b| b == 0) {
+            // What is left of the cut record reads as zeros allocated ahead
+            // (the first bytes of a record of empty payload are its zero
+            // length): a clean end, the stub kept and written over next.
+            last.ends.truncate(kept);
+            last.len = len;
+            last.file_len = cut;
+            self.records.truncate(self.records.len() - lost);
+            return 0;
+        }
         last.ends.truncate(kept);
         last.len = len;
+        last.file_len = len;
         self.records.truncate(self.records.len() - lost);
         discarded
+    }
+
+    /// `bytes` appended to the last segment; returns the bytes recovery
+    /// discards.
+    fn garbage(&mut self, bytes: &[u8]) -> u64 {
+        let last = self.segments.last_mut().unwrap();
+        let file_len = last.file_len + bytes.len() as u64;
+        if bytes.iter().all(|&b| b == 0) {
+            last.file_len = file_len;
+            return 0;
+        }
+        // Everything after the records goes, zeros before the garbage too.
+        last.file_len = last.len;
+        file_len - last.len
     }
 }
 
@@ -115,7 +156,7 @@ fn check(
         segment_paths(dir).iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
     let expected: Vec<_> = model.segments.iter().map(|s| segment_file_name(s.first_seq)).collect();
     prop_assert_eq!(names, expected);
-    prop_assert_eq!(segment_lens(dir), model.segments.iter().map(|s| s.len).collect::<Vec<_>>());
+    prop_assert_eq!(segment_lens(dir), model.segments.iter().map(|s| s.file_len).collect::<Vec<_>>());
     let v = verify(dir).unwrap();
     prop_assert!(v.is_clean());
     prop_assert_eq!(v.records, model.records.len() as u64);
@@ -130,7 +171,12 @@ fn run(segment_bytes: u64, first_seq: u64, ops: Vec<Op>) -> Result<(), TestCaseE
         first_seq,
         records: vec![],
         pending: vec![],
-        segments: vec![Segment { first_seq, len: SEGMENT_HEADER_LEN as u64, ends: vec![] }],
+        segments: vec![Segment {
+            first_seq,
+            len: SEGMENT_HEADER_LEN as u64,
+            ends: vec![],
+            file_len: SEGMENT_HEADER_LEN as u64,
+        }],
     };
     let (journal, report) = Journal::open(dir.path(), options).unwrap();
     check(dir.path(), &model, &report, 0)?;
@@ -163,10 +209,10 @@ fn run(segment_bytes: u64, first_seq: u64, ops: Vec<Op>) -> Result<(), TestCaseE
                 drop(journal.take());
                 model.pending.clear();
                 let path = segment_paths(dir.path()).pop().unwrap();
-                let len = std::fs::metadata(&path).unwrap().len();
-                let cut = len * u64::from(fraction) / 1000;
+                let before = std::fs::read(&path).unwrap();
+                let cut = before.len() as u64 * u64::from(fraction) / 1000;
                 std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(cut).unwrap();
-                model.cut(cut)
+                model.cut(cut, &before)
             }
             Op::Garbage(bytes) => {
                 drop(journal.take());
@@ -175,7 +221,7 @@ fn run(segment_bytes: u64, first_seq: u64, ops: Vec<Op>) -> Result<(), TestCaseE
                 let mut data = std::fs::read(&path).unwrap();
                 data.extend_from_slice(&bytes);
                 std::fs::write(&path, data).unwrap();
-                bytes.len() as u64
+                model.garbage(&bytes)
             }
         };
         let (j, report) = Journal::open(dir.path(), options).unwrap();

@@ -340,7 +340,9 @@ fn kill_restart_keeps_every_acknowledged_command() {
 }
 
 /// The records of one journal segment file, as far as their lengths say
-/// (no CRC check): `(offset, end, seq)` each; `None` without a whole header.
+/// (no CRC check): `(offset, end, seq)` each, up to a record header of
+/// zeros (where the records end and the zeros the writer allocated ahead
+/// begin); `None` without a whole header.
 fn segment_records(bytes: &[u8]) -> Option<Vec<(usize, usize, u64)>> {
     const HEADER: usize = 32;
     const RECORD: usize = 28;
@@ -349,7 +351,7 @@ fn segment_records(bytes: &[u8]) -> Option<Vec<(usize, usize, u64)>> {
     }
     let mut records = Vec::new();
     let mut at = HEADER;
-    while at + RECORD <= bytes.len() {
+    while at + RECORD <= bytes.len() && bytes[at..at + RECORD].iter().any(|&b| b != 0) {
         let len = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize;
         let end = at + RECORD + len;
         if end > bytes.len() {
@@ -383,8 +385,10 @@ struct Expected {
     truncated: u64,
 }
 
-/// Damages the end of the newest journal segment: chops 1..=64 bytes off or
-/// flips one of the last 32 bytes. Returns `Err` (and changes nothing)
+/// Damages the end of the newest journal segment's records as a torn
+/// write would: loses 1..=64 bytes of the last ones (cut off the file, or
+/// back to zeros when the writer had allocated zeros ahead of them) or
+/// flips one of their last 32 bytes. Returns `Err` (and changes nothing)
 /// when the damage would leave the segment without a record or reach a
 /// record a snapshot already covers (a crash cannot lose those: a snapshot
 /// is only written once its commands are durable).
@@ -397,19 +401,36 @@ fn damage_tail(data: &Path, rng: &mut Rng, chop: bool) -> Result<Expected, Strin
     let len = bytes.len();
     let no_record = || format!("{name} ({len} bytes) would keep no record");
     let records = segment_records(&bytes).ok_or_else(no_record)?;
+    // Where the records end: the file's end, or the zeros allocated ahead.
+    let written = records.last().map_or(32, |&(_, end, _)| end);
+    let zeros_ahead = written < len;
     let expected = if chop {
         let cut = rng.range(1, 64) as usize;
-        let new_len = len.saturating_sub(cut);
+        let mut new_len = written.saturating_sub(cut);
+        if zeros_ahead {
+            // The lost bytes read as the zeros they replaced; those that
+            // were zeros already change nothing, so the damage starts at
+            // the first that was not (or nowhere).
+            new_len = (new_len..written).find(|&i| bytes[i] != 0).unwrap_or(written);
+        }
         let kept = segment_records(&bytes[..new_len]).ok_or_else(no_record)?;
         let &(_, end, seq) = kept.last().ok_or_else(no_record)?;
-        bytes.truncate(new_len);
+        // What recovery cuts: the torn bytes, and with them the zeros after
+        // (a record lost from its first byte leaves a clean end).
+        let truncated = if zeros_ahead {
+            bytes[new_len..written].fill(0);
+            if new_len == end { 0 } else { len - end }
+        } else {
+            bytes.truncate(new_len);
+            new_len - end
+        };
         Expected {
-            what: format!("chopped {cut} of {len} bytes off {name}"),
+            what: format!("chopped {cut} of {written} bytes of records ({len} in all) off {name}"),
             last_seq: seq,
-            truncated: (new_len - end) as u64,
+            truncated: truncated as u64,
         }
     } else {
-        let at = len.saturating_sub(rng.range(1, 32) as usize);
+        let at = written.saturating_sub(rng.range(1, 32) as usize);
         if at < 32 {
             return Err(no_record());
         }
