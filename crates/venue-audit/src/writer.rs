@@ -97,6 +97,11 @@ pub struct AuditWriter {
     failed: bool,
     /// Reused for every line, so appending allocates only while it grows.
     line: String,
+    /// Length of the file with the buffered lines.
+    len: u64,
+    /// Where the last [`start_writeback`](AuditWriter::start_writeback)
+    /// ended: the next one covers only what was written since.
+    written_back: u64,
 }
 
 impl AuditWriter {
@@ -147,6 +152,8 @@ impl AuditWriter {
             truncated_bytes,
             failed: false,
             line: String::new(),
+            len: complete_len,
+            written_back: complete_len,
         })
     }
 
@@ -202,6 +209,7 @@ impl AuditWriter {
             self.failed = true;
             return Err(err);
         }
+        self.len += self.line.len() as u64;
         self.last_seq = Some(seq);
         self.last_hash = hash;
         Ok(())
@@ -221,11 +229,17 @@ impl AuditWriter {
     /// (nobody reads them back): a later [`sync`](Self::sync) then has
     /// little left to write, and the writes are spread out instead of
     /// arriving at the disk in one burst.
+    ///
+    /// Only the lines written since the last call are covered: the cost of
+    /// a call does not grow with the file.
     pub fn start_writeback(&mut self) -> io::Result<()> {
         self.flush()?;
-        rustix::fs::fadvise(self.out.get_ref(), 0, None, rustix::fs::Advice::DontNeed)
+        let Some(len) = std::num::NonZeroU64::new(self.len - self.written_back) else { return Ok(()) };
+        rustix::fs::fadvise(self.out.get_ref(), self.written_back, Some(len), rustix::fs::Advice::DontNeed)
             .map_err(io::Error::from)
-            .inspect_err(|_| self.failed = true)
+            .inspect_err(|_| self.failed = true)?;
+        self.written_back = self.len;
+        Ok(())
     }
 
     /// Flushes and waits until the lines are on disk: they survive a power
