@@ -1131,13 +1131,26 @@ pub struct Scope {
     members: Vec<Member>,
     required: Vec<u32>,
     deep: TagSet,
+    /// The tags of `members`, and for each 64-tag word of that set the
+    /// number of members below it: a member's index in `members` (sorted by
+    /// tag) is that count plus the members set below it in its word. The
+    /// validator asks for up to three scopes per field of every message;
+    /// this answers in a few instructions where a binary search took the
+    /// validator's largest share of the gateway's time.
+    direct: TagSet,
+    ranks: [u16; 16],
 }
 
 impl Scope {
     /// The member with this tag, directly in this scope (not inside one of its
     /// groups).
     pub fn member(&self, tag: u32) -> Option<&Member> {
-        self.members.binary_search_by_key(&tag, |m| m.tag).ok().map(|i| &self.members[i])
+        if !self.direct.contains(tag) {
+            return None;
+        }
+        let word = (tag / 64) as usize;
+        let below = self.direct.0[word] & ((1u64 << (tag % 64)) - 1);
+        self.members.get(usize::from(self.ranks[word]) + below.count_ones() as usize)
     }
 
     /// The tags every instance of this scope must carry, ascending.
@@ -1302,6 +1315,14 @@ fn compile_scope(items: &'static [Item]) -> Scope {
         assert!(pair[0].tag != pair[1].tag, "tag {} twice in one scope", pair[0].tag);
     }
     scope.required = scope.members.iter().filter(|m| m.required).map(|m| m.tag).collect();
+    for member in &scope.members {
+        scope.direct.insert(member.tag);
+    }
+    let mut below = 0u16;
+    for word in 0..16 {
+        scope.ranks[word] = below;
+        below += scope.direct.0[word].count_ones() as u16;
+    }
     scope
 }
 
@@ -1378,6 +1399,31 @@ mod tests {
         for tag in 0..=2 * MAX_DICTIONARY_TAG {
             assert_eq!(dict.field(tag).map(|f| f.tag), field_def(tag).map(|f| f.tag), "tag {tag}");
         }
+    }
+
+    #[test]
+    fn every_scope_finds_its_members_as_a_binary_search_does() {
+        fn check(scope: &Scope, name: &str, checked: &mut usize) {
+            for tag in 0..=2 * MAX_DICTIONARY_TAG {
+                let searched = scope.members.binary_search_by_key(&tag, |m| m.tag).ok();
+                let found = scope.member(tag).map(|m| m as *const Member);
+                assert_eq!(found, searched.map(|i| &scope.members[i] as *const Member), "{name}: tag {tag}");
+            }
+            *checked += 1;
+            for member in &scope.members {
+                if let Some(group) = &member.group {
+                    check(&group.entry, &format!("{name}/{}", group.count_tag), checked);
+                }
+            }
+        }
+        let dict = Dictionary::fix44();
+        let mut checked = 0;
+        check(dict.header(), "header", &mut checked);
+        check(dict.trailer(), "trailer", &mut checked);
+        for message in dict.messages() {
+            check(&message.body, message.name, &mut checked);
+        }
+        assert!(checked > dict.messages().len() + 2, "nested groups checked too");
     }
 
     #[test]
