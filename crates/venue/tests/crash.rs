@@ -416,13 +416,14 @@ fn damage_tail(data: &Path, rng: &mut Rng, chop: bool) -> Result<Expected, Strin
         let kept = segment_records(&bytes[..new_len]).ok_or_else(no_record)?;
         let &(_, end, seq) = kept.last().ok_or_else(no_record)?;
         // What recovery cuts: the torn bytes, and with them the zeros after
-        // (a record lost from its first byte leaves a clean end).
+        // (what is left of the damaged record may read as zeros too: then
+        // the records end cleanly where it began).
         let truncated = if zeros_ahead {
             bytes[new_len..written].fill(0);
-            if new_len == end { 0 } else { len - end }
+            if bytes[end..written].iter().all(|&b| b == 0) { 0 } else { len - end }
         } else {
             bytes.truncate(new_len);
-            new_len - end
+            if bytes[end..].iter().all(|&b| b == 0) { 0 } else { new_len - end }
         };
         Expected {
             what: format!("chopped {cut} of {written} bytes of records ({len} in all) off {name}"),
