@@ -6,7 +6,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::io::Write;
 
-use common::{ACCOUNT_KEYS, ALICE, BOB, CAROL, Entry, TempFile, session, split_lines, write_log};
+use common::{ACCOUNT_KEYS, ALICE, BOB, CAROL, Entry, TempFile, append_all, session, split_lines, write_log};
 use venue_audit::{
     AccountMask, AuditWriter, LineProblem, MaskPolicy, VerifyError, WriterError, render, verify,
     verify_against,
@@ -294,9 +294,7 @@ fn reopening_continues_the_chain() {
     assert_eq!(writer.last_seq(), Some(20));
     assert_eq!(writer.last_hash(), hash_after_first);
     assert_eq!(writer.truncated_bytes(), 0);
-    for entry in second {
-        writer.append(entry.seq, entry.time, entry.origin, &entry.command, &entry.outcome).expect("append");
-    }
+    append_all(&mut writer, second);
     writer.flush().expect("flush");
     let last_hash = writer.last_hash().to_owned();
     drop(writer);
@@ -323,15 +321,11 @@ fn started_writeback_leaves_every_line_readable_while_the_writer_goes_on() {
     let entries = session();
     let (first, second) = entries.split_at(20);
     let mut writer = AuditWriter::open(file.path(), MaskPolicy::default()).expect("open");
-    for entry in first {
-        writer.append(entry.seq, entry.time, entry.origin, &entry.command, &entry.outcome).expect("append");
-    }
+    append_all(&mut writer, first);
     writer.start_writeback().expect("writeback");
     let report = verify(file.path()).expect("the first batch verifies on its own");
     assert_eq!((report.lines, report.last_seq), (20, Some(20)));
-    for entry in second {
-        writer.append(entry.seq, entry.time, entry.origin, &entry.command, &entry.outcome).expect("append");
-    }
+    append_all(&mut writer, second);
     writer.start_writeback().expect("writeback");
     drop(writer);
     let once = TempFile::new("writeback-once");
@@ -356,9 +350,7 @@ fn reopening_cuts_a_torn_line_and_goes_on() {
     let mut writer = AuditWriter::open(file.path(), MaskPolicy::default()).expect("reopen");
     assert_eq!(writer.truncated_bytes(), partial.len() as u64);
     assert_eq!(writer.last_seq(), Some(10));
-    for entry in &entries[10..] {
-        writer.append(entry.seq, entry.time, entry.origin, &entry.command, &entry.outcome).expect("append");
-    }
+    append_all(&mut writer, &entries[10..]);
     drop(writer);
     assert_eq!(verify(file.path()).expect("verifies").lines, entries.len() as u64);
 

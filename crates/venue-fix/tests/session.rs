@@ -1015,13 +1015,20 @@ fn reconnect_continues_the_sequence() {
 
 // ---- persistence --------------------------------------------------------------
 
-#[test]
-fn file_store_survives_a_restart() {
-    let dir = TempDir::new("restart");
+/// A harness over a file store in `dir` (no fsync), logged on at T0: the
+/// venue's Logon is our message 1.
+fn logged_on_over_files(dir: &TempDir) -> Harness {
     let store = FileStore::open(dir.path()).unwrap().with_fsync(false);
     let mut h = Harness::with(config(), Box::new(store));
     let logon = h.client.logon(T0, 30);
-    h.feed(&logon, T0); // our 1
+    h.feed(&logon, T0);
+    h
+}
+
+#[test]
+fn file_store_survives_a_restart() {
+    let dir = TempDir::new("restart");
+    let mut h = logged_on_over_files(&dir); // our 1
     h.send_app("C-2", T0 + SEC); // our 2
     let order = h.client.order(T0 + SEC, "O-2");
     h.feed(&order, T0 + SEC);
@@ -1312,10 +1319,7 @@ fn reports_stored_while_disconnected_are_resent_after_logon() {
 #[test]
 fn a_batch_is_numbered_in_order_stored_together_and_sent_as_one() {
     let dir = TempDir::new("batch");
-    let store = FileStore::open(dir.path()).unwrap().with_fsync(false);
-    let mut h = Harness::with(config(), Box::new(store));
-    let logon = h.client.logon(T0, 30);
-    h.feed(&logon, T0); // our 1
+    let mut h = logged_on_over_files(&dir); // our 1
     let mut out = Vec::new();
     let mut batch = h.session.batch(T0 + SEC);
     assert_eq!(batch.add("8", |e| exec_report_body(e, "C-2", T0)).unwrap(), 2);

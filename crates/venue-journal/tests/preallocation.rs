@@ -127,7 +127,7 @@ fn a_record_torn_inside_the_zeros_is_cut_off_and_writing_goes_on() {
     // first half reached the disk.
     let (dir, records, path, end) = built("prealloc-torn", 5);
     let mut next = Vec::new();
-    venue_journal_encode(&rec(6), &mut next);
+    encoded(&rec(6), &mut next);
     write_at(&path, end, &next[..next.len() / 2]);
     let (read, torn) = read_all(dir.path(), 0);
     assert_eq!(read, records);
@@ -165,15 +165,23 @@ fn data_after_a_header_of_zeros_is_a_torn_tail_in_the_last_segment() {
     assert_eq!((report.next_seq, report.truncated_bytes), (5, PREALLOCATE_BYTES - end));
 }
 
-#[test]
-fn data_after_a_header_of_zeros_in_an_earlier_segment_is_corruption() {
-    let dir = TempDir::new("prealloc-corrupt");
+/// Records 1..=5 in segments of three, then the first `zeros` bytes of
+/// record 3 (the first segment's last) overwritten with zeros; returns the
+/// directory and where record 3 starts.
+fn first_segment_zeroed(name: &str, zeros: u64) -> (TempDir, u64) {
+    let dir = TempDir::new(name);
     let records: Vec<Record> = (1..=5).map(rec).collect();
     append(dir.path(), syncing(150), &records);
     let first = segment_paths(dir.path())[0].clone();
-    // The first segment's last record zeroed, one byte of its payload kept.
     let last_start = SEGMENT_HEADER_LEN as u64 + 2 * RECORD_LEN;
-    write_at(&first, last_start, &vec![0; RECORD_LEN as usize - 1]);
+    write_at(&first, last_start, &vec![0; zeros as usize]);
+    (dir, last_start)
+}
+
+#[test]
+fn data_after_a_header_of_zeros_in_an_earlier_segment_is_corruption() {
+    // The first segment's last record zeroed, one byte of its payload kept.
+    let (dir, last_start) = first_segment_zeroed("prealloc-corrupt", RECORD_LEN - 1);
     let at = last_start + RECORD_LEN - 1;
     let report = verify(dir.path()).expect("verify");
     let corruption = report.corruption.expect("corruption");
@@ -197,12 +205,7 @@ fn a_zeroed_stretch_in_an_earlier_segment_is_caught_by_the_next_segments_first_s
     // Zeros over an earlier segment's last record look like its clean end;
     // the record is not lost silently, because the next segment does not
     // start where the zeros say this one ended.
-    let dir = TempDir::new("prealloc-gap");
-    let records: Vec<Record> = (1..=5).map(rec).collect();
-    append(dir.path(), syncing(150), &records);
-    let first = segment_paths(dir.path())[0].clone();
-    let last_start = SEGMENT_HEADER_LEN as u64 + 2 * RECORD_LEN;
-    write_at(&first, last_start, &vec![0; RECORD_LEN as usize]);
+    let (dir, _) = first_segment_zeroed("prealloc-gap", RECORD_LEN);
     let corruption = verify(dir.path()).expect("verify").corruption.expect("corruption");
     assert_eq!(corruption.reason, CorruptReason::SeqGap { expected: 3, found: 4 });
     assert!(matches!(Journal::open(dir.path(), syncing(150)), Err(JournalError::Corrupt(_))));
@@ -229,7 +232,7 @@ fn fewer_zeros_than_a_record_header_end_a_segment_cleanly() {
 
 /// The bytes of `r` as the journal writes them: written through a journal
 /// of its own and read back.
-fn venue_journal_encode(r: &Record, out: &mut Vec<u8>) {
+fn encoded(r: &Record, out: &mut Vec<u8>) {
     let dir = TempDir::new("encode");
     let options =
         JournalOptions { durability: Durability::Never, first_seq: r.seq, ..JournalOptions::default() };

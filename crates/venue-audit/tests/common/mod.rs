@@ -226,8 +226,13 @@ impl WithBudget for NewOrder {
 /// Writes `entries` through a fresh writer and flushes.
 pub fn write_log(path: &Path, entries: &[Entry], policy: MaskPolicy) {
     let mut writer = AuditWriter::open(path, policy).expect("open");
+    append_all(&mut writer, entries);
+    writer.sync().expect("sync");
+}
+
+/// Appends `entries` in order (buffered: nothing is flushed).
+pub fn append_all(writer: &mut AuditWriter, entries: &[Entry]) {
     for entry in entries {
         writer.append(entry.seq, entry.time, entry.origin, &entry.command, &entry.outcome).expect("append");
     }
-    writer.sync().expect("sync");
 }
