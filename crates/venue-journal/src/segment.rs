@@ -206,9 +206,11 @@ impl Cursor {
             return Ok(short_header);
         }
         if head[..present].iter().all(|&b| b == 0) {
-            // No record starts with zeros only (its seq is never 0 and its
-            // CRC covers that): this is where the written records end, if
-            // only zeros follow.
+            // No whole record header is zeros (the CRC32C of zeros is not
+            // zero): this is where the written records end, if only zeros
+            // follow. A record cut within its first bytes can leave zeros
+            // too (a length of 0); it is lost either way, as any torn
+            // record is.
             let step = self.rest_is_zero(present as u64)?;
             self.ended = matches!(step, Step::End);
             return Ok(step);
