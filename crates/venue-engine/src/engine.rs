@@ -364,8 +364,8 @@ impl Engine {
     /// for.
     #[inline]
     pub fn prefetch_node(&self, command: &Command) {
-        if let Some((book, id, _)) = self.order_target(command) {
-            book.prefetch_node(id);
+        if let Some((book, id, new_price)) = self.order_target(command) {
+            book.prefetch_node(id, new_price);
         }
     }
 

@@ -1505,10 +1505,19 @@ impl OrderBook {
 
     /// Looks `order_id` up and starts loading its node, without waiting for
     /// the node: the second stage after [`prefetch_order`](Self::prefetch_order).
+    ///
+    /// For an amend, the window slots of `new_price` on both ladders are
+    /// asked for too: the next stage reads the one of the order's side to
+    /// find the level it moves to, and which side that is is in the node
+    /// still on its way.
     #[inline]
-    pub fn prefetch_node(&self, order_id: OrderId) {
+    pub fn prefetch_node(&self, order_id: OrderId, new_price: Option<Price>) {
         if let Some(node) = self.live_node(order_id) {
             crate::index::prefetch_read(node);
+        }
+        if let Some(price) = new_price {
+            self.bids.by_key.prefetch(Ladder::key(Side::Buy, price));
+            self.asks.by_key.prefetch(Ladder::key(Side::Sell, price));
         }
     }
 
