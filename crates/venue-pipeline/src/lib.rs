@@ -432,10 +432,14 @@ impl Log2Histogram {
 
     /// Adds one observation.
     pub fn record(&self, elapsed: Duration) {
+        self.buckets[Self::bucket_of(elapsed)].fetch_add(1, Ordering::Relaxed);
+        self.sum_ns.fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    fn bucket_of(elapsed: Duration) -> usize {
         let micros = elapsed.as_micros() as u64;
         let at = (u64::BITS - micros.leading_zeros()) as usize;
-        self.buckets[at.min(Self::BUCKETS - 1)].fetch_add(1, Ordering::Relaxed);
-        self.sum_ns.fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
+        at.min(Self::BUCKETS - 1)
     }
 
     /// Count in bucket `at` (durations below `2^at` µs and at least
@@ -447,6 +451,36 @@ impl Log2Histogram {
     /// Sum of all observations, ns.
     pub fn sum_ns(&self) -> u64 {
         self.sum_ns.load(Ordering::Relaxed)
+    }
+}
+
+/// A [`Log2Histogram`] being filled by one thread, added to the shared one
+/// in a few atomic adds: an atomic add is a full barrier on x86, and one
+/// per command made the engine wait for every store it had pending (ring
+/// slots whose lines are on other cores).
+#[derive(Debug, Default)]
+struct Log2Tally {
+    buckets: [u64; Log2Histogram::BUCKETS],
+    sum_ns: u64,
+}
+
+impl Log2Tally {
+    fn record(&mut self, elapsed: Duration) {
+        self.buckets[Log2Histogram::bucket_of(elapsed)] += 1;
+        self.sum_ns += elapsed.as_nanos() as u64;
+    }
+
+    /// Adds what was recorded to `histogram` and starts again.
+    fn flush_into(&mut self, histogram: &Log2Histogram) {
+        if self.sum_ns == 0 && self.buckets.iter().all(|&count| count == 0) {
+            return;
+        }
+        for (shared, count) in histogram.buckets.iter().zip(&mut self.buckets) {
+            if *count > 0 {
+                shared.fetch_add(std::mem::take(count), Ordering::Relaxed);
+            }
+        }
+        histogram.sum_ns.fetch_add(std::mem::take(&mut self.sum_ns), Ordering::Relaxed);
     }
 }
 
@@ -806,7 +840,7 @@ impl Clock {
 
 /// Pushes, waiting while the ring is full; returns whether it had to wait.
 fn push_wait<T: Copy>(tx: &mut rtrb::Producer<T>, value: T, shared: &Shared) -> bool {
-    push_all(tx, 1, |_| value, shared)
+    push_all(tx, 1, |_, _| value, shared)
 }
 
 /// Pushes `item(0..n)` in order, as few chunks as the free room allows,
@@ -814,14 +848,17 @@ fn push_wait<T: Copy>(tx: &mut rtrb::Producer<T>, value: T, shared: &Shared) -> 
 /// publishes its items with one store, so a consumer polling the ring sees
 /// the ring's write position change once per chunk instead of once per
 /// item (each change costs it a cache line from the engine's core).
+/// `item` is called once per index, in order, with the number of waits so
+/// far (an item made after a wait can read the clock again).
 fn push_all<T>(
     tx: &mut rtrb::Producer<T>,
     n: usize,
-    mut item: impl FnMut(usize) -> T,
+    mut item: impl FnMut(usize, u32) -> T,
     shared: &Shared,
 ) -> bool {
     let mut backoff = Backoff(0);
     let mut waited = false;
+    let mut waits = 0u32;
     let mut done = 0;
     while done < n {
         let room = match tx.write_chunk_uninit(n - done) {
@@ -834,6 +871,7 @@ fn push_all<T>(
                     return true;
                 }
                 waited = true;
+                waits = waits.saturating_add(1);
                 backoff.snooze();
                 continue;
             }
@@ -842,7 +880,7 @@ fn push_all<T>(
             }
         };
         let len = room.len();
-        room.fill_from_iter((done..done + len).map(&mut item));
+        room.fill_from_iter((done..done + len).map(|k| item(k, waits)));
         done += len;
     }
     waited
@@ -1024,15 +1062,18 @@ fn engine_loop(
 ) -> Engine {
     let mut clock = Clock::new(engine.time().0);
     let mut outputs = Vec::with_capacity(4096);
+    // Each command's time, fixed as it enters the journal ring.
+    let mut times: Vec<Timestamp> = Vec::with_capacity(256);
+    let mut ring_wait = Log2Tally::default();
     let mut idle = Idle(0);
     let mut seq = engine.seq();
     loop {
         let mut worked = false;
         // One clock read per batch: commands popped together share a
         // timestamp (time is still monotonic, and the read costs more than
-        // applying a simple command). A wait on a full ring reads it again,
-        // so commands popped after a stall are not stamped with stale time.
-        // One clock read stamps the batch and times it.
+        // applying a simple command), the time they are sequenced at. A
+        // wait on the full journal ring reads it again (see below). One
+        // clock read stamps the batch and times it.
         let batch_start = Instant::now();
         let mut now = Timestamp(clock.at(batch_start));
         let chunk = read_up_to(inbound, 256);
@@ -1046,6 +1087,30 @@ fn engine_loop(
         let command_at = |i: usize| if i < front.len() { &front[i] } else { &back[i - front.len()] };
         for i in 0..len.min(3) {
             engine.prefetch(&command_at(i).1);
+        }
+        // The batch goes to the journal ring before any of it is applied:
+        // one run of stores the core can overlap (each slot is a cache line
+        // the journal's core last held), instead of one command's stores
+        // between each apply. The journal is the command log, so writing it
+        // ahead of the engine changes nothing it records; outputs are still
+        // released only once durable. A command made after a wait on a full
+        // ring reads the clock again, so it is not stamped with stale time.
+        times.clear();
+        {
+            let (seq0, mut waits_seen) = (seq, 0u32);
+            push_all(
+                &mut rings.journal,
+                len,
+                |k, waits| {
+                    if waits != waits_seen {
+                        waits_seen = waits;
+                        now = Timestamp(clock.now());
+                    }
+                    times.push(now);
+                    Sequenced { seq: seq0 + 1 + k as u64, time: now, command: command_at(k).1 }
+                },
+                shared,
+            );
         }
         for i in 0..len {
             let &(origin, command, submitted) = command_at(i);
@@ -1061,24 +1126,22 @@ fn engine_loop(
             worked = true;
             seq += 1;
             if let Some(submitted) = submitted {
-                shared.stats.ring_wait.record(batch_start.saturating_duration_since(submitted));
+                ring_wait.record(batch_start.saturating_duration_since(submitted));
             }
+            // A journal that failed mid-push left the rest unstamped.
+            let now = times.get(i).copied().unwrap_or(now);
             let sequenced = Sequenced { seq, time: now, command };
-            let mut waited = push_wait(&mut rings.journal, sequenced, shared);
             outputs.clear();
             engine.apply(&sequenced, &mut outputs);
             for tap in &mut rings.tap {
                 let tapped = Tapped { sequenced, origin, outputs: outputs.len() as u32 };
-                waited |= push_wait(tap, tapped, shared);
+                push_wait(tap, tapped, shared);
             }
             let last = outputs.len().wrapping_sub(1);
             for tx in &mut rings.outputs {
                 let stamped =
-                    |i: usize| Stamped { seq, time: now, origin, last: i == last, output: outputs[i] };
-                waited |= push_all(tx, outputs.len(), stamped, shared);
-            }
-            if waited {
-                now = Timestamp(clock.now());
+                    |i: usize, _| Stamped { seq, time: now, origin, last: i == last, output: outputs[i] };
+                push_all(tx, outputs.len(), stamped, shared);
             }
             if snapshot_every > 0 && seq.is_multiple_of(snapshot_every) {
                 shared.snapshot_requested.store(true, Ordering::Relaxed);
@@ -1088,6 +1151,7 @@ fn engine_loop(
             chunk.commit_all();
         }
         shared.stats.applied.store(seq, Ordering::Release);
+        ring_wait.flush_into(&shared.stats.ring_wait);
         if worked {
             shared.stats.engine_batch.record(batch_start.elapsed());
         }
@@ -1244,7 +1308,21 @@ mod tests {
             if n == 0 {
                 break;
             }
-            waited |= push_all(&mut tx, n as usize, |i| next + i as u64, &shared);
+            // Items after a wait are told so (the engine re-reads its clock
+            // for them), and the count never goes back.
+            let mut seen_waits = 0u32;
+            let this = push_all(
+                &mut tx,
+                n as usize,
+                |i, waits| {
+                    assert!(waits >= seen_waits, "wait count went back");
+                    seen_waits = waits;
+                    next + i as u64
+                },
+                &shared,
+            );
+            assert_eq!(this, seen_waits > 0, "a wait is reported to the items after it");
+            waited |= this;
             next += n;
         }
         let seen = reader.join().expect("reader");
