@@ -628,8 +628,12 @@ fn check_stream(commands: &[Sequenced], snapshot_after: usize) -> Result<(), Tes
     let mut model = TransferModel::new();
     let mut outputs: Vec<Vec<Output>> = Vec::with_capacity(commands.len());
     let mut snapshot = None;
+    // The pipeline's snapshots are clones of the live engine, the later
+    // ones cloned into an earlier copy (`clone_from`, reusing its memory).
+    let mut cloned = None;
     if snapshot_after == 0 {
         snapshot = Some(encoded(&live.export()));
+        cloned = Some(live.clone());
     }
     for (at, command) in commands.iter().enumerate() {
         let before = live.state_hash();
@@ -664,6 +668,7 @@ fn check_stream(commands: &[Sequenced], snapshot_after: usize) -> Result<(), Tes
         outputs.push(out);
         if at + 1 == snapshot_after {
             snapshot = Some(encoded(&live.export()));
+            cloned = Some(live.clone());
         }
     }
     let final_state = live.export();
@@ -706,7 +711,24 @@ fn check_stream(commands: &[Sequenced], snapshot_after: usize) -> Result<(), Tes
     prop_assert_eq!(restored.state_hash(), live.state_hash());
     prop_assert_eq!(restored.seq(), live.seq());
     prop_assert_eq!(restored.time(), live.time());
-    prop_assert_eq!(restored.export(), final_state);
+    prop_assert_eq!(restored.export(), final_state.clone());
+
+    // (b) a clone, and a clone into an engine holding other state (the
+    // replay, at the end of the stream), go on as the live engine did.
+    let cloned = cloned.expect("clone taken");
+    let mut reused = replay;
+    reused.clone_from(&cloned);
+    prop_assert_eq!(reused.state_hash(), cloned.state_hash());
+    for engine in [cloned, reused] {
+        let mut engine = engine;
+        for (command, expected) in commands[snapshot_after..].iter().zip(&outputs[snapshot_after..]) {
+            let mut out = Vec::new();
+            engine.apply(command, &mut out);
+            prop_assert_eq!(&out, expected, "cloned engine diverged at {:?}", command);
+        }
+        prop_assert_eq!(engine.state_hash(), live.state_hash());
+        prop_assert_eq!(engine.export(), final_state.clone());
+    }
 
     // (d) after cancelling everything, only pending withdrawals are held.
     let last = commands.last().map_or(0, |c| c.seq);

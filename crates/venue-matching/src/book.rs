@@ -231,7 +231,7 @@ struct Level {
 }
 
 /// Price levels of one side, best last. See the module documentation.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 struct Ladder {
     entries: Vec<(i64, u32)>,
     /// Key → level for every entry: O(1) lookup of an existing level.
@@ -239,6 +239,20 @@ struct Ladder {
     /// Emptied levels kept in place (never the last entry): re-using one
     /// when its price comes back costs no array move.
     empty: u32,
+}
+
+/// `clone_from` keeps the target's allocations (see [`OrderTable`]).
+impl Clone for Ladder {
+    fn clone(&self) -> Self {
+        Ladder { entries: self.entries.clone(), by_key: self.by_key.clone(), empty: self.empty }
+    }
+
+    fn clone_from(&mut self, source: &Self) {
+        let Ladder { entries, by_key, empty } = self;
+        entries.clone_from(&source.entries);
+        by_key.clone_from(&source.by_key);
+        *empty = source.empty;
+    }
 }
 
 impl Ladder {
@@ -335,7 +349,7 @@ pub struct BookSnapshot {
 
 /// The order book of one instrument. See the crate documentation for the
 /// rules and the module documentation for the layout.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct OrderBook {
     spec: InstrumentSpec,
     status: TradingStatus,
@@ -362,6 +376,77 @@ pub struct OrderBook {
     /// Set when emptied levels outnumber live ones; compaction runs at the
     /// start of the next command.
     compact_due: bool,
+}
+
+/// `clone_from` keeps the target's allocations: the engine clones itself
+/// into the previous snapshot's copy, so a snapshot of many books copies
+/// memory the process already has instead of faulting in fresh pages (for
+/// a hundred books, most of the pause).
+impl Clone for OrderBook {
+    fn clone(&self) -> Self {
+        OrderBook {
+            spec: self.spec.clone(),
+            status: self.status,
+            max_orders: self.max_orders,
+            nodes: self.nodes.clone(),
+            free_node: self.free_node,
+            levels: self.levels.clone(),
+            free_level: self.free_level,
+            bids: self.bids.clone(),
+            asks: self.asks.clone(),
+            ids: self.ids.clone(),
+            client_ids: self.client_ids.clone(),
+            buy_stops: self.buy_stops.clone(),
+            sell_stops: self.sell_stops.clone(),
+            gtd: self.gtd.clone(),
+            day: self.day.clone(),
+            last_price: self.last_price,
+            next_trade_id: self.next_trade_id,
+            compact_due: self.compact_due,
+        }
+    }
+
+    fn clone_from(&mut self, source: &Self) {
+        // Every field named: a new one must be added here too.
+        let OrderBook {
+            spec,
+            status,
+            max_orders,
+            nodes,
+            free_node,
+            levels,
+            free_level,
+            bids,
+            asks,
+            ids,
+            client_ids,
+            buy_stops,
+            sell_stops,
+            gtd,
+            day,
+            last_price,
+            next_trade_id,
+            compact_due,
+        } = self;
+        spec.clone_from(&source.spec);
+        *status = source.status;
+        *max_orders = source.max_orders;
+        nodes.clone_from(&source.nodes);
+        *free_node = source.free_node;
+        levels.clone_from(&source.levels);
+        *free_level = source.free_level;
+        bids.clone_from(&source.bids);
+        asks.clone_from(&source.asks);
+        ids.clone_from(&source.ids);
+        client_ids.clone_from(&source.client_ids);
+        buy_stops.clone_from(&source.buy_stops);
+        sell_stops.clone_from(&source.sell_stops);
+        gtd.clone_from(&source.gtd);
+        day.clone_from(&source.day);
+        *last_price = source.last_price;
+        *next_trade_id = source.next_trade_id;
+        *compact_due = source.compact_due;
+    }
 }
 
 #[inline]

@@ -11,9 +11,22 @@ use venue_domain::{
 };
 
 /// The books of all instruments, indexed by [`InstrumentId`].
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct Books {
     books: Vec<OrderBook>,
+}
+
+/// `clone_from` clones each book into the target's book (see
+/// [`OrderBook`]'s `Clone`).
+impl Clone for Books {
+    fn clone(&self) -> Self {
+        Books { books: self.books.clone() }
+    }
+
+    fn clone_from(&mut self, source: &Self) {
+        let Books { books } = self;
+        books.clone_from(&source.books);
+    }
 }
 
 /// Why a set of instruments cannot be loaded.

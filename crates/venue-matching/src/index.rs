@@ -57,7 +57,7 @@ pub fn id_map<K, V>(capacity: usize) -> IdMap<K, V> {
 /// lookups (every amend, every order that rests) land near the touch, where
 /// an array index costs no hashing and one cache line instead of two (the
 /// table's control bytes and its bucket).
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub(crate) struct LevelIndex {
     /// Key of `window[0]`.
     lo: i64,
@@ -169,6 +169,21 @@ impl LevelIndex {
     }
 }
 
+/// `clone_from` keeps the target's allocations (see [`OrderTable`]).
+impl Clone for LevelIndex {
+    fn clone(&self) -> Self {
+        LevelIndex { lo: self.lo, window: self.window.clone(), outside: self.outside.clone(), len: self.len }
+    }
+
+    fn clone_from(&mut self, source: &Self) {
+        let LevelIndex { lo, window, outside, len } = self;
+        *lo = source.lo;
+        window.clone_from(&source.window);
+        outside.clone_from(&source.outside);
+        *len = source.len;
+    }
+}
+
 /// Equal when they map the same keys to the same levels, wherever their
 /// windows sit (a book rebuilt from a snapshot places its own).
 impl PartialEq for LevelIndex {
@@ -237,7 +252,6 @@ pub(crate) fn prefetch_read<T>(value: &T) {
 /// walks slots in an order that depends on the insertion history.
 ///
 /// [`iter`]: OrderTable::iter
-#[derive(Clone)]
 pub struct OrderTable<V> {
     /// `(id, value)`, or `(EMPTY, _)` for a free slot.
     slots: Vec<(u64, V)>,
@@ -419,6 +433,23 @@ impl<V: Copy + Default> OrderTable<V> {
     }
 }
 
+/// `clone_from` keeps the target's allocation when it is large enough: a
+/// snapshot is cloned into the previous snapshot's copy, so it copies
+/// memory the process already has instead of faulting in fresh pages.
+impl<V: Clone> Clone for OrderTable<V> {
+    fn clone(&self) -> Self {
+        OrderTable { slots: self.slots.clone(), shift: self.shift, len: self.len }
+    }
+
+    fn clone_from(&mut self, source: &Self) {
+        // Every field named: a new one must be added here too.
+        let OrderTable { slots, shift, len } = self;
+        slots.clone_from(&source.slots);
+        *shift = source.shift;
+        *len = source.len;
+    }
+}
+
 impl<V: Copy + Default> std::ops::Index<OrderId> for OrderTable<V> {
     type Output = V;
 
@@ -447,9 +478,21 @@ impl<V: Copy + Default + std::fmt::Debug> std::fmt::Debug for OrderTable<V> {
 /// A vector kept in ascending order, the next element to take at its end.
 /// Inserting and removing cost a binary search plus a move of the elements
 /// behind the position; with pre-reserved capacity nothing allocates.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct SortedVec<K> {
     items: Vec<K>,
+}
+
+/// `clone_from` keeps the target's allocation (see [`OrderTable`]).
+impl<K: Clone> Clone for SortedVec<K> {
+    fn clone(&self) -> Self {
+        SortedVec { items: self.items.clone() }
+    }
+
+    fn clone_from(&mut self, source: &Self) {
+        let SortedVec { items } = self;
+        items.clone_from(&source.items);
+    }
 }
 
 impl<K: Ord + Copy> SortedVec<K> {
