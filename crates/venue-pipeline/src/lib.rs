@@ -927,6 +927,13 @@ impl Pipeline {
         let (snap_tx, snap_rx) = std::sync::mpsc::sync_channel::<Engine>(1);
         // Copies written come back to be cloned into (see `Engine`'s `Clone`).
         let (spare_tx, spare_rx) = std::sync::mpsc::sync_channel::<Engine>(1);
+        if config.snapshot_every > 0 {
+            // A venue that snapshots periodically gets its first spare now,
+            // a copy of the recovered state made before the engine runs:
+            // after a restart, its first snapshot copies into memory already
+            // there instead of pausing for the page faults.
+            let _ = spare_tx.try_send(engine.clone());
+        }
         let mut tap_tx = Vec::with_capacity(taps);
         let mut tap = Vec::with_capacity(taps);
         for sleeper in &consumer_sleepers[config.consumers..] {
