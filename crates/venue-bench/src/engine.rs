@@ -320,6 +320,7 @@ fn pipeline_throughput(
     durability: Durability,
     gated: bool,
     core: Option<usize>,
+    snapshots: bool,
 ) -> (Throughput, [u64; 2]) {
     let (pipeline, mut streams, _) =
         Pipeline::start(pipeline_config(dir, durability, core), bench.config.clone())
@@ -333,9 +334,10 @@ fn pipeline_throughput(
     let elapsed = started.elapsed().as_secs_f64();
     let commits = pipeline.stats().commits.load(Ordering::Relaxed) - commits_before;
     // Three snapshots, one after the other is written: the first and the
-    // third pause.
+    // third pause. Only where asked for: each is a write of the whole state.
     let mut pauses = [0u64; 3];
-    for (taken, pause) in pauses.iter_mut().enumerate() {
+    let wanted = if snapshots { pauses.len() } else { 0 };
+    for (taken, pause) in pauses.iter_mut().enumerate().take(wanted) {
         pipeline.request_snapshot();
         let deadline = Instant::now() + Duration::from_secs(30);
         while pipeline.stats().snapshots.load(Ordering::Acquire) <= taken as u64 && Instant::now() < deadline
@@ -525,15 +527,17 @@ pub fn run(options: &EngineOptions, progress: &mut dyn FnMut(&str)) -> EngineRep
         let ring = ring_throughput(&measured, core);
         let never = fresh_dir(&options.scratch, "never");
         let (no_fsync, [snapshot_pause_ns, snapshot_pause_again_ns]) =
-            pipeline_throughput(&measured, &never, Durability::Never, false, core);
+            pipeline_throughput(&measured, &never, Durability::Never, false, core, true);
         let never = fresh_dir(&options.scratch, "never-unpinned");
-        let (no_fsync_unpinned, _) = pipeline_throughput(&measured, &never, Durability::Never, false, None);
+        let (no_fsync_unpinned, _) =
+            pipeline_throughput(&measured, &never, Durability::Never, false, None, false);
         let (fsync, _) = pipeline_throughput(
             &measured,
             &fresh_dir(&options.scratch, "always"),
             Durability::Always,
             true,
             core,
+            false,
         );
         let (fsync_interval, _) = pipeline_throughput(
             &measured,
@@ -541,6 +545,7 @@ pub fn run(options: &EngineOptions, progress: &mut dyn FnMut(&str)) -> EngineRep
             Durability::Interval(Duration::from_millis(1)),
             true,
             core,
+            false,
         );
         progress(&format!("{symbols} symbol(s): latency at {} commands/s", options.rate));
         let mut latency = bench;

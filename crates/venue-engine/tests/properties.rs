@@ -719,8 +719,7 @@ fn check_stream(commands: &[Sequenced], snapshot_after: usize) -> Result<(), Tes
     let mut reused = replay;
     reused.clone_from(&cloned);
     prop_assert_eq!(reused.state_hash(), cloned.state_hash());
-    for engine in [cloned, reused] {
-        let mut engine = engine;
+    for mut engine in [cloned, reused] {
         for (command, expected) in commands[snapshot_after..].iter().zip(&outputs[snapshot_after..]) {
             let mut out = Vec::new();
             engine.apply(command, &mut out);

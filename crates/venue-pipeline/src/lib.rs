@@ -472,15 +472,14 @@ impl Log2Tally {
 
     /// Adds what was recorded to `histogram` and starts again.
     fn flush_into(&mut self, histogram: &Log2Histogram) {
-        if self.sum_ns == 0 && self.buckets.iter().all(|&count| count == 0) {
-            return;
-        }
         for (shared, count) in histogram.buckets.iter().zip(&mut self.buckets) {
             if *count > 0 {
                 shared.fetch_add(std::mem::take(count), Ordering::Relaxed);
             }
         }
-        histogram.sum_ns.fetch_add(std::mem::take(&mut self.sum_ns), Ordering::Relaxed);
+        if self.sum_ns > 0 {
+            histogram.sum_ns.fetch_add(std::mem::take(&mut self.sum_ns), Ordering::Relaxed);
+        }
     }
 }
 
@@ -838,9 +837,9 @@ impl Clock {
     }
 }
 
-/// Pushes, waiting while the ring is full; returns whether it had to wait.
-fn push_wait<T: Copy>(tx: &mut rtrb::Producer<T>, value: T, shared: &Shared) -> bool {
-    push_all(tx, 1, |_, _| value, shared)
+/// Pushes, waiting while the ring is full.
+fn push_wait<T: Copy>(tx: &mut rtrb::Producer<T>, value: T, shared: &Shared) {
+    push_all(tx, 1, |_, _| value, shared);
 }
 
 /// Pushes `item(0..n)` in order, as few chunks as the free room allows,
