@@ -114,7 +114,11 @@ pub fn workbench(symbols: usize, accounts: u32, ops: usize, seed: u64) -> Workbe
         // holds (1,500 with room to spare), as an operator sizes them for
         // the expected peak: with 100 books, the default's tables alone
         // would spread over 12 MiB.
-        book: BookConfig { max_orders: (200_000 / symbols as u32).max(10_000), presized_orders: 1_500 },
+        book: BookConfig {
+            max_orders: (200_000 / symbols as u32).max(10_000),
+            presized_orders: 1_500,
+            prefault: true,
+        },
     };
     let mut setup = Vec::new();
     let mut transfer = 0;

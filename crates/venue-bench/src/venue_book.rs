@@ -20,12 +20,13 @@ impl VenueBook {
     /// for a `peak` of them (never below the default), as an operator
     /// sizes a book for its expected peak: the insert-only stream grows the
     /// book through the measured part, and a growing id table would rehash
-    /// (allocate, and pause) there.
+    /// (allocate, and pause) there. Its order pool is pre-faulted, as the
+    /// venue's configuration does by default (`prefault_order_pool`).
     pub fn new(max_orders: u32, peak: u32) -> VenueBook {
         let spec = InstrumentSpec::spot(0, "BENCH-USD", 2, 0);
         let presized_orders = peak.max(BookConfig::default().presized_orders);
         VenueBook {
-            book: OrderBook::new(spec, BookConfig { max_orders, presized_orders }),
+            book: OrderBook::new(spec, BookConfig { max_orders, presized_orders, prefault: true }),
             events: Vec::with_capacity(4096),
             traded: 0,
         }

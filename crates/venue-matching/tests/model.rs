@@ -55,8 +55,10 @@ fn spec() -> InstrumentSpec {
     spec
 }
 
+/// The model's books pre-fault their pools (the venue's setting), the rule
+/// tests' books do not: both must behave the same.
 fn new_books() -> Books {
-    Books::new(vec![spec()], BookConfig { max_orders: MAX_ORDERS, ..BookConfig::default() })
+    Books::new(vec![spec()], BookConfig { max_orders: MAX_ORDERS, prefault: true, ..BookConfig::default() })
         .expect("valid spec")
 }
 

@@ -332,6 +332,8 @@ pub struct RawVenue {
     pub max_orders_per_book: u32,
     #[serde(default = "default_expected_orders_per_book")]
     pub expected_orders_per_book: u32,
+    #[serde(default = "default_true")]
+    pub prefault_order_pool: bool,
 }
 
 fn default_max_orders_per_book() -> u32 {
@@ -889,6 +891,7 @@ impl RawConfig {
             book: venue_matching::BookConfig {
                 max_orders: v.max_orders_per_book,
                 presized_orders: v.expected_orders_per_book,
+                prefault: v.prefault_order_pool,
             },
         };
         // Anything the field checks above missed (they should not).
