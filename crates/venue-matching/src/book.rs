@@ -1052,7 +1052,9 @@ impl OrderBook {
             maker.leaves.0 -= fill;
             maker.shown.0 -= fill;
             taker.leaves.0 -= fill;
-            let maker = *maker;
+            // The fields the events need, not a copy of the whole node.
+            let (maker_id, maker_account, maker_side) = (maker.id, maker.account, maker.side);
+            let (maker_leaves, maker_shown) = (maker.leaves, maker.shown);
             let lvl = &mut self.levels[level as usize];
             lvl.shown -= fill;
             lvl.total -= fill;
@@ -1066,35 +1068,35 @@ impl OrderBook {
                     trade_id,
                     price,
                     qty: Qty(fill),
-                    maker_order_id: maker.id,
+                    maker_order_id: maker_id,
                     taker_order_id: taker.id,
-                    maker_account: maker.account,
+                    maker_account,
                     taker_account: taker.account,
-                    maker_leaves: maker.leaves,
+                    maker_leaves,
                     taker_leaves: taker.leaves,
                     aggressor: taker.side,
                 },
             );
-            if maker.shown.0 > 0 {
+            if maker_shown.0 > 0 {
                 emit(
                     out,
                     instrument,
                     EventKind::OrderModified {
-                        order_id: maker.id,
-                        side: maker.side,
+                        order_id: maker_id,
+                        side: maker_side,
                         price,
-                        qty: maker.shown,
+                        qty: maker_shown,
                     },
                 );
             } else {
                 emit(
                     out,
                     instrument,
-                    EventKind::OrderDeleted { order_id: maker.id, side: maker.side, price },
+                    EventKind::OrderDeleted { order_id: maker_id, side: maker_side, price },
                 );
-                if maker.leaves.0 > 0 {
+                if maker_leaves.0 > 0 {
                     // Iceberg refresh: a new slice at the back of the queue.
-                    let slice = maker.slice();
+                    let slice = self.nodes[maker_at as usize].slice();
                     self.nodes[maker_at as usize].shown = slice;
                     self.levels[level as usize].shown += slice.0;
                     self.list_remove(level, maker_at);
@@ -1102,7 +1104,7 @@ impl OrderBook {
                     emit(
                         out,
                         instrument,
-                        EventKind::OrderAdded { order_id: maker.id, side: maker.side, price, qty: slice },
+                        EventKind::OrderAdded { order_id: maker_id, side: maker_side, price, qty: slice },
                     );
                 } else {
                     self.list_remove(level, maker_at);
@@ -1226,7 +1228,16 @@ impl OrderBook {
 
     /// Stops are checked after every command that traded; see the crate
     /// documentation for the order.
+    #[inline(always)]
     fn run_triggers(&mut self, out: &mut Vec<Event>) {
+        // Most books hold no stop: the check stays inline, the loop out of line.
+        if !(self.buy_stops.is_empty() && self.sell_stops.is_empty()) {
+            self.run_triggers_now(out);
+        }
+    }
+
+    #[inline(never)]
+    fn run_triggers_now(&mut self, out: &mut Vec<Event>) {
         loop {
             let last = self.last_price;
             if last.0 == 0 {
@@ -1299,27 +1310,31 @@ impl OrderBook {
     /// Removes a node from the maps and indexes and returns it to the pool.
     /// The caller has unlinked it from any level already.
     fn release(&mut self, at: u32) {
-        let node = self.nodes[at as usize];
-        debug_assert!(node.place != Place::Free, "double release of {:?}", node.id);
-        if node.place == Place::Stop {
+        let node = &self.nodes[at as usize];
+        let (id, place, tif, client_id, account) =
+            (node.id, node.place, node.tif, node.client_id, node.account);
+        debug_assert!(place != Place::Free, "double release of {id:?}");
+        if place == Place::Stop {
+            let node = self.nodes[at as usize];
             let removed = match node.side {
                 Side::Buy => self.buy_stops.remove(&(-node.stop_price.0, !node.id.0, at)),
                 Side::Sell => self.sell_stops.remove(&(node.stop_price.0, !node.id.0, at)),
             };
             debug_assert!(removed, "stop {:?} missing from its index", node.id);
         }
-        match node.tif {
+        match tif {
             TimeInForce::Gtd => {
-                self.gtd.remove(&(!node.expire_time.0, !node.id.0));
+                let expire_time = self.nodes[at as usize].expire_time;
+                self.gtd.remove(&(!expire_time.0, !id.0));
             }
             TimeInForce::Day => {
-                self.day.remove(&!node.id.0);
+                self.day.remove(&!id.0);
             }
             _ => {}
         }
-        self.ids.remove(node.id);
-        if node.client_id.is_some() {
-            self.client_ids.remove(&(node.account, node.client_id));
+        self.ids.remove(id);
+        if client_id.is_some() {
+            self.client_ids.remove(&(account, client_id));
         }
         let slot = &mut self.nodes[at as usize];
         slot.place = Place::Free;

@@ -526,6 +526,10 @@ impl<K: Ord + Copy> SortedVec<K> {
         self.items.last()
     }
 
+    pub(crate) fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
     pub(crate) fn pop(&mut self) -> Option<K> {
         self.items.pop()
     }
