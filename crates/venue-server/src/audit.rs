@@ -106,6 +106,11 @@ fn fill(
     last_seq: u64,
 ) -> Result<u64, String> {
     let snapshots = snapshot::list(&pipeline.snapshot_dir()).map_err(|e| format!("snapshots: {e}"))?;
+    // A short-lived engine beside the venue's own: it need not fault its
+    // order pools in (the outcome is the same either way).
+    let mut config = config.clone();
+    config.book.prefault = false;
+    let config = &config;
     let mut engine = None;
     for (seq, path) in snapshots {
         if seq > audited {

@@ -894,9 +894,11 @@ impl RawConfig {
                 prefault: v.prefault_order_pool,
             },
         };
-        // Anything the field checks above missed (they should not).
-        venue_engine::Engine::new(engine.clone())
-            .map_err(|e| ConfigError::new("instruments", e.to_string()))?;
+        // Anything the field checks above missed (they should not). This
+        // trial engine is dropped at once: it need not fault its pools in.
+        let mut trial = engine.clone();
+        trial.book.prefault = false;
+        venue_engine::Engine::new(trial).map_err(|e| ConfigError::new("instruments", e.to_string()))?;
         let accounts = self.resolve_accounts(&engine)?;
 
         let log = LogSettings {
