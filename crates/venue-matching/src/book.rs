@@ -1862,37 +1862,3 @@ impl OrderBook {
         assert_eq!(self.client_ids.len(), with_client, "client id map size");
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Resident memory of this process, from `/proc/self/statm` (nextest
-    /// runs each test in a process of its own).
-    fn resident_bytes() -> usize {
-        let statm = std::fs::read_to_string("/proc/self/statm").expect("statm");
-        let pages: usize = statm.split_whitespace().nth(1).and_then(|v| v.parse().ok()).expect("resident");
-        pages * 4096
-    }
-
-    #[test]
-    fn a_prefaulted_order_pool_is_resident_reserved_and_empty() {
-        let spec = InstrumentSpec::spot(0, "TST-USD", 2, 0);
-        let config = BookConfig { max_orders: 200_000, ..BookConfig::default() };
-        let pool = 200_000 * std::mem::size_of::<Node>();
-
-        let before = resident_bytes();
-        let lazy = OrderBook::new(spec.clone(), config);
-        let lazy_growth = resident_bytes().saturating_sub(before);
-        let before = resident_bytes();
-        let prefaulted = OrderBook::new(spec, BookConfig { prefault: true, ..config });
-        let prefaulted_growth = resident_bytes().saturating_sub(before);
-
-        assert!(lazy_growth < pool / 4, "a lazy pool became resident: {lazy_growth} bytes");
-        assert!(prefaulted_growth >= pool * 9 / 10, "pool of {pool} bytes, {prefaulted_growth} resident");
-        for book in [&lazy, &prefaulted] {
-            assert!(book.nodes.is_empty());
-            assert!(book.nodes.capacity() >= 200_000);
-        }
-    }
-}
