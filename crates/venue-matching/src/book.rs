@@ -1315,12 +1315,12 @@ impl OrderBook {
             (node.id, node.place, node.tif, node.client_id, node.account);
         debug_assert!(place != Place::Free, "double release of {id:?}");
         if place == Place::Stop {
-            let node = self.nodes[at as usize];
-            let removed = match node.side {
-                Side::Buy => self.buy_stops.remove(&(-node.stop_price.0, !node.id.0, at)),
-                Side::Sell => self.sell_stops.remove(&(node.stop_price.0, !node.id.0, at)),
+            let (side, stop) = (self.nodes[at as usize].side, self.nodes[at as usize].stop_price);
+            let removed = match side {
+                Side::Buy => self.buy_stops.remove(&(-stop.0, !id.0, at)),
+                Side::Sell => self.sell_stops.remove(&(stop.0, !id.0, at)),
             };
-            debug_assert!(removed, "stop {:?} missing from its index", node.id);
+            debug_assert!(removed, "stop {id:?} missing from its index");
         }
         match tif {
             TimeInForce::Gtd => {

@@ -848,15 +848,15 @@ fn push_wait<T: Copy>(tx: &mut rtrb::Producer<T>, value: T, shared: &Shared) {
 /// the ring's write position change once per chunk instead of once per
 /// item (each change costs it a cache line from the engine's core).
 /// `item` is called once per index, in order, with the number of waits so
-/// far (an item made after a wait can read the clock again).
+/// far (an item made after a wait can read the clock again). Returns the
+/// number of waits.
 fn push_all<T>(
     tx: &mut rtrb::Producer<T>,
     n: usize,
     mut item: impl FnMut(usize, u32) -> T,
     shared: &Shared,
-) -> bool {
+) -> u32 {
     let mut backoff = Backoff(0);
-    let mut waited = false;
     let mut waits = 0u32;
     let mut done = 0;
     while done < n {
@@ -867,9 +867,8 @@ fn push_all<T>(
                     // The journal is gone: nothing can become durable, so
                     // nothing will be acknowledged; keep the engine alive
                     // for inspection but stop feeding the dead ring.
-                    return true;
+                    return waits;
                 }
-                waited = true;
                 waits = waits.saturating_add(1);
                 backoff.snooze();
                 continue;
@@ -882,7 +881,7 @@ fn push_all<T>(
         room.fill_from_iter((done..done + len).map(|k| item(k, waits)));
         done += len;
     }
-    waited
+    waits
 }
 
 impl Pipeline {
@@ -1359,8 +1358,8 @@ mod tests {
                 },
                 &shared,
             );
-            assert_eq!(this, seen_waits > 0, "a wait is reported to the items after it");
-            waited |= this;
+            assert_eq!(this, seen_waits, "every wait is reported to the items after it");
+            waited |= this > 0;
             next += n;
         }
         let seen = reader.join().expect("reader");

@@ -85,8 +85,8 @@ impl Venue {
 
     /// Re-reads the configuration file and applies what can change while
     /// running: account tiers and limits, instrument status (where the file
-    /// changed it), and the admin token. Changes to assets, instruments or
-    /// fees need a restart and refuse the whole reload, so that a reload is
+    /// changed it), and the admin token. Changes to assets, instruments,
+    /// fees or book settings need a restart and refuse the whole reload, so that a reload is
     /// never half-applied. Used by the admin API and SIGHUP.
     pub async fn reload(&self) -> Result<Value, ApiError> {
         let Some(path) = &self.config_path else {
@@ -103,7 +103,8 @@ impl Venue {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "RESTART_REQUIRED",
-                "assets, instruments, fee tiers or account capacity changed: restart the venue to apply them \
+                "assets, instruments, fee tiers, account capacity or book settings (max_orders_per_book, \
+                 expected_orders_per_book, prefault_order_pool) changed: restart the venue to apply them \
                  (nothing was reloaded)",
             ));
         }
