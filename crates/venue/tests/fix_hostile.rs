@@ -575,6 +575,75 @@ fn wrong_password_unknown_comp_ids_and_wrong_target_after_logon() {
     stop(venue);
 }
 
+/// ALICE's session cancels her orders when *its* connection drops. A
+/// connection refused at logon (wrong password, none, bad HeartBtInt) or
+/// that never sent a Logon is not her session: closing it must not touch
+/// her orders, or anyone who knows a CompID could wipe an account's book.
+#[test]
+fn a_refused_logon_does_not_trigger_cancel_on_disconnect() {
+    let (_data, venue, fix) = start("fix-impostor");
+    let (status, order) = rest_signed(
+        venue.public,
+        "POST",
+        "/api/v3/order",
+        ALICE,
+        &[
+            ("symbol", "BTCUSDT"),
+            ("side", "BUY"),
+            ("type", "LIMIT"),
+            ("timeInForce", "GTC"),
+            ("quantity", "1"),
+            ("price", "20000"),
+            ("newClientOrderId", "alice-rests"),
+        ],
+    );
+    assert_eq!(status, 200, "alice's REST order: {order}");
+
+    let mut impostor = Client::connect(fix, "ALICE");
+    impostor.send_logon(Some("not-the-password"));
+    impostor.expect("5");
+    impostor.expect_closed();
+    let mut impostor = Client::connect(fix, "ALICE");
+    impostor.send_logon(None);
+    impostor.expect("5");
+    impostor.expect_closed();
+    let mut impostor = Client::connect(fix, "ALICE");
+    impostor.send("A", |e| {
+        e.uint(98, 0).uint(108, 0).str(554, PASSWORD);
+    });
+    impostor.expect("5");
+    impostor.expect_closed();
+    let mut impostor = Client::connect(fix, "ALICE");
+    impostor.test_request("before-logon");
+    impostor.expect_closed();
+
+    // Each refusal would have been a mass cancel submitted at once; a
+    // round trip through BOB's session orders this check after them.
+    let mut bob = Client::logon(fix, "BOB");
+    bob.ping("after-the-impostors");
+    let (status, open) = rest_signed(venue.public, "GET", "/api/v3/openOrders", ALICE, &[]);
+    assert_eq!(status, 200, "{open}");
+    let ids: Vec<&str> =
+        open.as_array().expect("a list").iter().filter_map(|o| o["clientOrderId"].as_str()).collect();
+    assert_eq!(ids, ["alice-rests"], "alice's order must survive refused logons: {open}");
+
+    // Her own session's disconnect still cancels it.
+    let mut alice = Client::logon(fix, "ALICE");
+    alice.ping("alice");
+    drop(alice);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (_, open) = rest_signed(venue.public, "GET", "/api/v3/openOrders", ALICE, &[]);
+        if open.as_array().is_some_and(Vec::is_empty) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "alice's disconnect did not cancel her order: {open}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(bob);
+    stop(venue);
+}
+
 // ---- 6. MsgSeqNum too low --------------------------------------------------
 
 #[test]

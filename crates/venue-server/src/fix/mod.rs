@@ -117,6 +117,7 @@ pub fn start(
             instruments: instruments.clone(),
             tracer: tracer.clone(),
             traced: std::collections::VecDeque::new(),
+            authenticated: false,
         };
         tasks.push(tokio::spawn(task.run()));
         sessions.push((config.clone(), tx));
@@ -241,6 +242,11 @@ struct SessionTask {
     /// order (the engine answers them in that order): the trace of a
     /// sampled new order, completed when its last output arrives.
     traced: std::collections::VecDeque<Option<crate::otlp::OrderTrace>>,
+    /// The current connection completed a Logon (CompIDs and credentials
+    /// checked). Only such a connection speaks for the session's account:
+    /// one refused at logon, or that never logged on, must not trigger its
+    /// cancel-on-disconnect.
+    authenticated: bool,
 }
 
 /// Completes the trace of the command whose last output `stamped` is.
@@ -403,7 +409,7 @@ impl SessionTask {
                     self.deliver(&frame, origin, &mut more);
                     actions.extend(more);
                 }
-                Action::LoggedOn => {}
+                Action::LoggedOn => self.authenticated = true,
                 Action::Disconnect { reason } => {
                     // What came before the disconnect (a Logout) still goes.
                     if let Some(connection) = current.as_mut() {
@@ -550,7 +556,9 @@ impl SessionTask {
             self.seen.clear();
             self.md = md::MdDesk::default();
             self.md_rx = None;
-            if self.config.cancel_on_disconnect
+            let authenticated = std::mem::take(&mut self.authenticated);
+            if authenticated
+                && self.config.cancel_on_disconnect
                 && let Some(account) = self.config.account
             {
                 let _ =
