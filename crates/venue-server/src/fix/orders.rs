@@ -540,7 +540,12 @@ impl OrderDesk {
             self.orders.iter().find(|(_, o)| *o.cl == *cl)
         });
         match found {
-            Some((&id, info)) => self.report(id, info, b'I', &Exec::default(), now_ns, "status"),
+            Some((&id, info)) => {
+                // Every ExecutionReport carries an ExecID (17); one without
+                // could not be encoded and the request went unanswered.
+                let exec = Exec { id: Value::Owned(format!("status-{now_ns}")), ..Exec::default() };
+                self.report(id, info, b'I', &exec, now_ns, "status")
+            }
             None => {
                 let mut r = Reply::new("8");
                 r.set(37, f.get_str(37).unwrap_or("NONE").to_owned())

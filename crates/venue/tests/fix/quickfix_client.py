@@ -99,7 +99,8 @@ def send(name, msg_type, fields):
     message.getHeader().setField(fix.MsgType(msg_type))
     for tag, value in fields:
         message.setField(fix.StringField(tag, value))
-    message.setField(fix.TransactTime())
+    if msg_type != "H":  # OrderStatusRequest has no TransactTime in FIX 4.4
+        message.setField(fix.TransactTime())
     fix.Session.sendToTarget(message, session_id(name))
 
 
@@ -209,6 +210,10 @@ TargetCompID=VENUE
     expect(app, "ALICE", "a2 new", t150="0")
     expect(app, "ALICE", "a2 fill", t150="F", t39="2", t14="0.2000")
     expect(app, "BOB", "b1 second partial", t150="F", t39="1", t14="0.6000", t151="0.4000")
+    # OrderStatusRequest for the live, partly filled order: a status report.
+    send("BOB", "H", [(11, "b1"), (55, "BTC-USDT"), (54, "2")])
+    status = expect(app, "BOB", "b1 status", t35="8", t150="I", t39="1", t11="b1", t14="0.6000", t151="0.4000", t6="30000.000000")
+    check(status is not None and bool(field(status, 17)), "BOB: the status report carries an ExecID")
 
     # BOB replaces: new price, total quantity 1.5 (0.9 left), new ClOrdID.
     send("BOB", "G", [(11, "b1r"), (41, "b1"), (55, "BTC-USDT"), (54, "2"), (38, "1.5"), (40, "2"), (44, "30100")])
