@@ -227,6 +227,11 @@ pub struct Rest {
 
 const MAX_NAMES: usize = 1 << 20;
 
+/// Most parts an iceberg may be cut into, `ceil(quantity / icebergQty)`:
+/// the `ICEBERG_PARTS` filter exchangeInfo advertises. Tiny slices turn one
+/// taker into thousands of trades.
+const ICEBERG_PARTS: i64 = 1000;
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
@@ -595,7 +600,7 @@ async fn exchange_info(
                         "stepSize": spec.format_qty(Qty(1)),
                     },
                     { "filterType": "NOTIONAL", "minNotional": "0", "applyMinToMarket": false, "maxNotional": "9000000000000", "applyMaxToMarket": false, "avgPriceMins": 0 },
-                    { "filterType": "ICEBERG_PARTS", "limit": 1000 },
+                    { "filterType": "ICEBERG_PARTS", "limit": ICEBERG_PARTS },
                 ],
                 "permissions": ["SPOT"],
                 "permissionSets": [["SPOT"]],
@@ -802,6 +807,9 @@ fn build_order(
         Some(q) => spec.parse_qty(q).map_err(RestError::filter)?,
         None => Qty::ZERO,
     };
+    if display_qty.0 > 0 && display_qty < qty && (qty.0 + display_qty.0 - 1) / display_qty.0 > ICEBERG_PARTS {
+        return Err(RestError::bad(-1013, "Filter failure: ICEBERG_PARTS"));
+    }
     let stp = match p.get("selfTradePreventionMode").unwrap_or("EXPIRE_MAKER") {
         "NONE" => StpMode::Allow,
         "EXPIRE_TAKER" => StpMode::CancelIncoming,

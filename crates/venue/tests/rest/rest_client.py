@@ -165,6 +165,8 @@ def main():
     expect_error("unknown symbol", call("POST", "/api/v3/order", dict(order, symbol="DOGEUSDT"), who="alice", in_body=True), 400, -1121)
     expect_error("off-grid price", call("POST", "/api/v3/order", dict(order, price="100.001"), who="alice", in_body=True), 400, -1013)
     expect_error("malformed quantity", call("POST", "/api/v3/order", dict(order, quantity="1e3"), who="alice", in_body=True), 400, -1013)
+    # ICEBERG_PARTS (exchangeInfo: 1000): ceil(1 / 0.0009) = 1112 parts; 0.001 makes exactly 1000.
+    expect_error("iceberg of too many parts", call("POST", "/api/v3/order", dict(order, icebergQty="0.0009"), who="alice", in_body=True), 400, -1013)
     expect_error("missing price", call("POST", "/api/v3/order", {k: v for k, v in order.items() if k != "price"}, who="alice", in_body=True), 400, -1102)
     expect_error("bad side", call("POST", "/api/v3/order", dict(order, side="UP"), who="alice", in_body=True), 400, -1100)
     expect_error("bad type", call("POST", "/api/v3/order", dict(order, type="FANCY"), who="alice", in_body=True), 400, -1116)
