@@ -782,7 +782,9 @@ fn build_order(
     let mut quote_budget = 0;
     let qty = match (p.get("quantity"), p.get("quoteOrderQty")) {
         (Some(q), None) => spec.parse_qty(q).map_err(RestError::filter)?,
-        (None, Some(quote)) if kind == OrderKind::Market && side == Side::Buy => {
+        // A market buy spends at most the budget; so does a stop-market buy
+        // once triggered, and it is the only way to give one its hold.
+        (None, Some(quote)) if matches!(kind, OrderKind::Market | OrderKind::Stop) && side == Side::Buy => {
             // The budget in tick×lot units; quantity up to the maximum.
             let units = venue_domain::parse_scaled(quote, spec.price_decimals + spec.qty_decimals)
                 .map_err(RestError::filter)?;
@@ -795,7 +797,7 @@ fn build_order(
         (None, Some(_)) => {
             return Err(RestError::bad(
                 -1013,
-                "Filter failure: quoteOrderQty is for MARKET BUY orders only.",
+                "Filter failure: quoteOrderQty is for MARKET and STOP_LOSS BUY orders only.",
             ));
         }
         (Some(_), Some(_)) => {

@@ -379,6 +379,24 @@ def cancel_replace_checks():
     status, gone, _ = call("DELETE", "/api/v3/openOrders", {"symbol": "BTCUSDT"}, who="bob")
     check(status == 200 and len(gone) == 1, f"clean up: {gone}")
 
+    # A stop-market buy holds a quote budget (quoteOrderQty); by quantity it
+    # is refused, since nothing would bound what it spends once triggered.
+    before = balances("alice")["USDT"]
+    stop = {"symbol": "BTCUSDT", "side": "BUY", "type": "STOP_LOSS", "stopPrice": "90000"}
+    expect_error("stop-market buy by quantity", call("POST", "/api/v3/order", dict(stop, quantity="0.1"), who="alice", in_body=True), 400, -2010)
+    status, body, _ = call("POST", "/api/v3/order", dict(stop, quoteOrderQty="1000", newClientOrderId="alice-stop-buy"), who="alice", in_body=True)
+    check(status == 200 and body.get("clientOrderId") == "alice-stop-buy", f"stop-market buy with a budget: {status} {body}")
+    status, orders, _ = call("GET", "/api/v3/openOrders", {"symbol": "BTCUSDT"}, who="alice")
+    check([(o["clientOrderId"], o["type"], o["status"]) for o in orders] == [("alice-stop-buy", "STOP_LOSS", "NEW")],
+          f"the dormant stop is open: {orders}")
+    # The budget and the largest fee on it (5 bps: 0.50) are held.
+    free, locked = balances("alice")["USDT"]
+    check(float(locked) - float(before[1]) == 1000.5 and float(before[0]) - float(free) == 1000.5,
+          f"the stop's budget is held: {before} -> {(free, locked)}")
+    status, gone, _ = call("DELETE", "/api/v3/openOrders", {"symbol": "BTCUSDT"}, who="alice")
+    check(status == 200 and len(gone) == 1, f"the stop is cancelled: {gone}")
+    check(balances("alice")["USDT"] == before, f"and its budget released: {before} -> {balances('alice')['USDT']}")
+
 
 if __name__ == "__main__":
     main()
