@@ -809,7 +809,8 @@ fn build_order(
         Some(q) => spec.parse_qty(q).map_err(RestError::filter)?,
         None => Qty::ZERO,
     };
-    if display_qty.0 > 0 && display_qty < qty && (qty.0 + display_qty.0 - 1) / display_qty.0 > ICEBERG_PARTS {
+    // ceil(qty / display) without overflow: here qty > display > 0.
+    if display_qty.0 > 0 && display_qty < qty && (qty.0 - 1) / display_qty.0 + 1 > ICEBERG_PARTS {
         return Err(RestError::bad(-1013, "Filter failure: ICEBERG_PARTS"));
     }
     let stp = match p.get("selfTradePreventionMode").unwrap_or("EXPIRE_MAKER") {

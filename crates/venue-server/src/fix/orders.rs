@@ -539,18 +539,19 @@ impl OrderDesk {
             let cl = Self::text(f, 11)?;
             self.orders.iter().find(|(_, o)| *o.cl == *cl)
         });
+        // Every ExecutionReport carries an ExecID (17): a report without one
+        // cannot be encoded, and the request would go unanswered.
+        let exec_id = Value::Owned(format!("status-{now_ns}"));
         match found {
             Some((&id, info)) => {
-                // Every ExecutionReport carries an ExecID (17); one without
-                // could not be encoded and the request went unanswered.
-                let exec = Exec { id: Value::Owned(format!("status-{now_ns}")), ..Exec::default() };
+                let exec = Exec { id: exec_id, ..Exec::default() };
                 self.report(id, info, b'I', &exec, now_ns, "status")
             }
             None => {
                 let mut r = Reply::new("8");
                 r.set(37, f.get_str(37).unwrap_or("NONE").to_owned())
                     .set(11, Self::text(f, 11).unwrap_or_default())
-                    .set(17, format!("status-{now_ns}"))
+                    .set(17, exec_id)
                     .set(150, "I")
                     .set(39, "8")
                     .set(54, f.get_str(54).unwrap_or("1").to_owned())
