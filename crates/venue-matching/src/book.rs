@@ -597,10 +597,20 @@ impl OrderBook {
     /// [`snapshot`](Self::snapshot) would copy every account's orders to
     /// find one account's.
     pub fn orders_of(&self, account: AccountId) -> Vec<BookOrder> {
+        self.live_where(|node_account| node_account == account)
+    }
+
+    /// Every live order, oldest first: what a gateway that starts after a
+    /// restart must know about the orders placed before it.
+    pub fn live_orders(&self) -> Vec<BookOrder> {
+        self.live_where(|_| true)
+    }
+
+    fn live_where(&self, owner: impl Fn(AccountId) -> bool) -> Vec<BookOrder> {
         let mut found: Vec<BookOrder> = (0..self.nodes.len() as u32)
             .filter(|&at| {
                 let node = &self.nodes[at as usize];
-                node.account == account && matches!(node.place, Place::Resting | Place::Stop)
+                owner(node.account) && matches!(node.place, Place::Resting | Place::Stop)
             })
             .map(|at| self.view(at))
             .collect();

@@ -29,6 +29,7 @@ pub mod history;
 pub mod http;
 pub mod market;
 pub mod metrics;
+pub mod names;
 pub mod otlp;
 mod outlet;
 pub mod posttrade;

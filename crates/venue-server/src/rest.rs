@@ -45,7 +45,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use venue_domain::{
@@ -219,13 +219,9 @@ pub struct Rest {
     keys: Vec<ApiKeySettings>,
     limits: RestLimits,
     windows: Mutex<BTreeMap<String, Window>>,
-    /// ClOrdID text by its hash, for answering with the client's own id.
-    names: Mutex<(HashMap<u64, String>, VecDeque<u64>)>,
     /// The user data streams' listen keys.
     listen_keys: crate::ws::ListenKeys,
 }
-
-const MAX_NAMES: usize = 1 << 20;
 
 /// Most parts an iceberg may be cut into, `ceil(quantity / icebergQty)`:
 /// the `ICEBERG_PARTS` filter exchangeInfo advertises. Tiny slices turn one
@@ -256,7 +252,6 @@ impl Rest {
             keys,
             limits,
             windows: Mutex::new(BTreeMap::new()),
-            names: Mutex::default(),
             listen_keys: crate::ws::ListenKeys::default(),
         })
     }
@@ -433,24 +428,15 @@ impl Rest {
         self.venue.engine.assets.iter().find(|a| a.name == name).map_or(8, |a| a.decimals)
     }
 
+    /// Keeps a client order id's text (see [`crate::names`]): call it
+    /// before submitting the order.
     pub(crate) fn remember(&self, id: ClientOrderId, text: &str) {
-        let mut guard = lock(&self.names);
-        let (names, order) = &mut *guard;
-        if names.insert(id.0, text.to_owned()).is_none() {
-            order.push_back(id.0);
-            if order.len() > MAX_NAMES
-                && let Some(old) = order.pop_front()
-            {
-                names.remove(&old);
-            }
-        }
+        self.venue.names.remember(id, text);
     }
 
+    /// The client order id text an answer shows for `order`.
     pub(crate) fn name(&self, id: ClientOrderId, order: OrderId) -> String {
-        if !id.is_some() {
-            return format!("venue-{}", order.0);
-        }
-        lock(&self.names).0.get(&id.0).cloned().unwrap_or_else(|| format!("venue-{}", order.0))
+        self.venue.names.name(id, order)
     }
 }
 

@@ -211,6 +211,26 @@ pub fn serve_with(settings: Settings, config_path: Option<PathBuf>, control: Con
         .recv_timeout(Duration::from_secs(60))
         .map_err(|_| "market data: the engine did not answer".to_owned())?;
     let market = crate::market::MarketFeed::new(initial);
+    // The client order ids of the orders the engine recovered, read as the
+    // books were: the registry keeps their texts however old.
+    let (live_tx, live_rx) = std::sync::mpsc::channel();
+    pipeline
+        .submitter()
+        .query(Box::new(move |engine: &venue_engine::Engine| {
+            let live: std::collections::HashSet<u64> = engine
+                .books()
+                .iter()
+                .flat_map(|book| book.live_orders().into_iter().map(|order| order.client_order_id.0))
+                .collect();
+            let _ = live_tx.send(live);
+        }))
+        .map_err(|e| format!("live orders: {e}"))?;
+    let live_ids = live_rx
+        .recv_timeout(Duration::from_secs(60))
+        .map_err(|_| "live orders: the engine did not answer".to_owned())?;
+    let names = crate::names::ClientNames::open(&data_dir, &live_ids).map_err(|e| {
+        format!("client order ids in {}: {e}", data_dir.join(crate::names::FILE_NAME).display())
+    })?;
     let market_thread = {
         let (market, stream, metrics) = (market.clone(), streams.remove(0), metrics.clone());
         std::thread::Builder::new()
@@ -226,6 +246,7 @@ pub fn serve_with(settings: Settings, config_path: Option<PathBuf>, control: Con
         settings.clone(),
         config_path.clone(),
         tracer,
+        names,
     ));
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -335,10 +356,9 @@ async fn run(
         let (acceptor, tasks) = crate::fix::start(
             fix,
             &settings.pipeline.data_dir,
-            venue.router.clone(),
+            &venue,
             instruments,
             market.clone(),
-            venue.tracer.clone(),
             stop_rx.clone(),
         )?;
         let tls = fix.tls.as_ref().map(|files| crate::tls::server_config("fix", files)).transpose()?;

@@ -30,6 +30,9 @@ pub struct Venue {
     pub request_timeout: Duration,
     /// Samples orders for OpenTelemetry traces (never, unless `[otlp]`).
     pub tracer: Arc<crate::otlp::Tracer>,
+    /// Client order id texts, shared by every gateway and kept across
+    /// restarts.
+    pub names: Arc<crate::names::ClientNames>,
     admin_token: RwLock<Secret>,
     config_path: Option<PathBuf>,
     current: tokio::sync::Mutex<Settings>,
@@ -63,9 +66,11 @@ impl Venue {
         settings: Settings,
         config_path: Option<PathBuf>,
         tracer: Arc<crate::otlp::Tracer>,
+        names: Arc<crate::names::ClientNames>,
     ) -> Venue {
         Venue {
             tracer,
+            names,
             router,
             metrics,
             monitor,

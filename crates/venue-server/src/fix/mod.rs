@@ -75,10 +75,9 @@ impl Drop for PendingGuard<'_> {
 pub fn start(
     settings: &FixSettings,
     data_dir: &Path,
-    router: Arc<Router>,
+    venue: &Arc<crate::venue::Venue>,
     instruments: Arc<Vec<InstrumentSpec>>,
     market: Arc<crate::market::MarketFeed>,
-    tracer: Arc<crate::otlp::Tracer>,
     stop: watch::Receiver<bool>,
 ) -> Result<(Arc<FixAcceptor>, Vec<tokio::task::JoinHandle<()>>), String> {
     let mut sessions = Vec::new();
@@ -105,8 +104,11 @@ pub fn start(
         let task = SessionTask {
             config: config.clone(),
             session,
-            desk: config.account.map(|account| OrderDesk::new(account, instruments.clone())),
-            router: router.clone(),
+            desk: config
+                .account
+                .map(|account| OrderDesk::new(account, instruments.clone(), venue.names.clone())),
+            router: venue.router.clone(),
+            venue: venue.clone(),
             connections: rx,
             stop: stop.clone(),
             seen: BTreeSet::new(),
@@ -115,7 +117,7 @@ pub fn start(
             md_rx: None,
             market: market.clone(),
             instruments: instruments.clone(),
-            tracer: tracer.clone(),
+            tracer: venue.tracer.clone(),
             traced: std::collections::VecDeque::new(),
             authenticated: false,
         };
@@ -238,6 +240,9 @@ struct SessionTask {
     instruments: Arc<Vec<InstrumentSpec>>,
     /// Samples orders for OpenTelemetry traces.
     tracer: Arc<crate::otlp::Tracer>,
+    /// For reading the engine's books (the monitor tells when a read is
+    /// durable).
+    venue: Arc<crate::venue::Venue>,
     /// One entry per command submitted on this task's feed origin, in
     /// order (the engine answers them in that order): the trace of a
     /// sampled new order, completed when its last output arrives.
@@ -276,7 +281,7 @@ fn finish_trace(
 
 impl SessionTask {
     async fn run(mut self) {
-        let mut feed = self.desk.as_ref().map(|_| self.router.subscribe(self.config.account, FEED_CAPACITY));
+        let mut feed = self.follow().await;
         let mut timer = tokio::time::interval(TICK);
         timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut current: Option<Connection> = None;
@@ -349,10 +354,10 @@ impl SessionTask {
                         tracing::error!(session = %self.config.target_comp_id, "FIX session too slow for its feed: disconnected");
                         self.disconnected(&mut current, "slow consumer").await;
                         self.traced.clear();
-                        feed = self
-                            .desk
-                            .as_ref()
-                            .map(|_| self.router.subscribe(self.config.account, FEED_CAPACITY));
+                        if let Some(desk) = &mut self.desk {
+                            desk.reset();
+                        }
+                        feed = self.follow().await;
                         continue;
                     }
                 }
@@ -385,6 +390,34 @@ impl SessionTask {
                 return;
             }
         }
+    }
+
+    /// Opens the feed of the account's outputs (if the session enters
+    /// orders), then reads the account's live orders from the engine's
+    /// books into the desk: orders placed before the venue started, or
+    /// while no feed was open, are then known. Outputs already in the feed
+    /// that the read reflects are skipped by the desk.
+    async fn follow(&mut self) -> Option<crate::router::Feed> {
+        let account = self.config.account?;
+        let desk = self.desk.as_mut()?;
+        let feed = self.router.subscribe(Some(account), FEED_CAPACITY);
+        let read = move |engine: &venue_engine::Engine| orders::LiveOrders {
+            seq: engine.seq(),
+            orders: engine
+                .books()
+                .iter()
+                .flat_map(|book| book.orders_of(account).into_iter().map(|order| (book.spec().id, order)))
+                .collect(),
+        };
+        match self.router.query(&self.venue.monitor, read, Duration::from_secs(30)).await {
+            Ok(live) => desk.seed(&live),
+            Err(e) => tracing::error!(
+                session = %self.config.target_comp_id,
+                error = ?e,
+                "cannot read the account's live orders: reports for orders placed before now will lack their ClOrdIDs"
+            ),
+        }
+        Some(feed)
     }
 
     /// Carries out the session's actions; true if the connection ended.

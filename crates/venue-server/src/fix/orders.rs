@@ -18,10 +18,22 @@
 //! current outputs answer.
 //!
 //! ClOrdIDs are text in FIX and a `u64` in the engine: the desk hashes the
-//! text (FNV-1a) and keeps the text by hash. Two live orders of an account
-//! whose ClOrdIDs hash alike are refused as duplicates (odds 1 in 2^64).
+//! text (FNV-1a) and keeps the text in the venue's registry
+//! ([`crate::names`]), shared with REST and gRPC and kept across restarts.
+//! Two live orders of an account whose ClOrdIDs hash alike are refused as
+//! duplicates (odds 1 in 2^64).
+//!
+//! Orders the desk did not see accepted (placed before the venue started,
+//! or while the session's feed was lost) it learns from the engine's books
+//! with [`OrderDesk::seed`]: their fills before that are known only as a
+//! quantity, so their AvgPx (6) counts from the fills after it.
+//!
+//! Ended orders are remembered (the last [`MAX_ENDED`]) so that a cancel or
+//! replace that arrives after its order ended is refused as "too late"
+//! (CxlRejReason 0) with the order's final status, and a status request
+//! still finds it.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use venue_domain::{
     AccountId, CancelReason, ClientOrderId, InstrumentId, InstrumentSpec, OrderId, OrderKind, Price, Qty,
@@ -29,7 +41,7 @@ use venue_domain::{
 };
 use venue_engine::{Command, Output};
 use venue_fix::Fields;
-use venue_matching::{AmendOrder, CancelOrder, EventKind, NewOrder, OrderRef, RequestKind};
+use venue_matching::{AmendOrder, BookOrder, CancelOrder, EventKind, NewOrder, OrderRef, RequestKind};
 use venue_pipeline::Stamped;
 
 /// One outbound application message: its type and body fields in any
@@ -203,7 +215,26 @@ struct OrderInfo {
     cum: i64,
     /// Σ price × qty of fills, in ticks × lots.
     notional: i128,
+    /// Quantity filled before the desk learnt of the order (from the
+    /// books, after a restart): its prices are unknown, so AvgPx leaves it
+    /// out.
+    unpriced: i64,
     status: u8,
+    /// The engine sequence the desk's view reflects for an order learnt
+    /// from the books: its outputs up to there are already counted.
+    since: u64,
+}
+
+/// Ended orders a desk remembers, for "too late to cancel" and status
+/// requests: about 150 bytes each.
+pub const MAX_ENDED: usize = 4096;
+
+/// The live orders the engine holds, read on its thread at sequence `seq`.
+pub struct LiveOrders {
+    /// The last command the read reflects.
+    pub seq: u64,
+    /// Each live order with its instrument.
+    pub orders: Vec<(InstrumentId, BookOrder)>,
 }
 
 /// One session's order-entry state.
@@ -213,7 +244,9 @@ pub struct OrderDesk {
     /// Each instrument's symbol by id, shared by the reports that name it.
     symbols: Vec<Arc<str>>,
     orders: BTreeMap<OrderId, OrderInfo>,
-    names: HashMap<u64, Arc<str>>,
+    /// The last [`MAX_ENDED`] orders that ended, by id.
+    ended: BTreeMap<OrderId, OrderInfo>,
+    names: Arc<crate::names::ClientNames>,
     pending: VecDeque<Pending>,
 }
 
@@ -287,15 +320,69 @@ fn end_of_date(text: &str) -> Option<u64> {
 
 impl OrderDesk {
     /// A desk for `account`'s orders.
-    pub fn new(account: AccountId, instruments: Arc<Vec<InstrumentSpec>>) -> OrderDesk {
+    pub fn new(
+        account: AccountId,
+        instruments: Arc<Vec<InstrumentSpec>>,
+        names: Arc<crate::names::ClientNames>,
+    ) -> OrderDesk {
         OrderDesk {
             account,
             symbols: instruments.iter().map(|s| Arc::from(s.symbol.as_str())).collect(),
             instruments,
             orders: BTreeMap::new(),
-            names: HashMap::new(),
+            ended: BTreeMap::new(),
+            names,
             pending: VecDeque::new(),
         }
+    }
+
+    /// Learns the account's live orders the desk does not know from the
+    /// engine's books, read at `live.seq`. Outputs up to that sequence that
+    /// reach the desk afterwards are already counted for those orders and
+    /// are skipped.
+    pub fn seed(&mut self, live: &LiveOrders) {
+        for (instrument, order) in &live.orders {
+            if order.account != self.account || self.orders.contains_key(&order.order_id) {
+                continue;
+            }
+            let cum = order.qty.0 - order.leaves.0;
+            let cl = self
+                .names
+                .get(order.client_order_id)
+                .unwrap_or_else(|| Arc::from(order.order_id.0.to_string()));
+            self.orders.insert(
+                order.order_id,
+                OrderInfo {
+                    cl,
+                    orig: None,
+                    instrument: *instrument,
+                    side: order.side,
+                    ord_type: ord_type(order.kind),
+                    price: order.price,
+                    qty: order.qty,
+                    leaves: order.leaves,
+                    cum,
+                    notional: 0,
+                    unpriced: cum,
+                    status: if cum > 0 { b'1' } else { b'0' },
+                    since: live.seq,
+                },
+            );
+        }
+    }
+
+    /// Forgets the requests in flight and the live orders, for a session
+    /// whose feed was lost: their outputs will not come. The orders are
+    /// learnt again with [`seed`](Self::seed).
+    pub fn reset(&mut self) {
+        self.pending.clear();
+        self.orders.clear();
+    }
+
+    /// Whether an output at `seq` for `order_id` is already counted in the
+    /// desk's view (the order was learnt from the books after it).
+    fn counted(&self, order_id: OrderId, seq: u64) -> bool {
+        self.orders.get(&order_id).is_some_and(|o| seq <= o.since)
     }
 
     fn spec(&self, instrument: InstrumentId) -> Option<&InstrumentSpec> {
@@ -347,7 +434,7 @@ impl OrderDesk {
         let cl = Self::shared(f, 11);
         match self.build_new(f, &cl) {
             Ok(order) => {
-                self.names.insert(order.client_order_id.0, cl.clone());
+                self.names.remember(order.client_order_id, &cl);
                 self.pending.push_back(Pending::New { cl, side: order.side });
                 Inbound::Submit(Command::NewOrder(order))
             }
@@ -486,7 +573,7 @@ impl OrderDesk {
             Err(_) => None,
         };
         let new_client_order_id = if cl.is_empty() { ClientOrderId::NONE } else { client_id(&cl) };
-        self.names.insert(new_client_order_id.0, cl.clone());
+        self.names.remember(new_client_order_id, &cl);
         self.pending.push_back(Pending::Amend { cl, orig });
         Inbound::Submit(Command::Amend(AmendOrder {
             instrument,
@@ -534,10 +621,15 @@ impl OrderDesk {
     }
 
     fn status(&self, f: &Fields<'_>, now_ns: u64) -> Reply {
-        let by_id = f.get_u64(37).ok().and_then(|id| self.orders.get_key_value(&OrderId(id)));
+        let by_id = f.get_u64(37).ok().and_then(|id| {
+            self.orders.get_key_value(&OrderId(id)).or_else(|| self.ended.get_key_value(&OrderId(id)))
+        });
         let found = by_id.or_else(|| {
             let cl = Self::text(f, 11)?;
-            self.orders.iter().find(|(_, o)| *o.cl == *cl)
+            self.orders
+                .iter()
+                .find(|(_, o)| *o.cl == *cl)
+                .or_else(|| self.ended.iter().rev().find(|(_, o)| *o.cl == *cl))
         });
         // Every ExecutionReport carries an ExecID (17): a report without one
         // cannot be encoded, and the request would go unanswered.
@@ -593,7 +685,7 @@ impl OrderDesk {
         response_to: char,
         reject: Reject,
     ) -> Reply {
-        let info = order.and_then(|id| self.orders.get(&id));
+        let info = order.and_then(|id| self.orders.get(&id).or_else(|| self.ended.get(&id)));
         let mut r = Reply::new("9");
         r.set(37, order.map_or("NONE".to_owned(), |id| id.0.to_string()))
             .set(11, cl)
@@ -601,7 +693,14 @@ impl OrderDesk {
             .set(39, info.map_or("8".to_owned(), |i| (i.status as char).to_string()))
             .set(434, response_to.to_string())
             .set(102, cxl_rej_reason(reject))
-            .set(58, reject.as_str());
+            .set(
+                58,
+                if reject == Reject::OrderNotActive {
+                    "too late to cancel: the order has ended"
+                } else {
+                    reject.as_str()
+                },
+            );
         r
     }
 
@@ -635,7 +734,6 @@ impl OrderDesk {
     pub fn refused(&mut self, command: &Command, reject: Reject, now_ns: u64) -> Reply {
         match (self.pending.pop_back(), command) {
             (Some(Pending::New { cl, .. }), Command::NewOrder(order)) => {
-                self.names.remove(&order.client_order_id.0);
                 let spec = self.spec(order.instrument);
                 let mut r = Reply::new("8");
                 r.set(37, "NONE")
@@ -705,42 +803,32 @@ impl OrderDesk {
         let me = self.account;
         match kind {
             EventKind::Accepted { order_id, client_order_id, account, side, kind, price, qty }
-                if account == me =>
+                if account == me && !self.counted(order_id, seq) =>
             {
                 let cl = match (own, self.pending.front()) {
                     (true, Some(Pending::New { cl, .. })) => cl.clone(),
-                    _ => self
-                        .names
-                        .get(&client_order_id.0)
-                        .cloned()
-                        .unwrap_or_else(|| Arc::from(order_id.0.to_string())),
-                };
-                let ord_type = match kind {
-                    OrderKind::Market => b'1',
-                    OrderKind::Limit => b'2',
-                    OrderKind::Stop => b'3',
-                    OrderKind::StopLimit => b'4',
+                    _ => self.names.get(client_order_id).unwrap_or_else(|| Arc::from(order_id.0.to_string())),
                 };
                 let info = OrderInfo {
                     cl,
                     orig: None,
                     instrument,
                     side,
-                    ord_type,
+                    ord_type: ord_type(kind),
                     price,
                     qty,
                     leaves: qty,
                     cum: 0,
                     notional: 0,
+                    unpriced: 0,
                     status: b'0',
+                    since: 0,
                 };
                 let exec = Exec { id: Self::exec_id(seq, out), ..Exec::default() };
                 out.push(self.report(order_id, &info, b'0', &exec, time, ""));
                 self.orders.insert(order_id, info);
             }
-            EventKind::Rejected { order_id, client_order_id, account, request, reason }
-                if account == me && own =>
-            {
+            EventKind::Rejected { order_id, account, request, reason, .. } if account == me && own => {
                 match (request, self.pending.front()) {
                     (RequestKind::New, Some(Pending::New { cl, side })) => {
                         let mut r = Reply::new("8");
@@ -761,16 +849,12 @@ impl OrderDesk {
                         }
                         r.set(54, if *side == Side::Buy { "1" } else { "2" });
                         out.push(r);
-                        self.names.remove(&client_order_id.0);
                     }
                     (RequestKind::Cancel, Some(Pending::Cancel { cl, orig })) => {
-                        let known = self.orders.contains_key(&order_id).then_some(order_id);
-                        out.push(self.cancel_reject(cl, orig, known, '1', reason));
+                        out.push(self.refuse_cancel(cl, orig, order_id, '1', reason));
                     }
                     (RequestKind::Amend, Some(Pending::Amend { cl, orig })) => {
-                        let known = self.orders.contains_key(&order_id).then_some(order_id);
-                        out.push(self.cancel_reject(cl, orig, known, '2', reason));
-                        self.names.remove(&client_id(cl).0);
+                        out.push(self.refuse_cancel(cl, orig, order_id, '2', reason));
                     }
                     (RequestKind::MassCancel, Some(Pending::Mass { .. })) => {
                         if let Some(Pending::Mass { rejected, .. }) = self.pending.front_mut() {
@@ -796,7 +880,7 @@ impl OrderDesk {
                     (maker_account, maker_order_id, maker_leaves, aggressor.opposite()),
                     (taker_account, taker_order_id, taker_leaves, aggressor),
                 ] {
-                    if account != me {
+                    if account != me || self.counted(order_id, seq) {
                         continue;
                     }
                     let info = self.orders.entry(order_id).or_insert_with(|| OrderInfo {
@@ -810,7 +894,9 @@ impl OrderDesk {
                         leaves,
                         cum: 0,
                         notional: 0,
+                        unpriced: 0,
                         status: b'0',
+                        since: 0,
                     });
                     info.cum += qty.0;
                     info.notional += i128::from(price.0) * i128::from(qty.0);
@@ -827,19 +913,25 @@ impl OrderDesk {
                     }
                 }
             }
-            EventKind::Cancelled { order_id, account, reason, .. } if account == me => {
+            EventKind::Cancelled { order_id, account, reason, .. }
+                if account == me && !self.counted(order_id, seq) =>
+            {
                 self.finish(order_id, b'4', own, time, seq, cancel_text(reason), out);
             }
-            EventKind::Expired { order_id, account, .. } if account == me => {
+            EventKind::Expired { order_id, account, .. } if account == me && !self.counted(order_id, seq) => {
                 self.finish(order_id, b'C', own, time, seq, "expired", out);
             }
-            EventKind::Triggered { order_id, account, .. } if account == me => {
+            EventKind::Triggered { order_id, account, .. }
+                if account == me && !self.counted(order_id, seq) =>
+            {
                 if let Some(info) = self.orders.get(&order_id).cloned() {
                     let exec = Exec { id: Self::exec_id(seq, out), ..Exec::default() };
                     out.push(self.report(order_id, &info, b'L', &exec, time, "stop triggered"));
                 }
             }
-            EventKind::Amended { order_id, account, price, qty, leaves, .. } if account == me => {
+            EventKind::Amended { order_id, account, price, qty, leaves, .. }
+                if account == me && !self.counted(order_id, seq) =>
+            {
                 let new_cl = match (own, self.pending.front()) {
                     (true, Some(Pending::Amend { cl, orig })) if !cl.is_empty() => {
                         Some((cl.clone(), orig.clone()))
@@ -859,7 +951,9 @@ impl OrderDesk {
                     out.push(self.report(order_id, &info, b'5', &exec, time, ""));
                 }
             }
-            EventKind::Reduced { order_id, account, qty, leaves } if account == me => {
+            EventKind::Reduced { order_id, account, qty, leaves }
+                if account == me && !self.counted(order_id, seq) =>
+            {
                 if let Some(info) = self.orders.get_mut(&order_id) {
                     info.qty = Qty(info.qty.0 - qty.0);
                     info.leaves = leaves;
@@ -895,7 +989,7 @@ impl OrderDesk {
         text: &'static str,
         out: &mut Vec<Reply>,
     ) {
-        let Some(mut info) = self.orders.get(&order_id).cloned() else { return };
+        let Some(info) = self.orders.get_mut(&order_id) else { return };
         if let (true, b'4', Some(Pending::Cancel { cl, orig })) = (own, status, self.pending.front())
             && !cl.is_empty()
         {
@@ -904,15 +998,57 @@ impl OrderDesk {
         }
         info.leaves = Qty(0);
         info.status = status;
+        let info = info.clone();
         let exec = Exec { id: Self::exec_id(seq, out), ..Exec::default() };
         out.push(self.report(order_id, &info, status, &exec, time, text));
         self.end(order_id);
     }
 
+    /// Moves an order that ended to the ended orders, forgetting the
+    /// oldest beyond [`MAX_ENDED`].
     fn end(&mut self, order_id: OrderId) {
         if let Some(info) = self.orders.remove(&order_id) {
-            self.names.remove(&client_id(&info.cl).0);
+            self.ended.insert(order_id, info);
+            if self.ended.len() > MAX_ENDED {
+                self.ended.pop_first();
+            }
         }
+    }
+
+    /// The ended order a refused cancel or replace meant: by the engine's
+    /// id if it named one, else by the ClOrdID the client gave.
+    fn ended_order(&self, order_id: OrderId, orig: &str) -> Option<OrderId> {
+        if self.ended.contains_key(&order_id) {
+            return Some(order_id);
+        }
+        if orig.is_empty() {
+            return None;
+        }
+        self.ended
+            .iter()
+            .rev()
+            .find(|(_, o)| *o.cl == *orig || o.orig.as_deref() == Some(orig))
+            .map(|(&id, _)| id)
+    }
+
+    /// The OrderCancelReject for a cancel or replace the engine refused: an
+    /// order that has ended is "too late" (CxlRejReason 0) with its final
+    /// status, not unknown.
+    fn refuse_cancel(
+        &self,
+        cl: &Arc<str>,
+        orig: &Arc<str>,
+        order_id: OrderId,
+        response_to: char,
+        reason: Reject,
+    ) -> Reply {
+        if matches!(reason, Reject::UnknownOrder | Reject::OrderNotActive)
+            && let Some(ended) = self.ended_order(order_id, orig)
+        {
+            return self.cancel_reject(cl, orig, Some(ended), response_to, Reject::OrderNotActive);
+        }
+        let known = self.orders.contains_key(&order_id).then_some(order_id);
+        self.cancel_reject(cl, orig, known, response_to, reason)
     }
 
     fn report(
@@ -974,6 +1110,16 @@ impl Default for Exec {
     }
 }
 
+/// OrdType (40) of an engine order kind.
+fn ord_type(kind: OrderKind) -> u8 {
+    match kind {
+        OrderKind::Market => b'1',
+        OrderKind::Limit => b'2',
+        OrderKind::Stop => b'3',
+        OrderKind::StopLimit => b'4',
+    }
+}
+
 fn timestamp(ns: u64) -> String {
     String::from_utf8_lossy(&venue_fix::time::format_utc_timestamp_millis(ns)).into_owned()
 }
@@ -982,9 +1128,10 @@ fn timestamp(ns: u64) -> String {
 /// (truncated), computed in integers.
 fn avg_px(spec: Option<&InstrumentSpec>, info: &OrderInfo) -> Value {
     let Some(spec) = spec else { return Value::Static("0") };
-    if info.cum == 0 {
+    let priced = info.cum - info.unpriced;
+    if priced <= 0 {
         return Value::Static("0");
     }
-    let units = info.notional * i128::from(spec.tick_size) * 10_000 / i128::from(info.cum);
+    let units = info.notional * i128::from(spec.tick_size) * 10_000 / i128::from(priced);
     Value::Scaled(i64::try_from(units).unwrap_or(i64::MAX), spec.price_decimals + 4)
 }

@@ -221,9 +221,13 @@ TargetCompID=VENUE
     # Cancel by the new ClOrdID.
     send("BOB", "F", [(11, "b1c"), (41, "b1r"), (55, "BTC-USDT"), (54, "2")])
     expect(app, "BOB", "b1 cancelled", t150="4", t39="4", t11="b1c", t41="b1r", t151="0.0000", t14="0.6000")
-    # Cancelling it again: OrderCancelReject, unknown order.
+    # Cancelling it again: OrderCancelReject, too late (it has ended), with
+    # its final status.
     send("BOB", "F", [(11, "b1c2"), (41, "b1r"), (55, "BTC-USDT"), (54, "2")])
-    expect(app, "BOB", "cancel reject", t35="9", t11="b1c2", t434="1", t102="1")
+    expect(app, "BOB", "too late to cancel", t35="9", t11="b1c2", t41="b1r", t434="1", t102="0", t39="4")
+    # Cancelling an order that never was: unknown order.
+    send("BOB", "F", [(11, "b1c3"), (41, "never-sent"), (55, "BTC-USDT"), (54, "2")])
+    expect(app, "BOB", "cancel reject", t35="9", t11="b1c3", t434="1", t102="1", t39="8")
     # An order off the tick grid: rejected ExecutionReport.
     new_order("BOB", "bad", "2", "1", "30000.001")
     expect(app, "BOB", "off-grid reject", t35="8", t150="8", t39="8", t11="bad")

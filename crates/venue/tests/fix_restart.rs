@@ -1,0 +1,204 @@
+//! A FIX client's orders across a crash of the venue: after `kill -9` and a
+//! restart on the same data directory, every report, status answer and
+//! cancel reject for an order placed before the crash carries the client's
+//! own ClOrdID, from whichever gateway the order came; REST shows FIX's
+//! ClOrdIDs too; and a cancel that comes after its order ended is refused
+//! as too late (CxlRejReason 0) with the order's final status.
+
+mod common;
+
+use common::*;
+
+const PASSWORD: &str = "demo-fix-password";
+
+fn logon(addr: std::net::SocketAddr, comp: &'static str) -> FixClient {
+    let mut client = FixClient::connect(addr, comp);
+    client.send("A", |e| {
+        e.uint(98, 0).uint(108, 30).bool(141, true).str(554, PASSWORD);
+    });
+    let answer = client.recv();
+    assert_eq!(answer.get(35), Some("A"), "{}", answer.text());
+    client
+}
+
+fn transact_time() -> String {
+    String::from_utf8(venue_fix::time::format_utc_timestamp_millis(now_ns()).to_vec()).expect("ascii")
+}
+
+fn buy(client: &mut FixClient, cl: &str, qty: &str, price: &str) -> FixMsg {
+    let now = transact_time();
+    client.send("D", |e| {
+        e.str(11, cl)
+            .str(38, qty)
+            .char(40, b'2')
+            .str(44, price)
+            .char(54, b'1')
+            .str(55, "BTC-USDT")
+            .char(59, b'1')
+            .str(60, &now);
+    });
+    let report = client.recv();
+    assert_eq!((report.get(11), report.get(150)), (Some(cl), Some("0")), "{cl}: {}", report.text());
+    report
+}
+
+fn cancel(client: &mut FixClient, cl: &str, orig: &str) -> FixMsg {
+    let now = transact_time();
+    client.send("F", |e| {
+        e.str(11, cl).str(41, orig).char(54, b'1').str(55, "BTC-USDT").str(60, &now);
+    });
+    client.recv()
+}
+
+/// BOB sells over REST; ALICE's FIX session sees the fill.
+fn bob_sells(venue: &Venue, qty: &str, price: &str) {
+    let (status, answer) = rest_signed(
+        venue.public,
+        "POST",
+        "/api/v3/order",
+        BOB,
+        &[
+            ("symbol", "BTCUSDT"),
+            ("side", "SELL"),
+            ("type", "LIMIT"),
+            ("timeInForce", "IOC"),
+            ("quantity", qty),
+            ("price", price),
+        ],
+    );
+    assert_eq!(status, 200, "BOB's sell: {answer}");
+    assert_eq!(answer["status"], "FILLED", "BOB's sell: {answer}");
+}
+
+fn open_ids(venue: &Venue) -> Vec<String> {
+    let (status, open) = rest_signed(venue.public, "GET", "/api/v3/openOrders", ALICE, &[]);
+    assert_eq!(status, 200, "{open}");
+    let mut ids: Vec<String> = open
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|o| o["clientOrderId"].as_str().expect("text").to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn client_order_ids_survive_a_crash_and_late_cancels_are_too_late() {
+    let data = TempDir::new("fix-restart");
+    let venue = Venue::start(&data.0, None);
+    let mut alice = logon(venue.fix.expect("FIX"), "ALICE");
+    buy(&mut alice, "pre-1", "1", "19000");
+    let pre2 = buy(&mut alice, "pre-2", "2", "20000");
+    let pre2_id = pre2.get(37).expect("OrderID").to_owned();
+    bob_sells(&venue, "0.5", "20000");
+    let fill = alice.recv();
+    assert_eq!(
+        (fill.get(11), fill.get(150), fill.get(14)),
+        (Some("pre-2"), Some("F"), Some("0.5000")),
+        "{}",
+        fill.text()
+    );
+    let (status, rest) = rest_signed(
+        venue.public,
+        "POST",
+        "/api/v3/order",
+        ALICE,
+        &[
+            ("symbol", "BTCUSDT"),
+            ("side", "BUY"),
+            ("type", "LIMIT"),
+            ("timeInForce", "GTC"),
+            ("quantity", "1"),
+            ("price", "18000"),
+            ("newClientOrderId", "rest-1"),
+        ],
+    );
+    assert_eq!(status, 200, "{rest}");
+    assert_eq!(open_ids(&venue), ["pre-1", "pre-2", "rest-1"], "REST shows FIX's ClOrdIDs");
+
+    // A crash: no cancel-on-disconnect, no final snapshot.
+    venue.signal("KILL");
+    let _ = venue.wait_exit();
+    drop(alice);
+
+    let venue = Venue::start(&data.0, None);
+    assert_eq!(open_ids(&venue), ["pre-1", "pre-2", "rest-1"], "REST after the restart");
+    let mut alice = logon(venue.fix.expect("FIX"), "ALICE");
+
+    // The status of the partly filled order, by its ClOrdID.
+    alice.send("H", |e| {
+        e.str(11, "pre-2").char(54, b'1').str(55, "BTC-USDT");
+    });
+    let status = alice.recv();
+    assert_eq!(
+        (status.get(150), status.get(11), status.get(37), status.get(39), status.get(14), status.get(151)),
+        (Some("I"), Some("pre-2"), Some(pre2_id.as_str()), Some("1"), Some("0.5000"), Some("1.5000")),
+        "{}",
+        status.text()
+    );
+
+    // Cancels of orders from before the crash, placed over FIX and REST.
+    for (cl, orig) in [("cx-1", "pre-1"), ("cx-2", "rest-1")] {
+        let report = cancel(&mut alice, cl, orig);
+        assert_eq!(
+            (report.get(35), report.get(150), report.get(39), report.get(11), report.get(41)),
+            (Some("8"), Some("4"), Some("4"), Some(cl), Some(orig)),
+            "{}",
+            report.text()
+        );
+    }
+
+    // The rest of pre-2 fills: its cumulative quantity counts the fill
+    // before the crash; its average price can only count the one after.
+    bob_sells(&venue, "1.5", "20000");
+    let fill = alice.recv();
+    assert_eq!(
+        (fill.get(11), fill.get(150), fill.get(39), fill.get(14), fill.get(151), fill.get(6)),
+        (Some("pre-2"), Some("F"), Some("2"), Some("2.0000"), Some("0.0000"), Some("20000.000000")),
+        "{}",
+        fill.text()
+    );
+
+    // Too late: a cancel of a cancelled order, and of a filled one.
+    for (cl, orig, final_status) in [("cx-3", "pre-1", "4"), ("cx-4", "pre-2", "2")] {
+        let reject = cancel(&mut alice, cl, orig);
+        assert_eq!(
+            (
+                reject.get(35),
+                reject.get(102),
+                reject.get(39),
+                reject.get(11),
+                reject.get(41),
+                reject.get(434)
+            ),
+            (Some("9"), Some("0"), Some(final_status), Some(cl), Some(orig), Some("1")),
+            "{}",
+            reject.text()
+        );
+        assert_ne!(reject.get(37), Some("NONE"), "the ended order's id: {}", reject.text());
+    }
+    // A cancel of an order that never was is still unknown.
+    let reject = cancel(&mut alice, "cx-5", "never-sent");
+    assert_eq!(
+        (reject.get(35), reject.get(102), reject.get(39)),
+        (Some("9"), Some("1"), Some("8")),
+        "{}",
+        reject.text()
+    );
+    // The status of an ended order is its final one.
+    alice.send("H", |e| {
+        e.str(11, "cx-1").char(54, b'1').str(55, "BTC-USDT");
+    });
+    let status = alice.recv();
+    assert_eq!(
+        (status.get(150), status.get(11), status.get(41), status.get(39), status.get(151)),
+        (Some("I"), Some("cx-1"), Some("pre-1"), Some("4"), Some("0.0000")),
+        "{}",
+        status.text()
+    );
+    drop(alice);
+    let (status, log) = venue.terminate();
+    assert!(status.success(), "{log}");
+    assert!(!log.contains("panicked"), "{log}");
+}
