@@ -198,6 +198,19 @@ impl InstrumentSpec {
         self.check_qty(Qty(units / self.lot_size))
     }
 
+    /// Converts a quote-asset amount (a market or stop-market buy's budget:
+    /// REST `quoteOrderQty`, FIX CashOrderQty, gRPC `quote_quantity`) to
+    /// the engine's tick × lot units, rounded down: every gateway must hold
+    /// and spend the same budget for the same text.
+    pub fn parse_quote_budget(&self, text: &str) -> Result<i64, Reject> {
+        let units = parse_scaled(text, self.price_decimals + self.qty_decimals)?;
+        let budget = units / self.tick_size.saturating_mul(self.lot_size).max(1);
+        if budget <= 0 {
+            return Err(Reject::InvalidBudget);
+        }
+        Ok(budget)
+    }
+
     /// Checks an order quantity already in lots against the instrument bounds.
     pub fn check_qty(&self, qty: Qty) -> Result<Qty, Reject> {
         if qty.0 <= 0 {

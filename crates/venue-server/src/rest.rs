@@ -772,12 +772,7 @@ fn build_order(
         // once triggered, and it is the only way to give one its hold.
         (None, Some(quote)) if matches!(kind, OrderKind::Market | OrderKind::Stop) && side == Side::Buy => {
             // The budget in tick×lot units; quantity up to the maximum.
-            let units = venue_domain::parse_scaled(quote, spec.price_decimals + spec.qty_decimals)
-                .map_err(RestError::filter)?;
-            quote_budget = units / spec.tick_size.saturating_mul(spec.lot_size).max(1);
-            if quote_budget <= 0 {
-                return Err(RestError::filter(Reject::InvalidBudget));
-            }
+            quote_budget = spec.parse_quote_budget(quote).map_err(RestError::filter)?;
             spec.max_qty
         }
         (None, Some(_)) => {

@@ -50,6 +50,7 @@ pub struct NewOrderRequest {
     /// Limit price; required for LIMIT and STOP_LIMIT, absent otherwise.
     #[prost(string, tag = "5")]
     pub price: ::prost::alloc::string::String,
+    /// Base-asset quantity; required unless quote_quantity is given.
     #[prost(string, tag = "6")]
     pub quantity: ::prost::alloc::string::String,
     /// Trigger price; required for STOP and STOP_LIMIT.
@@ -69,6 +70,11 @@ pub struct NewOrderRequest {
     /// Expiry of a GTD order.
     #[prost(int64, tag = "12")]
     pub expire_time_ns: i64,
+    /// A budget in the quote asset instead of quantity, for MARKET and STOP
+    /// buys only: the order buys as much as the budget buys (fees on top).
+    /// A STOP buy (stop-market) needs one: nothing else bounds its spend.
+    #[prost(string, tag = "13")]
+    pub quote_quantity: ::prost::alloc::string::String,
 }
 /// What an order did when it arrived: acknowledged, and what it traded at
 /// once. Later fills arrive on Account/StreamExecutions.

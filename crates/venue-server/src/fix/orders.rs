@@ -196,7 +196,7 @@ pub enum Inbound {
 
 #[derive(Debug)]
 enum Pending {
-    New { cl: Arc<str>, side: Side },
+    New { cl: Arc<str>, side: Side, cash: i64 },
     Cancel { cl: Arc<str>, orig: Arc<str> },
     Amend { cl: Arc<str>, orig: Arc<str> },
     Mass { cl: Arc<str>, request_type: u8, symbol: Option<String>, affected: u64, rejected: Option<Reject> },
@@ -219,6 +219,9 @@ struct OrderInfo {
     /// books, after a restart): its prices are unknown, so AvgPx leaves it
     /// out.
     unpriced: i64,
+    /// The quote budget (CashOrderQty) of an order placed with one, in
+    /// tick × lot units; 0 for an order placed by quantity.
+    cash: i64,
     status: u8,
     /// The engine sequence the desk's view reflects for an order learnt
     /// from the books: its outputs up to there are already counted.
@@ -364,6 +367,7 @@ impl OrderDesk {
                     cum,
                     notional: 0,
                     unpriced: cum,
+                    cash: 0,
                     status: if cum > 0 { b'1' } else { b'0' },
                     since: live.seq,
                 },
@@ -435,7 +439,7 @@ impl OrderDesk {
         match self.build_new(f, &cl) {
             Ok(order) => {
                 self.names.remember(order.client_order_id, &cl);
-                self.pending.push_back(Pending::New { cl, side: order.side });
+                self.pending.push_back(Pending::New { cl, side: order.side, cash: order.quote_budget });
                 Inbound::Submit(Command::NewOrder(order))
             }
             Err(refusal) => Inbound::Answer(self.reject_new(f, &cl, refusal, now_ns)),
@@ -462,8 +466,29 @@ impl OrderDesk {
             Ok(b'4') => OrderKind::StopLimit,
             _ => return Err(Refusal::unsupported("OrdType (40) must be 1, 2, 3 or 4".into())),
         };
-        let qty_text = f.get_decimal(38).map_err(|_| Refusal("13", "OrderQty (38) is required".into()))?;
-        let qty = spec.parse_qty(qty_text).map_err(Refusal::of)?;
+        // A market or stop-market buy may give a budget in the quote asset
+        // (CashOrderQty) instead of a quantity: it buys as much as that
+        // buys, and a stop-market buy needs one (nothing else bounds what it
+        // spends once triggered).
+        let (qty, quote_budget) = match (f.get_decimal(38), f.get_decimal(152)) {
+            (Ok(text), Err(_)) => (spec.parse_qty(text).map_err(Refusal::of)?, 0),
+            (Err(_), Ok(text))
+                if matches!(kind, OrderKind::Market | OrderKind::Stop) && side == Side::Buy =>
+            {
+                (spec.max_qty, spec.parse_quote_budget(text).map_err(Refusal::of)?)
+            }
+            (Err(_), Ok(_)) => {
+                return Err(Refusal::unsupported(
+                    "CashOrderQty (152) is for market and stop-market buys only".into(),
+                ));
+            }
+            (Ok(_), Ok(_)) => {
+                return Err(Refusal::other("OrderQty (38) and CashOrderQty (152) exclude each other".into()));
+            }
+            (Err(_), Err(_)) => {
+                return Err(Refusal("13", "OrderQty (38) or CashOrderQty (152) is required".into()));
+            }
+        };
         let price = if matches!(kind, OrderKind::Limit | OrderKind::StopLimit) {
             let text = f
                 .get_decimal(44)
@@ -524,7 +549,7 @@ impl OrderDesk {
             post_only,
             stp: StpMode::default(),
             expire_time: Timestamp(expire_time),
-            quote_budget: 0,
+            quote_budget,
         })
     }
 
@@ -805,9 +830,12 @@ impl OrderDesk {
             EventKind::Accepted { order_id, client_order_id, account, side, kind, price, qty }
                 if account == me && !self.counted(order_id, seq) =>
             {
-                let cl = match (own, self.pending.front()) {
-                    (true, Some(Pending::New { cl, .. })) => cl.clone(),
-                    _ => self.names.get(client_order_id).unwrap_or_else(|| Arc::from(order_id.0.to_string())),
+                let (cl, cash) = match (own, self.pending.front()) {
+                    (true, Some(Pending::New { cl, cash, .. })) => (cl.clone(), *cash),
+                    _ => (
+                        self.names.get(client_order_id).unwrap_or_else(|| Arc::from(order_id.0.to_string())),
+                        0,
+                    ),
                 };
                 let info = OrderInfo {
                     cl,
@@ -821,6 +849,7 @@ impl OrderDesk {
                     cum: 0,
                     notional: 0,
                     unpriced: 0,
+                    cash,
                     status: b'0',
                     since: 0,
                 };
@@ -830,7 +859,7 @@ impl OrderDesk {
             }
             EventKind::Rejected { order_id, account, request, reason, .. } if account == me && own => {
                 match (request, self.pending.front()) {
-                    (RequestKind::New, Some(Pending::New { cl, side })) => {
+                    (RequestKind::New, Some(Pending::New { cl, side, .. })) => {
                         let mut r = Reply::new("8");
                         r.set(37, order_id.0.to_string())
                             .set(11, cl.clone())
@@ -895,6 +924,7 @@ impl OrderDesk {
                         cum: 0,
                         notional: 0,
                         unpriced: 0,
+                        cash: 0,
                         status: b'0',
                         since: 0,
                     });
@@ -1080,10 +1110,13 @@ impl OrderDesk {
         if let Some((last_px, last_qty)) = exec.last {
             r.set(31, price(last_px)).set(32, qty(last_qty.0));
         }
-        r.set(37, Value::Uint(order_id.0))
-            .set(38, qty(info.qty.0))
-            .set(39, Value::Char(info.status))
-            .set(40, Value::Char(info.ord_type));
+        r.set(37, Value::Uint(order_id.0));
+        // An order placed with a budget reports the budget, not the
+        // quantity the engine bounds it with (the instrument's maximum).
+        if info.cash == 0 {
+            r.set(38, qty(info.qty.0));
+        }
+        r.set(39, Value::Char(info.status)).set(40, Value::Char(info.ord_type));
         if let Some(orig) = &info.orig {
             r.set(41, orig);
         }
@@ -1095,6 +1128,12 @@ impl OrderDesk {
             r.set(58, text);
         }
         r.set(60, Value::Time(time)).set(150, Value::Char(exec_type)).set(151, qty(info.leaves.0));
+        if info.cash > 0
+            && let Some(s) = spec
+        {
+            let units = info.cash.saturating_mul(s.tick_size).saturating_mul(s.lot_size);
+            r.set(152, Value::Scaled(units, s.price_decimals + s.qty_decimals));
+        }
         r
     }
 }

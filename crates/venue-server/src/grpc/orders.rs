@@ -92,7 +92,17 @@ pub(super) fn build_order<'g>(
     } else {
         Price(0)
     };
-    let qty = parse_field("quantity", &r.quantity, |t| spec.parse_qty(t))?;
+    let budget_allowed = matches!(kind, OrderKind::Market | OrderKind::Stop) && side == Side::Buy;
+    let (qty, quote_budget) = match (r.quantity.is_empty(), r.quote_quantity.is_empty()) {
+        (true, false) if budget_allowed => {
+            (spec.max_qty, parse_field("quote_quantity", &r.quote_quantity, |t| spec.parse_quote_budget(t))?)
+        }
+        (true, false) => {
+            return Err(invalid("quote_quantity", "only MARKET and STOP buys take a quote budget"));
+        }
+        (false, false) => return Err(invalid("quote_quantity", "give quantity or quote_quantity, not both")),
+        _ => (parse_field("quantity", &r.quantity, |t| spec.parse_qty(t))?, 0),
+    };
     let display_qty = if r.display_quantity.is_empty() {
         Qty::ZERO
     } else {
@@ -133,7 +143,7 @@ pub(super) fn build_order<'g>(
         post_only: r.post_only,
         stp,
         expire_time,
-        quote_budget: 0,
+        quote_budget,
     };
     // Checked in full: the client's text is what its answers will show.
     if !r.client_order_id.is_empty() {

@@ -242,6 +242,21 @@ TargetCompID=VENUE
     expect(app, "BOB", "m2 cancelled", t150="4")
     expect(app, "BOB", "mass report", t35="r", t530="7", t531="7", t533="2")
 
+    # A stop-market buy with a budget in the quote asset (CashOrderQty):
+    # dormant above the market, then cancelled (the final balances show its
+    # hold released). The reports carry the budget, not a quantity.
+    send("BOB", "D", [(11, "sb1"), (55, "BTC-USDT"), (54, "1"), (152, "1000"), (40, "3"), (99, "90000"), (59, "1")])
+    report = expect(app, "BOB", "stop buy with a budget", t150="0", t39="0", t11="sb1", t40="3", t152="1000.000000")
+    check(report is None or field(report, 38) is None, "the budget order reports no OrderQty")
+    send("BOB", "F", [(11, "sb1c"), (41, "sb1"), (55, "BTC-USDT"), (54, "1")])
+    expect(app, "BOB", "stop buy cancelled", t150="4", t39="4", t11="sb1c", t41="sb1", t152="1000.000000")
+    # By quantity, a stop-market buy is refused (nothing bounds its spend);
+    # a budget on a sell is refused too.
+    send("BOB", "D", [(11, "sb2"), (55, "BTC-USDT"), (54, "1"), (38, "0.1"), (40, "3"), (99, "90000"), (59, "1")])
+    expect(app, "BOB", "stop buy by quantity refused", t150="8", t39="8", t11="sb2")
+    send("BOB", "D", [(11, "sb3"), (55, "BTC-USDT"), (54, "2"), (152, "1000"), (40, "1"), (59, "3")])
+    expect(app, "BOB", "budget on a sell refused", t150="8", t39="8", t11="sb3", t103="11")
+
     # Gap from the client: skip five of ALICE's sequence numbers. The venue
     # asks for them (ResendRequest) and QuickFIX fills the gap.
     alice = fix.Session.lookupSession(session_id("ALICE"))

@@ -276,6 +276,16 @@ check(got.status == pb.ORDER_STATUS_PENDING_TRIGGER and got.stop_price == "40000
 listed = call(account.GetOpenOrders, OPEN, pb.GetOpenOrdersRequest(symbol="BTC-USDT")).orders
 check([(o.order_id, o.status) for o in listed] == [(stop.order_id, pb.ORDER_STATUS_PENDING_TRIGGER)], f"open orders: {listed}")
 call(orders.CancelOrder, CANCEL, pb.CancelOrderRequest(symbol="BTC-USDT", order=pb.OrderRef(order_id=stop.order_id)))
+# A stop-market buy gives a budget in the quote asset (quote_quantity), which
+# is held while it waits: nothing else bounds what it spends once triggered.
+usdt_held = units(balances("alice")["USDT"][1])
+budget_stop = call(orders.SubmitOrder, SUBMIT, pb.NewOrderRequest(symbol="BTC-USDT", side=pb.SIDE_BUY, type=pb.ORDER_TYPE_STOP,
+                                                                  stop_price="90000.00", quote_quantity="1000.00"))
+check(budget_stop.status == pb.ORDER_STATUS_PENDING_TRIGGER, f"stop-market buy with a budget: {budget_stop}")
+held = units(balances("alice")["USDT"][1]) - usdt_held
+check(units("1000") <= held <= units("1001"), f"the budget and its largest fee are held: {held}")
+call(orders.CancelOrder, CANCEL, pb.CancelOrderRequest(symbol="BTC-USDT", order=pb.OrderRef(order_id=budget_stop.order_id)))
+check(units(balances("alice")["USDT"][1]) == usdt_held, "the budget released by the cancel")
 refused(lambda: call(orders.CancelOrder, CANCEL, pb.CancelOrderRequest(symbol="BTC-USDT", order=pb.OrderRef(order_id=sell.order_id)), who="bob"),
         grpc.StatusCode.NOT_FOUND, "UnknownOrder", "second cancel")
 refused(lambda: call(orders.CancelOrder, CANCEL, pb.CancelOrderRequest(symbol="BTC-USDT", order=pb.OrderRef(order_id=buy.order_id)), who="bob"),
@@ -297,6 +307,12 @@ bad = [
     (limit(pb.SIDE_BUY, "9000000.00", "100"), grpc.StatusCode.FAILED_PRECONDITION, "InsufficientBalance", "too expensive"),
     (pb.NewOrderRequest(symbol="BTC-USDT", side=pb.SIDE_BUY, type=pb.ORDER_TYPE_MARKET, quantity="1", price="1.00"),
      grpc.StatusCode.INVALID_ARGUMENT, "InvalidField", "market order with a price"),
+    (pb.NewOrderRequest(symbol="BTC-USDT", side=pb.SIDE_SELL, type=pb.ORDER_TYPE_MARKET, quote_quantity="100.00"),
+     grpc.StatusCode.INVALID_ARGUMENT, "InvalidField", "a budget on a sell"),
+    (pb.NewOrderRequest(symbol="BTC-USDT", side=pb.SIDE_BUY, type=pb.ORDER_TYPE_MARKET, quantity="1", quote_quantity="100.00"),
+     grpc.StatusCode.INVALID_ARGUMENT, "InvalidField", "quantity and a budget"),
+    (pb.NewOrderRequest(symbol="BTC-USDT", side=pb.SIDE_BUY, type=pb.ORDER_TYPE_MARKET, quote_quantity="0.0000001"),
+     grpc.StatusCode.INVALID_ARGUMENT, None, "a budget finer than the grid"),
 ]
 for request, code, reason, what in bad:
     refused(lambda: call(orders.SubmitOrder, SUBMIT, request), code, reason, what)
