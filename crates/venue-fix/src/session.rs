@@ -540,7 +540,11 @@ impl Session {
             return;
         }
         if msg.begin_string() != self.config.begin_string.as_bytes() {
-            self.logout_and_disconnect(text::INCORRECT_BEGIN_STRING, now_ns, out);
+            if self.state == State::AwaitingLogon {
+                self.refuse_logon(text::INCORRECT_BEGIN_STRING, now_ns, out);
+            } else {
+                self.logout_and_disconnect(text::INCORRECT_BEGIN_STRING, now_ns, out);
+            }
             return;
         }
         if self.state == State::AwaitingLogon {
@@ -553,11 +557,11 @@ impl Session {
     fn on_logon(&mut self, msg: &Message<'_>, now_ns: u64, out: &mut Vec<Action>) {
         if let Err(reject) = self.validator.validate(msg) {
             let text = format!("{}: {reject}", text::INVALID_LOGON);
-            self.logout_and_disconnect(&text, now_ns, out);
+            self.refuse_logon(&text, now_ns, out);
             return;
         }
         let Some(seq) = msg.seq_num() else {
-            self.logout_and_disconnect(text::MSG_SEQ_NUM_MISSING, now_ns, out);
+            self.refuse_logon(text::MSG_SEQ_NUM_MISSING, now_ns, out);
             return;
         };
         if let Err(reject) =
@@ -568,11 +572,11 @@ impl Session {
             } else {
                 text::INVALID_TARGET_COMP_ID
             };
-            self.logout_and_disconnect(text, now_ns, out);
+            self.refuse_logon(text, now_ns, out);
             return;
         }
         if check_sending_time(msg, now_ns, self.config.sending_time_tolerance_ns).is_err() {
-            self.logout_and_disconnect(text::SENDING_TIME_ACCURACY, now_ns, out);
+            self.refuse_logon(text::SENDING_TIME_ACCURACY, now_ns, out);
             return;
         }
         let password_ok = self
@@ -586,7 +590,7 @@ impl Session {
             .as_ref()
             .is_none_or(|u| msg.value(553).is_some_and(|v| constant_time_eq(v, u.as_bytes())));
         if !(password_ok && username_ok) {
-            self.logout_and_disconnect(text::INVALID_CREDENTIALS, now_ns, out);
+            self.refuse_logon(text::INVALID_CREDENTIALS, now_ns, out);
             return;
         }
         let heartbeat = msg.get_i64(108).ok();
@@ -598,16 +602,16 @@ impl Session {
                 self.config.heartbeat_min_secs,
                 self.config.heartbeat_max_secs
             );
-            self.logout_and_disconnect(&text, now_ns, out);
+            self.refuse_logon(&text, now_ns, out);
             return;
         };
         if msg.value(98) != Some(b"0") {
-            self.logout_and_disconnect(text::UNSUPPORTED_ENCRYPT_METHOD, now_ns, out);
+            self.refuse_logon(text::UNSUPPORTED_ENCRYPT_METHOD, now_ns, out);
             return;
         }
         let reset_requested = msg.get_bool(141) == Ok(true);
         if reset_requested && seq != 1 {
-            self.logout_and_disconnect(text::RESET_LOGON_NOT_SEQ_1, now_ns, out);
+            self.refuse_logon(text::RESET_LOGON_NOT_SEQ_1, now_ns, out);
             return;
         }
         let reset = reset_requested || self.config.reset_on_logon;
@@ -618,7 +622,7 @@ impl Session {
         let expected = self.store.next_target_seq();
         if seq < expected {
             let text = too_low_text(expected, seq);
-            self.logout_and_disconnect(&text, now_ns, out);
+            self.refuse_logon(&text, now_ns, out);
             return;
         }
         // Accepted.
@@ -1115,6 +1119,29 @@ impl Session {
         if seq == self.store.next_target_seq() {
             self.set_next_target(seq.saturating_add(1), out);
         }
+    }
+
+    /// Answers a Logon that is refused with a Logout, then disconnects.
+    /// The Logout carries the session's next MsgSeqNum but neither uses it
+    /// up nor is stored: whoever sent the refused Logon (a misconfigured
+    /// client, or someone who only knows the CompIDs) must not move the
+    /// real session's numbers.
+    fn refuse_logon(&mut self, text: &str, now_ns: u64, out: &mut Vec<Action>) {
+        if self.state != State::Disconnected {
+            let seq = self.store.next_sender_seq();
+            self.encoder.start(b"5").header(
+                &self.config.sender_comp_id,
+                &self.config.target_comp_id,
+                seq,
+                now_ns,
+            );
+            self.encoder.str(58, text);
+            let mut bytes = Vec::new();
+            if self.encoder.finish(&mut bytes).is_ok() {
+                out.push(Action::Send(bytes));
+            }
+        }
+        self.disconnect(text, out);
     }
 
     fn logout_and_disconnect(&mut self, text: &str, now_ns: u64, out: &mut Vec<Action>) {

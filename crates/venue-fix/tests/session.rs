@@ -340,6 +340,7 @@ fn wrong_credentials_are_refused() {
         let order = h.client.order(T0, "X");
         assert!(h.feed(&order, T0).is_empty());
         assert_eq!(h.session.next_target_seq(), 1, "a refused Logon does not count");
+        assert_eq!(h.session.next_sender_seq(), 1, "nor does the Logout that refused it");
     }
     // Missing password.
     let mut h = Harness::new();
@@ -347,6 +348,37 @@ fn wrong_credentials_are_refused() {
         e.uint(98, 0).uint(108, 30).str(553, "alice");
     });
     assert_logout_then_disconnect(&h.feed(&logon, T0), text::INVALID_CREDENTIALS);
+}
+
+/// Someone who knows only the CompIDs cannot move the real session's
+/// numbers: its refused Logons are answered by Logouts that are neither
+/// numbered past the session's next MsgSeqNum nor stored for a resend.
+#[test]
+fn refused_logons_leave_the_session_numbers_alone() {
+    let mut h = Harness::logged_on();
+    h.send_app("E1", T0);
+    let next = h.session.next_sender_seq();
+    h.session.on_disconnect();
+    for _ in 0..3 {
+        let mut impostor = Client::new();
+        let logon = impostor.msg("A", T0, |e| {
+            e.uint(98, 0).uint(108, 30).str(553, "alice").str(554, "guess");
+        });
+        let did = h.feed(&logon, T0);
+        assert_logout_then_disconnect(&did, text::INVALID_CREDENTIALS);
+        assert_eq!(did[0].sent().seq(), next, "{did:?}");
+        h.session.on_disconnect();
+    }
+    assert_eq!(h.session.next_sender_seq(), next);
+    // The real client comes back: the venue's Logon answer takes the
+    // number the refusals did not use, and nothing is missing before it.
+    let logon = h.client.logon(T0 + SEC, 30);
+    let did = h.feed(&logon, T0 + SEC);
+    let answer = did.iter().find_map(|d| match d {
+        Did::Send(sent) if sent.msg_type() == "A" => Some(sent),
+        _ => None,
+    });
+    assert_eq!(answer.map(Sent::seq), Some(next), "{did:?}");
 }
 
 #[test]
