@@ -870,6 +870,36 @@ fn order_level_refusals() {
         (Some("OK1"), Some("0"), Some("0")),
         "{report}"
     );
+    // A replace that would turn the buy into a sell is refused, and the
+    // order stays as it was.
+    let transact =
+        String::from_utf8(venue_fix::time::format_utc_timestamp_millis(now_ns()).to_vec()).expect("ascii");
+    alice.send("G", |e| {
+        e.str(11, "R1")
+            .str(38, "0.0001")
+            .char(40, b'2')
+            .str(41, "OK1")
+            .str(44, "101.00")
+            .char(54, b'2')
+            .str(55, "BTC-USDT")
+            .str(60, &transact);
+    });
+    let reject = alice.expect("9");
+    assert_eq!(
+        (reject.get(11), reject.get(41), reject.get(434), reject.get(39), reject.get(102)),
+        (Some("R1"), Some("OK1"), Some("2"), Some("0"), Some("99")),
+        "replace changing the side: {reject}"
+    );
+    assert!(reject.get(58).is_some_and(|t| t.contains("Side")), "{reject}");
+    alice.send("H", |e| {
+        e.str(11, "OK1").char(54, b'1').str(55, "BTC-USDT");
+    });
+    let status = alice.expect("8");
+    assert_eq!(
+        (status.get(150), status.get(39), status.get(54), status.get(44)),
+        (Some("I"), Some("0"), Some("1"), Some("100.00")),
+        "the order is unchanged: {status}"
+    );
     drop(alice);
     stop(venue);
 }

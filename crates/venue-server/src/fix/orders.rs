@@ -581,6 +581,27 @@ impl OrderDesk {
             let orig = Self::shared(f, 41);
             return Inbound::Answer(self.cancel_reject(&cl, &orig, None, '2', Reject::UnknownOrder));
         };
+        // The engine amends price and quantity; a replace that would turn a
+        // buy into a sell is refused rather than carried out as something
+        // else than asked.
+        let known = match target {
+            OrderRef::Id(id) => self.orders.get_key_value(&id),
+            OrderRef::Client(..) => self.orders.iter().find(|(_, o)| o.cl == orig),
+        };
+        let side = match f.get_char(54) {
+            Ok(b'1') => Some(Side::Buy),
+            Ok(b'2') => Some(Side::Sell),
+            _ => None,
+        };
+        if let (Some((&id, order)), Some(side)) = (known, side)
+            && order.side != side
+        {
+            let mut r = self.cancel_reject(&cl, &orig, Some(id), '2', Reject::NotAmendable);
+            if let Some(text) = r.fields.iter_mut().find(|(tag, _)| *tag == 58) {
+                text.1 = Value::Static("Side (54) cannot change on a replace: cancel and send a new order");
+            }
+            return Inbound::Answer(r);
+        }
         let spec = self.spec(instrument).expect("instrument exists");
         let price = match f.get_decimal(44).map(|t| spec.parse_price(t)) {
             Ok(Ok(price)) => price,
