@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use venue_domain::{AccountId, InstrumentId, Reject, TradingStatus};
-use venue_engine::{AccountLimits, AssetId, Command, Output, TransferState};
+use venue_engine::{AccountLimits, AssetId, Command, Output, Transfer, TransferState};
 use venue_matching::EventKind;
 
 /// An error answer: status, a stable code clients can switch on, and a
@@ -195,6 +195,7 @@ pub fn admin(venue: Arc<Venue>) -> Router {
         .route("/admin/v1/deposits", post(deposit))
         .route("/admin/v1/withdrawals", post(withdraw))
         .route("/admin/v1/withdrawals/{id}/{action}", post(withdraw_finish))
+        .route("/admin/v1/transfers/{id}", get(get_transfer))
         .route("/admin/v1/snapshot", post(snapshot))
         .route("/admin/v1/ledger/check", post(ledger_check))
         .route("/admin/v1/reload", post(reload))
@@ -514,21 +515,82 @@ fn transfer_json(venue: &Venue, outputs: &[Output]) -> Value {
     outputs
         .iter()
         .find_map(|o| match *o {
-            Output::Transfer { transfer_id, account, asset, amount, state } => Some(json!({
-                "transfer_id": transfer_id,
-                "account": account.0,
-                "asset": venue.engine.assets.get(asset.0 as usize).map(|a| a.name.clone()),
-                "amount": venue.format_amount(asset, amount),
-                "state": match state {
-                    TransferState::Deposited => "deposited",
-                    TransferState::Pending => "pending",
-                    TransferState::Posted => "posted",
-                    TransferState::Voided => "voided",
-                },
-            })),
+            Output::Transfer { transfer_id, account, asset, amount, state } => {
+                Some(one_transfer_json(venue, transfer_id, &Transfer { account, asset, amount, state }))
+            }
             _ => None,
         })
         .unwrap_or(Value::Null)
+}
+
+fn one_transfer_json(venue: &Venue, transfer_id: u64, t: &Transfer) -> Value {
+    json!({
+        "transfer_id": transfer_id,
+        "account": t.account.0,
+        "asset": venue.engine.assets.get(t.asset.0 as usize).map(|a| a.name.clone()),
+        "amount": venue.format_amount(t.asset, t.amount),
+        "state": match t.state {
+            TransferState::Deposited => "deposited",
+            TransferState::Pending => "pending",
+            TransferState::Posted => "posted",
+            TransferState::Voided => "voided",
+        },
+    })
+}
+
+/// The transfer `transfer_id` names, as of a durable command.
+async fn find_transfer(venue: &Venue, transfer_id: u64) -> Result<Option<Transfer>, ApiError> {
+    let read = move |engine: &venue_engine::Engine| engine.transfer(transfer_id).copied();
+    Ok(venue.router.query(&venue.monitor, read, venue.request_timeout).await?)
+}
+
+async fn get_transfer(State(venue): State<Arc<Venue>>, Path(id): Path<String>) -> ApiResult {
+    let transfer_id = id
+        .parse::<u64>()
+        .map_err(|_| ApiError::bad_request(format!("transfer id {id:?} is not a number")))?;
+    match find_transfer(&venue, transfer_id).await? {
+        Some(t) => Ok(Json(one_transfer_json(&venue, transfer_id, &t))),
+        None => Err(ApiError::rejected(Reject::UnknownTransfer)),
+    }
+}
+
+/// Runs a deposit or a withdrawal's first phase. Transfer ids make them
+/// idempotent: the same request again (a retry after a timeout or a lost
+/// answer) changes nothing and is answered with the transfer as it stands
+/// now, marked `"replayed": true`; a different request under an id already
+/// used is refused (409) with what the id holds.
+async fn run_transfer(venue: &Venue, command: Command) -> ApiResult {
+    let (transfer_id, asked, deposit) = match command {
+        Command::Deposit { transfer_id, account, asset, amount } => {
+            (transfer_id, Transfer { account, asset, amount, state: TransferState::Deposited }, true)
+        }
+        Command::WithdrawPending { transfer_id, account, asset, amount } => {
+            (transfer_id, Transfer { account, asset, amount, state: TransferState::Pending }, false)
+        }
+        _ => return Err(ApiError::bad_request("not a transfer")),
+    };
+    match venue.run(command).await {
+        Ok(outputs) => Ok(Json(transfer_json(venue, &outputs))),
+        Err(error) if error.reject == Some(Reject::DuplicateTransfer.code()) => {
+            let Some(held) = find_transfer(venue, transfer_id).await? else { return Err(error) };
+            let same_kind = (held.state == TransferState::Deposited) == deposit;
+            if same_kind
+                && (held.account, held.asset, held.amount) == (asked.account, asked.asset, asked.amount)
+            {
+                let mut answer = one_transfer_json(venue, transfer_id, &held);
+                answer["replayed"] = json!(true);
+                return Ok(Json(answer));
+            }
+            Err(ApiError {
+                msg: format!(
+                    "transfer id {transfer_id} is already used by a different transfer: {}",
+                    one_transfer_json(venue, transfer_id, &held)
+                ),
+                ..error
+            })
+        }
+        Err(error) => Err(error),
+    }
 }
 
 fn transfer_command(venue: &Venue, bytes: &Bytes, deposit: bool) -> Result<Command, ApiError> {
@@ -549,14 +611,12 @@ fn transfer_command(venue: &Venue, bytes: &Bytes, deposit: bool) -> Result<Comma
 
 async fn deposit(State(venue): State<Arc<Venue>>, bytes: Bytes) -> ApiResult {
     let command = transfer_command(&venue, &bytes, true)?;
-    let outputs = venue.run(command).await?;
-    Ok(Json(transfer_json(&venue, &outputs)))
+    run_transfer(&venue, command).await
 }
 
 async fn withdraw(State(venue): State<Arc<Venue>>, bytes: Bytes) -> ApiResult {
     let command = transfer_command(&venue, &bytes, false)?;
-    let outputs = venue.run(command).await?;
-    Ok(Json(transfer_json(&venue, &outputs)))
+    run_transfer(&venue, command).await
 }
 
 async fn withdraw_finish(

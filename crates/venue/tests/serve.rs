@@ -26,15 +26,40 @@ fn demo_venue_serves_health_metrics_admin_and_survives_sigterm() {
     assert_eq!(balance(&alice, "BTC"), ("100.00000000".into(), "0.00000000".into()));
     assert_eq!(balance(&alice, "USDT"), ("10000000.00000000".into(), "0.00000000".into()));
 
-    // Deposit, a repeated deposit id, a two-phase withdrawal.
+    // Deposit; the same deposit again (a retry) is answered with it and
+    // credits nothing; another deposit under its id is refused; a
+    // two-phase withdrawal.
     let deposit = json!({ "transfer_id": 7, "account": 1, "asset": "BTC", "amount": "1.5" });
     let (status, body) = venue.admin("POST", "/admin/v1/deposits", Some(deposit.clone()));
     assert_eq!((status, body["state"].as_str()), (200, Some("deposited")), "{body}");
+    assert_eq!(body["replayed"], Value::Null, "{body}");
     let (status, body) = venue.admin("POST", "/admin/v1/deposits", Some(deposit));
     assert_eq!(
-        (status, body["code"].as_str(), body["reject"].as_u64()),
-        (409, Some("DUPLICATE_TRANSFER"), Some(509))
+        (status, body["state"].as_str(), body["amount"].as_str(), body["replayed"].as_bool()),
+        (200, Some("deposited"), Some("1.50000000"), Some(true)),
+        "a retried deposit: {body}"
     );
+    let other = json!({ "transfer_id": 7, "account": 1, "asset": "BTC", "amount": "2" });
+    let (status, body) = venue.admin("POST", "/admin/v1/deposits", Some(other));
+    assert_eq!(
+        (status, body["code"].as_str(), body["reject"].as_u64()),
+        (409, Some("DUPLICATE_TRANSFER"), Some(509)),
+        "{body}"
+    );
+    assert!(body["msg"].as_str().is_some_and(|m| m.contains("1.50000000")), "says what the id holds: {body}");
+    let as_withdrawal = json!({ "transfer_id": 7, "account": 1, "asset": "BTC", "amount": "1.5" });
+    let (status, body) = venue.admin("POST", "/admin/v1/withdrawals", Some(as_withdrawal));
+    assert_eq!((status, body["code"].as_str()), (409, Some("DUPLICATE_TRANSFER")), "{body}");
+    let (status, body) = venue.admin("GET", "/admin/v1/transfers/7", None);
+    assert_eq!(
+        (status, body["state"].as_str(), body["account"].as_u64()),
+        (200, Some("deposited"), Some(1)),
+        "{body}"
+    );
+    let (status, body) = venue.admin("GET", "/admin/v1/transfers/77", None);
+    assert_eq!((status, body["code"].as_str()), (404, Some("UNKNOWN_TRANSFER")), "{body}");
+    let (_, alice) = venue.admin("GET", "/admin/v1/accounts/1", None);
+    assert_eq!(balance(&alice, "BTC").0, "101.50000000", "credited once: {alice}");
     let withdrawal = json!({ "transfer_id": 8, "account": 1, "asset": "BTC", "amount": "0.5" });
     let (status, body) = venue.admin("POST", "/admin/v1/withdrawals", Some(withdrawal));
     assert_eq!((status, body["state"].as_str()), (200, Some("pending")), "{body}");
@@ -86,7 +111,7 @@ fn demo_venue_serves_health_metrics_admin_and_survives_sigterm() {
     assert!(metric(&text, "venue_snapshots_total") >= 2.0, "{text}");
     assert!(metric(&text, "venue_journal_durable_seq") >= metric(&text, "venue_snapshot_last_seq"));
     assert!(
-        text.contains("venue_rejections_total{request=\"command\",reason=\"DuplicateTransfer\"} 1"),
+        text.contains("venue_rejections_total{request=\"command\",reason=\"DuplicateTransfer\"} 3"),
         "{text}"
     );
     assert!(text.contains("venue_http_responses_total{listener=\"admin\",status=\"409\"}"), "{text}");
