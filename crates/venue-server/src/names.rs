@@ -12,11 +12,13 @@
 //! The hash depends on the text alone, not the account, so one map serves
 //! every account and gateway.
 //!
-//! Bounds: the most recent [`MAX_NAMES`] texts stay in memory, oldest
-//! evicted first, plus the texts of the orders that were live when the venue
-//! started (they can live for weeks). The file is rewritten with just those
-//! at every start, and again whenever it has grown to twice what memory
-//! holds, so it stays bounded too.
+//! Bounds: texts are kept in two generations of at most [`MAX_NAMES`]
+//! each, plus the texts of the orders that were live when the venue started
+//! (they can live for weeks). New texts go to the current generation and its
+//! file; when it is full, it becomes the previous one (its file renamed) and
+//! the generation before is dropped. A rotation is a rename and a new file
+//! holding the pinned texts, never a rewrite of everything, so no order
+//! waits for one.
 //!
 //! Durability: each text is written to the file (one `write`) before its
 //! order is submitted, so a crash of the process never loses the text of an
@@ -25,9 +27,9 @@
 //! `venue-<orderId>` (the order itself is in the journal, which is synced).
 //!
 //! File format: records of a little-endian `u16` length and that many bytes
-//! of text. A torn last record (a crash mid-write) is ignored.
+//! of text. A torn last record (a crash mid-write) is cut off at the start.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -36,12 +38,14 @@ use venue_domain::{ClientOrderId, OrderId};
 
 use crate::fix::orders::client_id;
 
-/// Texts kept in memory besides those of orders live at the start: about
-/// 100 bytes each with the map's overhead, 100 MB at most.
+/// Texts per generation: about 100 bytes each with the map's overhead, so
+/// the two generations take 200 MB at most.
 pub const MAX_NAMES: usize = 1 << 20;
 
-/// The file's name in the data directory.
+/// The current generation's file in the data directory.
 pub const FILE_NAME: &str = "client-order-ids";
+/// The previous generation's file.
+pub const OLD_FILE_NAME: &str = "client-order-ids.old";
 
 /// The registry; see the module documentation.
 pub struct ClientNames {
@@ -49,36 +53,41 @@ pub struct ClientNames {
     capacity: usize,
 }
 
+#[derive(Default)]
 struct Inner {
-    /// Texts of orders live at the start: never evicted.
+    /// Texts of orders live at the start: kept in every generation.
     pinned: HashMap<u64, Arc<str>>,
-    recent: HashMap<u64, Arc<str>>,
-    /// `recent`'s keys, oldest first.
-    order: VecDeque<u64>,
+    current: HashMap<u64, Arc<str>>,
+    previous: HashMap<u64, Arc<str>>,
     file: Option<Appender>,
 }
 
+impl Inner {
+    fn find(&self, id: u64) -> Option<&Arc<str>> {
+        self.pinned.get(&id).or_else(|| self.current.get(&id)).or_else(|| self.previous.get(&id))
+    }
+}
+
 struct Appender {
-    path: PathBuf,
+    dir: PathBuf,
     file: File,
-    /// Records in the file, to know when to compact it.
-    records: usize,
 }
 
 fn lock(m: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// One record's bytes.
+/// One record's bytes; nothing for a text too long to record.
 fn record(text: &str, out: &mut Vec<u8>) {
-    let len = u16::try_from(text.len()).expect("checked by the caller");
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(text.as_bytes());
+    if let Ok(len) = u16::try_from(text.len()) {
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(text.as_bytes());
+    }
 }
 
-/// The texts a file holds, in the order written; a torn or non-UTF-8 tail
-/// ends the read.
-fn parse(bytes: &[u8]) -> Vec<&str> {
+/// The texts a file holds, in the order written, and the length of the
+/// part that parses; a torn or non-UTF-8 tail ends the read.
+fn parse(bytes: &[u8]) -> (Vec<&str>, usize) {
     let mut texts = Vec::new();
     let mut at = 0;
     while let Some(head) = bytes.get(at..at + 2) {
@@ -87,71 +96,77 @@ fn parse(bytes: &[u8]) -> Vec<&str> {
         texts.push(text);
         at += 2 + len;
     }
-    texts
+    (texts, at)
+}
+
+fn read(path: &Path) -> io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    match File::open(path) {
+        Ok(mut file) => {
+            file.read_to_end(&mut bytes)?;
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    Ok(bytes)
 }
 
 impl ClientNames {
     /// A registry that keeps nothing on disk (tests, benchmarks).
     pub fn in_memory() -> Arc<ClientNames> {
-        Arc::new(ClientNames::empty(MAX_NAMES))
+        Arc::new(ClientNames { inner: Mutex::default(), capacity: MAX_NAMES })
     }
 
-    fn empty(capacity: usize) -> ClientNames {
-        ClientNames {
-            inner: Mutex::new(Inner {
-                pinned: HashMap::new(),
-                recent: HashMap::new(),
-                order: VecDeque::new(),
-                file: None,
-            }),
-            capacity,
-        }
-    }
-
-    /// Reads the file in `dir` back, keeps the texts `live` names (hashes of
-    /// the client order ids of the orders the engine recovered) and the
-    /// most recent others, and rewrites the file with just those.
+    /// Reads the files in `dir` back, pinning the texts `live` names
+    /// (hashes of the client order ids of the orders the engine
+    /// recovered), and cuts a torn tail off the current file.
     pub fn open(dir: &Path, live: &HashSet<u64>) -> io::Result<Arc<ClientNames>> {
         ClientNames::open_with(dir, live, MAX_NAMES).map(Arc::new)
     }
 
     fn open_with(dir: &Path, live: &HashSet<u64>, capacity: usize) -> io::Result<ClientNames> {
-        let path = dir.join(FILE_NAME);
-        let mut bytes = Vec::new();
-        match File::open(&path) {
-            Ok(mut file) => {
-                file.read_to_end(&mut bytes)?;
+        let mut inner = Inner::default();
+        let old = read(&dir.join(OLD_FILE_NAME))?;
+        let now = read(&dir.join(FILE_NAME))?;
+        let (old_texts, _) = parse(&old);
+        let (now_texts, valid) = parse(&now);
+        for (texts, into_current) in [(old_texts, false), (now_texts, true)] {
+            for text in texts {
+                let id = client_id(text).0;
+                let generation = if live.contains(&id) {
+                    &mut inner.pinned
+                } else if into_current {
+                    &mut inner.current
+                } else {
+                    &mut inner.previous
+                };
+                generation.insert(id, Arc::from(text));
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
         }
-        let names = ClientNames::empty(capacity);
+        let path = dir.join(FILE_NAME);
+        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        if valid < now.len() {
+            file.set_len(valid as u64)?;
+        }
+        inner.file = Some(Appender { dir: dir.to_owned(), file });
+        let names = ClientNames { inner: Mutex::new(inner), capacity };
+        // Pinned texts read from the previous generation's file would go
+        // with it at the next rotation: the current file gets them now.
         {
             let mut inner = lock(&names.inner);
-            for text in parse(&bytes) {
-                let id = client_id(text).0;
-                if live.contains(&id) {
-                    inner.pinned.insert(id, Arc::from(text));
-                } else {
-                    names.keep(&mut inner, id, Arc::from(text));
-                }
+            let in_current: HashSet<u64> = parse(&now).0.into_iter().map(|text| client_id(text).0).collect();
+            let mut bytes = Vec::new();
+            let mut pinned: Vec<&Arc<str>> =
+                inner.pinned.iter().filter(|(id, _)| !in_current.contains(id)).map(|(_, t)| t).collect();
+            pinned.sort_unstable();
+            for text in pinned {
+                record(text, &mut bytes);
             }
-            inner.file = Some(Appender::rewrite(path, &inner)?);
+            if let Some(appender) = &mut inner.file {
+                appender.file.write_all(&bytes)?;
+            }
         }
         Ok(names)
-    }
-
-    /// Adds to `recent`, evicting the oldest beyond capacity.
-    fn keep(&self, inner: &mut Inner, id: u64, text: Arc<str>) {
-        if inner.recent.insert(id, text).is_some() {
-            return;
-        }
-        inner.order.push_back(id);
-        if inner.order.len() > self.capacity
-            && let Some(old) = inner.order.pop_front()
-        {
-            inner.recent.remove(&old);
-        }
     }
 
     /// Records `text` as the text of `id` (written to the file before this
@@ -162,31 +177,50 @@ impl ClientNames {
             return;
         }
         let mut inner = lock(&self.inner);
-        let known = inner.pinned.get(&id.0).or_else(|| inner.recent.get(&id.0));
-        if known.is_some_and(|t| **t == *text) {
+        let inner = &mut *inner;
+        if inner.pinned.get(&id.0).or_else(|| inner.current.get(&id.0)).is_some_and(|t| **t == *text) {
             return;
         }
         // A different text under a known hash: the newer wins (the engine
-        // cannot tell them apart either).
+        // cannot tell them apart either). A text only the previous
+        // generation holds is renewed, so that it outlives the rotation.
         inner.pinned.remove(&id.0);
-        self.keep(&mut inner, id.0, Arc::from(text));
-        let capacity = self.capacity;
-        let Inner { file, .. } = &mut *inner;
-        if let Some(appender) = file
-            && text.len() <= usize::from(u16::MAX)
-        {
+        inner.current.insert(id.0, Arc::from(text));
+        if let Some(appender) = &mut inner.file {
             let mut bytes = Vec::with_capacity(2 + text.len());
             record(text, &mut bytes);
             if let Err(e) = appender.file.write_all(&bytes) {
-                tracing::error!(error = %e, path = %appender.path.display(), "cannot write a client order id");
+                tracing::error!(error = %e, dir = %appender.dir.display(), "cannot write a client order id");
             }
-            appender.records += 1;
         }
-        if inner.file.as_ref().is_some_and(|a| a.records > 2 * capacity + inner.pinned.len()) {
-            let path = inner.file.as_ref().map(|a| a.path.clone()).expect("checked above");
-            match Appender::rewrite(path, &inner) {
-                Ok(appender) => inner.file = Some(appender),
-                Err(e) => tracing::error!(error = %e, "cannot compact the client order id file"),
+        if inner.current.len() >= self.capacity {
+            self.rotate(inner);
+        }
+    }
+
+    /// The current generation becomes the previous one; the one before it
+    /// is forgotten.
+    fn rotate(&self, inner: &mut Inner) {
+        inner.previous = std::mem::take(&mut inner.current);
+        let Some(appender) = &mut inner.file else { return };
+        let rotated = std::fs::rename(appender.dir.join(FILE_NAME), appender.dir.join(OLD_FILE_NAME))
+            .and_then(|()| {
+                OpenOptions::new().create(true).truncate(true).write(true).open(appender.dir.join(FILE_NAME))
+            })
+            .and_then(|mut file| {
+                let mut bytes = Vec::new();
+                let mut pinned: Vec<&Arc<str>> = inner.pinned.values().collect();
+                pinned.sort_unstable();
+                for text in pinned {
+                    record(text, &mut bytes);
+                }
+                file.write_all(&bytes)?;
+                Ok(file)
+            });
+        match rotated {
+            Ok(file) => appender.file = file,
+            Err(e) => {
+                tracing::error!(error = %e, dir = %appender.dir.display(), "cannot rotate the client order id file")
             }
         }
     }
@@ -196,45 +230,13 @@ impl ClientNames {
         if !id.is_some() {
             return None;
         }
-        let inner = lock(&self.inner);
-        inner.pinned.get(&id.0).or_else(|| inner.recent.get(&id.0)).cloned()
+        lock(&self.inner).find(id.0).cloned()
     }
 
     /// The text a client sees for `order`: its own, or `venue-<orderId>`
     /// for an order placed without one (or whose text was lost).
     pub fn name(&self, id: ClientOrderId, order: OrderId) -> String {
         self.get(id).map_or_else(|| format!("venue-{}", order.0), |text| text.to_string())
-    }
-}
-
-impl Appender {
-    /// Writes what `inner` holds to a new file, syncs it, and puts it in
-    /// place of the old one.
-    fn rewrite(path: PathBuf, inner: &Inner) -> io::Result<Appender> {
-        let tmp = path.with_extension("tmp");
-        let mut bytes = Vec::new();
-        let mut records = 0;
-        let recent = inner.order.iter().filter_map(|id| inner.recent.get(id));
-        let mut pinned: Vec<&Arc<str>> = inner.pinned.values().collect();
-        // The file's order decides eviction at the next start: pinned texts
-        // (the oldest live orders) first, in a fixed order.
-        pinned.sort_unstable();
-        for text in pinned.into_iter().chain(recent) {
-            if text.len() <= usize::from(u16::MAX) {
-                record(text, &mut bytes);
-                records += 1;
-            }
-        }
-        let mut file = File::create(&tmp)?;
-        file.write_all(&bytes)?;
-        file.sync_data()?;
-        drop(file);
-        std::fs::rename(&tmp, &path)?;
-        if let Some(dir) = path.parent() {
-            File::open(dir)?.sync_all()?;
-        }
-        let file = OpenOptions::new().append(true).open(&path)?;
-        Ok(Appender { path, file, records })
     }
 }
 
@@ -254,7 +256,7 @@ mod tests {
     }
 
     #[test]
-    fn texts_survive_a_reopen_and_a_torn_tail_is_ignored() {
+    fn texts_survive_a_reopen_and_a_torn_tail_is_cut() {
         let dir = dir("reopen");
         let names = ClientNames::open(&dir, &HashSet::new()).expect("opens");
         for text in ["a-1", "b/2", "ünïcode", ""] {
@@ -272,8 +274,7 @@ mod tests {
         assert_eq!(text_of(&names, "a-1").as_deref(), Some("a-1"));
         assert_eq!(text_of(&names, "b/2").as_deref(), Some("b/2"));
         assert_eq!(text_of(&names, "ünïcode").as_deref(), Some("ünïcode"));
-        // The torn record is gone from the rewritten file; a new text after
-        // it reads back.
+        // The torn record was cut off: a text written after it reads back.
         names.remember(client_id("after"), "after");
         drop(names);
         let names = ClientNames::open(&dir, &HashSet::new()).expect("reopens");
@@ -283,10 +284,10 @@ mod tests {
     }
 
     #[test]
-    fn the_oldest_are_evicted_but_live_orders_keep_theirs() {
+    fn old_generations_go_but_live_orders_keep_their_texts() {
         let dir = dir("evict");
         let names = ClientNames::open_with(&dir, &HashSet::new(), 4).expect("opens");
-        for i in 0..4 {
+        for i in 0..3 {
             let text = format!("old-{i}");
             names.remember(client_id(&text), &text);
         }
@@ -294,23 +295,26 @@ mod tests {
         // old-0 belongs to an order still live at the next start.
         let live: HashSet<u64> = [client_id("old-0").0].into();
         let names = ClientNames::open_with(&dir, &live, 4).expect("reopens");
-        for i in 0..40 {
+        for i in 0..8 {
             let text = format!("new-{i}");
             names.remember(client_id(&text), &text);
         }
+        // Generations of four: rotated at new-1 (old-1, old-2, new-0,
+        // new-1) and at new-5 (new-2..5), which dropped the first.
         assert_eq!(text_of(&names, "old-0").as_deref(), Some("old-0"), "pinned");
-        assert_eq!(text_of(&names, "old-1"), None, "evicted");
-        assert_eq!(text_of(&names, "new-35"), None, "evicted");
-        assert_eq!(text_of(&names, "new-36").as_deref(), Some("new-36"));
-        assert_eq!(text_of(&names, "new-39").as_deref(), Some("new-39"));
-        // The file was compacted as it grew: at most twice the capacity
-        // plus the pinned text, and it reads back the same.
-        let records = parse(&std::fs::read(dir.join(FILE_NAME)).expect("file")).len();
-        assert!(records <= 2 * 4 + 1, "{records} records");
+        assert_eq!(text_of(&names, "old-1"), None, "forgotten");
+        assert_eq!(text_of(&names, "new-1"), None, "forgotten");
+        assert_eq!(text_of(&names, "new-2").as_deref(), Some("new-2"));
+        assert_eq!(text_of(&names, "new-7").as_deref(), Some("new-7"));
+        // Both files stay small and read back the same.
+        let records = |name: &str| parse(&std::fs::read(dir.join(name)).expect("file")).0.len();
+        assert!(records(FILE_NAME) <= 4 + 1 && records(OLD_FILE_NAME) <= 4 + 1);
         drop(names);
         let names = ClientNames::open_with(&dir, &live, 4).expect("reopens");
-        assert_eq!(text_of(&names, "new-39").as_deref(), Some("new-39"));
+        assert_eq!(text_of(&names, "new-2").as_deref(), Some("new-2"));
+        assert_eq!(text_of(&names, "new-7").as_deref(), Some("new-7"));
         assert_eq!(text_of(&names, "old-0").as_deref(), Some("old-0"));
+        assert_eq!(text_of(&names, "new-1"), None);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
