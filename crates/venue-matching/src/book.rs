@@ -1622,6 +1622,13 @@ impl OrderBook {
         }
     }
 
+    /// The quote budget a live order was given (tick × lot units), if it
+    /// was placed with one: a gateway that learns the order from the book
+    /// reports the budget rather than the quantity that bounds it.
+    pub fn quote_budget(&self, order_id: OrderId) -> Option<i64> {
+        self.ids.get(order_id).map(|&at| self.nodes[at as usize].budget).filter(|&budget| budget != NO_BUDGET)
+    }
+
     /// Most live orders the book can hold (its configured `max_orders`).
     pub fn capacity(&self) -> usize {
         self.max_orders as usize

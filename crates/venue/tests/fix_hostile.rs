@@ -900,6 +900,51 @@ fn order_level_refusals() {
         (Some("I"), Some("0"), Some("1"), Some("100.00")),
         "the order is unchanged: {status}"
     );
+    // A replace whose Side is neither buy nor sell is refused as such.
+    let transact =
+        String::from_utf8(venue_fix::time::format_utc_timestamp_millis(now_ns()).to_vec()).expect("ascii");
+    alice.send("G", |e| {
+        e.str(11, "R2")
+            .char(40, b'2')
+            .str(41, "OK1")
+            .str(44, "101.00")
+            .char(54, b'5')
+            .str(55, "BTC-USDT")
+            .str(60, &transact);
+    });
+    let reject = alice.expect("9");
+    assert_eq!(
+        (reject.get(11), reject.get(434), reject.get(58)),
+        (Some("R2"), Some("2"), Some("Side (54) must be 1 (buy) or 2 (sell)")),
+        "{reject}"
+    );
+    // A ClOrdID that is not UTF-8 is refused, and the refusal still names
+    // it (it used to go unanswered: an empty ClOrdID cannot be encoded).
+    alice.send("D", |e| {
+        e.bytes(11, b"lat\xe9in")
+            .str(38, "0.0001")
+            .char(40, b'2')
+            .str(44, "100.00")
+            .char(54, b'1')
+            .str(55, "BTC-USDT")
+            .char(59, b'1')
+            .str(60, &transact);
+    });
+    let report = alice.expect("8");
+    assert_eq!(
+        (report.get(11), report.get(150), report.get(39), report.get(58)),
+        (Some("lat\u{FFFD}in"), Some("8"), Some("8"), Some("ClOrdID (11) must be UTF-8 text")),
+        "{report}"
+    );
+    alice.send("F", |e| {
+        e.str(11, "C9").bytes(41, b"\xff\xfe").char(54, b'1').str(55, "BTC-USDT").str(60, &transact);
+    });
+    let reject = alice.expect("9");
+    assert_eq!(
+        (reject.get(11), reject.get(434), reject.get(58)),
+        (Some("C9"), Some("1"), Some("OrigClOrdID (41) must be UTF-8 text")),
+        "{reject}"
+    );
     drop(alice);
     stop(venue);
 }

@@ -115,7 +115,33 @@ fn client_order_ids_survive_a_crash_and_late_cancels_are_too_late() {
         ],
     );
     assert_eq!(status, 200, "{rest}");
-    assert_eq!(open_ids(&venue), ["pre-1", "pre-2", "rest-1"], "REST shows FIX's ClOrdIDs");
+    // A stop-market buy with a budget, placed over REST: FIX does not know
+    // its budget, and must not report the quantity that bounds it.
+    let (status, rest) = rest_signed(
+        venue.public,
+        "POST",
+        "/api/v3/order",
+        ALICE,
+        &[
+            ("symbol", "BTCUSDT"),
+            ("side", "BUY"),
+            ("type", "STOP_LOSS"),
+            ("stopPrice", "90000"),
+            ("quoteOrderQty", "1000"),
+            ("newClientOrderId", "rest-stop"),
+        ],
+    );
+    assert_eq!(status, 200, "{rest}");
+    let accepted = alice.recv();
+    assert_eq!((accepted.get(11), accepted.get(150)), (Some("rest-1"), Some("0")), "{}", accepted.text());
+    let accepted = alice.recv();
+    assert_eq!(
+        (accepted.get(11), accepted.get(150), accepted.get(40), accepted.get(38), accepted.get(152)),
+        (Some("rest-stop"), Some("0"), Some("3"), None, None),
+        "{}",
+        accepted.text()
+    );
+    assert_eq!(open_ids(&venue), ["pre-1", "pre-2", "rest-1", "rest-stop"], "REST shows FIX's ClOrdIDs");
 
     // A crash: no cancel-on-disconnect, no final snapshot.
     venue.signal("KILL");
@@ -123,8 +149,20 @@ fn client_order_ids_survive_a_crash_and_late_cancels_are_too_late() {
     drop(alice);
 
     let venue = Venue::start(&data.0, None);
-    assert_eq!(open_ids(&venue), ["pre-1", "pre-2", "rest-1"], "REST after the restart");
+    assert_eq!(open_ids(&venue), ["pre-1", "pre-2", "rest-1", "rest-stop"], "REST after the restart");
     let mut alice = logon(venue.fix.expect("FIX"), "ALICE");
+
+    // After the restart the budget is read from the book.
+    alice.send("H", |e| {
+        e.str(11, "rest-stop").char(54, b'1').str(55, "BTC-USDT");
+    });
+    let status = alice.recv();
+    assert_eq!(
+        (status.get(150), status.get(11), status.get(39), status.get(38), status.get(152)),
+        (Some("I"), Some("rest-stop"), Some("0"), None, Some("1000.000000")),
+        "{}",
+        status.text()
+    );
 
     // The status of the partly filled order, by its ClOrdID.
     alice.send("H", |e| {
@@ -186,17 +224,20 @@ fn client_order_ids_survive_a_crash_and_late_cancels_are_too_late() {
         "{}",
         reject.text()
     );
-    // The status of an ended order is its final one.
-    alice.send("H", |e| {
-        e.str(11, "cx-1").char(54, b'1').str(55, "BTC-USDT");
-    });
-    let status = alice.recv();
-    assert_eq!(
-        (status.get(150), status.get(11), status.get(41), status.get(39), status.get(151)),
-        (Some("I"), Some("cx-1"), Some("pre-1"), Some("4"), Some("0.0000")),
-        "{}",
-        status.text()
-    );
+    // The status of an ended order is its final one, asked by its
+    // ClOrdID before or after the cancel.
+    for asked in ["cx-1", "pre-1"] {
+        alice.send("H", |e| {
+            e.str(11, asked).char(54, b'1').str(55, "BTC-USDT");
+        });
+        let status = alice.recv();
+        assert_eq!(
+            (status.get(150), status.get(11), status.get(41), status.get(39), status.get(151)),
+            (Some("I"), Some("cx-1"), Some("pre-1"), Some("4"), Some("0.0000")),
+            "{}",
+            status.text()
+        );
+    }
     drop(alice);
     let (status, log) = venue.terminate();
     assert!(status.success(), "{log}");

@@ -406,7 +406,12 @@ impl SessionTask {
             orders: engine
                 .books()
                 .iter()
-                .flat_map(|book| book.orders_of(account).into_iter().map(|order| (book.spec().id, order)))
+                .flat_map(|book| {
+                    book.orders_of(account).into_iter().map(|order| {
+                        let budget = book.quote_budget(order.order_id).unwrap_or(0);
+                        (book.spec().id, order, budget)
+                    })
+                })
                 .collect(),
         };
         match self.router.query(&self.venue.monitor, read, Duration::from_secs(30)).await {

@@ -220,12 +220,33 @@ struct OrderInfo {
     /// out.
     unpriced: i64,
     /// The quote budget (CashOrderQty) of an order placed with one, in
-    /// tick × lot units; 0 for an order placed by quantity.
+    /// tick × lot units; 0 for an order placed by quantity; -1 for one
+    /// placed with a budget the desk was not told (over another gateway).
     cash: i64,
     status: u8,
     /// The engine sequence the desk's view reflects for an order learnt
     /// from the books: its outputs up to there are already counted.
     since: u64,
+}
+
+impl OrderInfo {
+    /// Whether the client knows the order as `cl`: its ClOrdID now, or the
+    /// one it had before its last cancel or replace request.
+    fn named(&self, cl: &str) -> bool {
+        *self.cl == *cl || self.orig.as_deref() == Some(cl)
+    }
+}
+
+/// A reply with its Text (58) replaced: for refusals the gateway decides
+/// whose engine reason would mislead.
+fn with_text(mut reply: Reply, text: &'static str) -> Reply {
+    match reply.fields.iter_mut().find(|(tag, _)| *tag == 58) {
+        Some(field) => field.1 = Value::Static(text),
+        None => {
+            reply.set(58, text);
+        }
+    }
+    reply
 }
 
 /// Ended orders a desk remembers, for "too late to cancel" and status
@@ -236,8 +257,9 @@ pub const MAX_ENDED: usize = 4096;
 pub struct LiveOrders {
     /// The last command the read reflects.
     pub seq: u64,
-    /// Each live order with its instrument.
-    pub orders: Vec<(InstrumentId, BookOrder)>,
+    /// Each live order with its instrument and the quote budget it was
+    /// placed with (0 if by quantity).
+    pub orders: Vec<(InstrumentId, BookOrder, i64)>,
 }
 
 /// One session's order-entry state.
@@ -344,7 +366,7 @@ impl OrderDesk {
     /// reach the desk afterwards are already counted for those orders and
     /// are skipped.
     pub fn seed(&mut self, live: &LiveOrders) {
-        for (instrument, order) in &live.orders {
+        for (instrument, order, budget) in &live.orders {
             if order.account != self.account || self.orders.contains_key(&order.order_id) {
                 continue;
             }
@@ -367,7 +389,7 @@ impl OrderDesk {
                     cum,
                     notional: 0,
                     unpriced: cum,
-                    cash: 0,
+                    cash: *budget,
                     status: if cum > 0 { b'1' } else { b'0' },
                     since: live.seq,
                 },
@@ -421,8 +443,24 @@ impl OrderDesk {
     }
 
     /// A text field the desk keeps (ClOrdID, OrigClOrdID); empty if absent.
+    /// A text field as the replies echo it: bytes that are not UTF-8 are
+    /// shown with replacement characters (such an id is refused, but the
+    /// refusal must still name it).
     fn shared(fields: &Fields<'_>, tag: u32) -> Arc<str> {
-        Arc::from(fields.get_str(tag).unwrap_or_default())
+        fields.get(tag).map_or_else(|| Arc::from(""), |field| Arc::from(String::from_utf8_lossy(field.value)))
+    }
+
+    /// Refuses ClOrdID and OrigClOrdID values that are not UTF-8 text: the
+    /// venue could not give them back as sent.
+    fn check_ids(fields: &Fields<'_>) -> Result<(), &'static str> {
+        for (tag, text) in
+            [(11, "ClOrdID (11) must be UTF-8 text"), (41, "OrigClOrdID (41) must be UTF-8 text")]
+        {
+            if fields.get(tag).is_some_and(|field| std::str::from_utf8(field.value).is_err()) {
+                return Err(text);
+            }
+        }
+        Ok(())
     }
 
     fn check_account(&self, fields: &Fields<'_>) -> Result<(), Refusal> {
@@ -447,6 +485,7 @@ impl OrderDesk {
     }
 
     fn build_new(&self, f: &Fields<'_>, cl: &str) -> Result<NewOrder, Refusal> {
+        Self::check_ids(f).map_err(|text| Refusal::other(text.into()))?;
         if cl.is_empty() {
             return Err(Refusal::other("ClOrdID (11) is required".into()));
         }
@@ -565,6 +604,10 @@ impl OrderDesk {
 
     fn cancel(&mut self, f: &Fields<'_>) -> Inbound {
         let cl = Self::shared(f, 11);
+        if let Err(text) = Self::check_ids(f) {
+            let r = self.cancel_reject(&cl, &Self::shared(f, 41), None, '1', Reject::InvalidOrderCombination);
+            return Inbound::Answer(with_text(r, text));
+        }
         let instrument = f.get_str(55).ok().and_then(|s| self.symbol_id(s));
         let (Some((target, orig)), Some(instrument)) = (self.order_ref(f), instrument) else {
             let orig = Self::shared(f, 41);
@@ -576,6 +619,10 @@ impl OrderDesk {
 
     fn replace(&mut self, f: &Fields<'_>) -> Inbound {
         let cl = Self::shared(f, 11);
+        if let Err(text) = Self::check_ids(f) {
+            let r = self.cancel_reject(&cl, &Self::shared(f, 41), None, '2', Reject::InvalidOrderCombination);
+            return Inbound::Answer(with_text(r, text));
+        }
         let instrument = f.get_str(55).ok().and_then(|s| self.symbol_id(s));
         let (Some((target, orig)), Some(instrument)) = (self.order_ref(f), instrument) else {
             let orig = Self::shared(f, 41);
@@ -591,16 +638,20 @@ impl OrderDesk {
         let side = match f.get_char(54) {
             Ok(b'1') => Some(Side::Buy),
             Ok(b'2') => Some(Side::Sell),
-            _ => None,
+            Err(_) => None,
+            Ok(_) => {
+                let r = self.cancel_reject(&cl, &orig, None, '2', Reject::InvalidOrderCombination);
+                return Inbound::Answer(with_text(r, "Side (54) must be 1 (buy) or 2 (sell)"));
+            }
         };
         if let (Some((&id, order)), Some(side)) = (known, side)
             && order.side != side
         {
-            let mut r = self.cancel_reject(&cl, &orig, Some(id), '2', Reject::NotAmendable);
-            if let Some(text) = r.fields.iter_mut().find(|(tag, _)| *tag == 58) {
-                text.1 = Value::Static("Side (54) cannot change on a replace: cancel and send a new order");
-            }
-            return Inbound::Answer(r);
+            let r = self.cancel_reject(&cl, &orig, Some(id), '2', Reject::NotAmendable);
+            return Inbound::Answer(with_text(
+                r,
+                "Side (54) cannot change on a replace: cancel and send a new order",
+            ));
         }
         let spec = self.spec(instrument).expect("instrument exists");
         let price = match f.get_decimal(44).map(|t| spec.parse_price(t)) {
@@ -674,8 +725,8 @@ impl OrderDesk {
             let cl = Self::text(f, 11)?;
             self.orders
                 .iter()
-                .find(|(_, o)| *o.cl == *cl)
-                .or_else(|| self.ended.iter().rev().find(|(_, o)| *o.cl == *cl))
+                .find(|(_, o)| o.named(&cl))
+                .or_else(|| self.ended.iter().rev().find(|(_, o)| o.named(&cl)))
         });
         // Every ExecutionReport carries an ExecID (17): a report without one
         // cannot be encoded, and the request would go unanswered.
@@ -688,7 +739,7 @@ impl OrderDesk {
             None => {
                 let mut r = Reply::new("8");
                 r.set(37, f.get_str(37).unwrap_or("NONE").to_owned())
-                    .set(11, Self::text(f, 11).unwrap_or_default())
+                    .set(11, Self::shared(f, 11))
                     .set(17, exec_id)
                     .set(150, "I")
                     .set(39, "8")
@@ -853,10 +904,19 @@ impl OrderDesk {
             {
                 let (cl, cash) = match (own, self.pending.front()) {
                     (true, Some(Pending::New { cl, cash, .. })) => (cl.clone(), *cash),
-                    _ => (
-                        self.names.get(client_order_id).unwrap_or_else(|| Arc::from(order_id.0.to_string())),
-                        0,
-                    ),
+                    _ => {
+                        // Every gateway bounds a budget order by the
+                        // instrument's maximum quantity; its OrderQty would
+                        // be that bound, not what the client asked.
+                        let by_budget = matches!(kind, OrderKind::Market | OrderKind::Stop)
+                            && side == Side::Buy
+                            && self.spec(instrument).is_some_and(|s| s.max_qty == qty);
+                        let cl = self
+                            .names
+                            .get(client_order_id)
+                            .unwrap_or_else(|| Arc::from(order_id.0.to_string()));
+                        (cl, if by_budget { -1 } else { 0 })
+                    }
                 };
                 let info = OrderInfo {
                     cl,
@@ -1075,11 +1135,7 @@ impl OrderDesk {
         if orig.is_empty() {
             return None;
         }
-        self.ended
-            .iter()
-            .rev()
-            .find(|(_, o)| *o.cl == *orig || o.orig.as_deref() == Some(orig))
-            .map(|(&id, _)| id)
+        self.ended.iter().rev().find(|(_, o)| o.named(orig)).map(|(&id, _)| id)
     }
 
     /// The OrderCancelReject for a cancel or replace the engine refused: an
