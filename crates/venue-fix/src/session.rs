@@ -1046,8 +1046,24 @@ impl Session {
         out: &mut Vec<Action>,
         body: impl FnOnce(&mut Encoder),
     ) -> bool {
+        match self.encode_admin(msg_type, now_ns, out, body) {
+            Some((seq, bytes)) => self.commit_outbound(seq, bytes, now_ns, out).is_ok(),
+            None => false,
+        }
+    }
+
+    /// An admin message numbered with the next MsgSeqNum (not yet used up
+    /// or stored); `None` once disconnected, or after disconnecting on an
+    /// encoding failure.
+    fn encode_admin(
+        &mut self,
+        msg_type: &[u8],
+        now_ns: u64,
+        out: &mut Vec<Action>,
+        body: impl FnOnce(&mut Encoder),
+    ) -> Option<(u64, Vec<u8>)> {
         if self.state == State::Disconnected {
-            return false;
+            return None;
         }
         let seq = self.store.next_sender_seq();
         self.encoder.start(msg_type).header(
@@ -1061,9 +1077,9 @@ impl Session {
         if let Err(e) = self.encoder.finish(&mut bytes) {
             let kind = String::from_utf8_lossy(msg_type).into_owned();
             self.disconnect(format!("internal error encoding a 35={kind} message: {e}"), out);
-            return false;
+            return None;
         }
-        self.commit_outbound(seq, bytes, now_ns, out).is_ok()
+        Some((seq, bytes))
     }
 
     /// Stores the message, advances the sender sequence number and pushes
@@ -1127,19 +1143,10 @@ impl Session {
     /// client, or someone who only knows the CompIDs) must not move the
     /// real session's numbers.
     fn refuse_logon(&mut self, text: &str, now_ns: u64, out: &mut Vec<Action>) {
-        if self.state != State::Disconnected {
-            let seq = self.store.next_sender_seq();
-            self.encoder.start(b"5").header(
-                &self.config.sender_comp_id,
-                &self.config.target_comp_id,
-                seq,
-                now_ns,
-            );
-            self.encoder.str(58, text);
-            let mut bytes = Vec::new();
-            if self.encoder.finish(&mut bytes).is_ok() {
-                out.push(Action::Send(bytes));
-            }
+        if let Some((_, bytes)) = self.encode_admin(b"5", now_ns, out, |e| {
+            e.str(58, text);
+        }) {
+            out.push(Action::Send(bytes));
         }
         self.disconnect(text, out);
     }

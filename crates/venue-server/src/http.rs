@@ -559,15 +559,13 @@ async fn get_transfer(State(venue): State<Arc<Venue>>, Path(id): Path<String>) -
 /// answer) changes nothing and is answered with the transfer as it stands
 /// now, marked `"replayed": true`; a different request under an id already
 /// used is refused (409) with what the id holds.
-async fn run_transfer(venue: &Venue, command: Command) -> ApiResult {
-    let (transfer_id, asked, deposit) = match command {
-        Command::Deposit { transfer_id, account, asset, amount } => {
-            (transfer_id, Transfer { account, asset, amount, state: TransferState::Deposited }, true)
-        }
-        Command::WithdrawPending { transfer_id, account, asset, amount } => {
-            (transfer_id, Transfer { account, asset, amount, state: TransferState::Pending }, false)
-        }
-        _ => return Err(ApiError::bad_request("not a transfer")),
+async fn run_transfer(venue: &Venue, bytes: &Bytes, deposit: bool) -> ApiResult {
+    let (transfer_id, asked) = transfer_request(venue, bytes, deposit)?;
+    let Transfer { account, asset, amount, .. } = asked;
+    let command = if deposit {
+        Command::Deposit { transfer_id, account, asset, amount }
+    } else {
+        Command::WithdrawPending { transfer_id, account, asset, amount }
     };
     match venue.run(command).await {
         Ok(outputs) => Ok(Json(transfer_json(venue, &outputs))),
@@ -593,7 +591,9 @@ async fn run_transfer(venue: &Venue, command: Command) -> ApiResult {
     }
 }
 
-fn transfer_command(venue: &Venue, bytes: &Bytes, deposit: bool) -> Result<Command, ApiError> {
+/// The transfer a deposit or withdrawal body asks for: its id and what it
+/// should hold once applied (a withdrawal's first phase leaves it pending).
+fn transfer_request(venue: &Venue, bytes: &Bytes, deposit: bool) -> Result<(u64, Transfer), ApiError> {
     let req: TransferBody = body(bytes)?;
     let asset = venue.asset(&req.asset)?;
     let decimals = venue.engine.assets[asset.0 as usize].decimals;
@@ -601,22 +601,16 @@ fn transfer_command(venue: &Venue, bytes: &Bytes, deposit: bool) -> Result<Comma
         msg: format!("amount {:?}: {reject} (at most {decimals} decimals)", req.amount),
         ..ApiError::rejected(reject)
     })?;
-    let (transfer_id, account) = (req.transfer_id, AccountId(req.account));
-    Ok(if deposit {
-        Command::Deposit { transfer_id, account, asset, amount }
-    } else {
-        Command::WithdrawPending { transfer_id, account, asset, amount }
-    })
+    let state = if deposit { TransferState::Deposited } else { TransferState::Pending };
+    Ok((req.transfer_id, Transfer { account: AccountId(req.account), asset, amount, state }))
 }
 
 async fn deposit(State(venue): State<Arc<Venue>>, bytes: Bytes) -> ApiResult {
-    let command = transfer_command(&venue, &bytes, true)?;
-    run_transfer(&venue, command).await
+    run_transfer(&venue, &bytes, true).await
 }
 
 async fn withdraw(State(venue): State<Arc<Venue>>, bytes: Bytes) -> ApiResult {
-    let command = transfer_command(&venue, &bytes, false)?;
-    run_transfer(&venue, command).await
+    run_transfer(&venue, &bytes, false).await
 }
 
 async fn withdraw_finish(

@@ -71,6 +71,8 @@ impl Inner {
 struct Appender {
     dir: PathBuf,
     file: File,
+    /// One record's bytes, reused.
+    buf: Vec<u8>,
 }
 
 fn lock(m: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
@@ -83,6 +85,17 @@ fn record(text: &str, out: &mut Vec<u8>) {
         out.extend_from_slice(&len.to_le_bytes());
         out.extend_from_slice(text.as_bytes());
     }
+}
+
+/// The records of pinned texts, in a fixed order (a map's is not).
+fn pinned_records<'a>(texts: impl Iterator<Item = &'a Arc<str>>) -> Vec<u8> {
+    let mut texts: Vec<&Arc<str>> = texts.collect();
+    texts.sort_unstable();
+    let mut bytes = Vec::new();
+    for text in texts {
+        record(text, &mut bytes);
+    }
+    bytes
 }
 
 /// The texts a file holds, in the order written, and the length of the
@@ -128,71 +141,55 @@ impl ClientNames {
         let mut inner = Inner::default();
         let old = read(&dir.join(OLD_FILE_NAME))?;
         let now = read(&dir.join(FILE_NAME))?;
-        let (old_texts, _) = parse(&old);
-        let (now_texts, valid) = parse(&now);
-        for (texts, into_current) in [(old_texts, false), (now_texts, true)] {
-            for text in texts {
-                let id = client_id(text).0;
-                let generation = if live.contains(&id) {
-                    &mut inner.pinned
-                } else if into_current {
-                    &mut inner.current
-                } else {
-                    &mut inner.previous
-                };
-                generation.insert(id, Arc::from(text));
-            }
+        for text in parse(&old).0 {
+            let id = client_id(text).0;
+            let generation = if live.contains(&id) { &mut inner.pinned } else { &mut inner.previous };
+            generation.insert(id, Arc::from(text));
         }
-        let path = dir.join(FILE_NAME);
-        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        // Pinned texts only the previous generation's file holds would go
+        // with it at the next rotation: the current file gets them again.
+        let mut carry: HashSet<u64> = inner.pinned.keys().copied().collect();
+        let (now_texts, valid) = parse(&now);
+        for text in now_texts {
+            let id = client_id(text).0;
+            let generation = if live.contains(&id) { &mut inner.pinned } else { &mut inner.current };
+            generation.insert(id, Arc::from(text));
+            carry.remove(&id);
+        }
+        let mut file = OpenOptions::new().create(true).append(true).open(dir.join(FILE_NAME))?;
         if valid < now.len() {
             file.set_len(valid as u64)?;
         }
-        inner.file = Some(Appender { dir: dir.to_owned(), file });
-        let names = ClientNames { inner: Mutex::new(inner), capacity };
-        // Pinned texts read from the previous generation's file would go
-        // with it at the next rotation: the current file gets them now.
-        {
-            let mut inner = lock(&names.inner);
-            let in_current: HashSet<u64> = parse(&now).0.into_iter().map(|text| client_id(text).0).collect();
-            let mut bytes = Vec::new();
-            let mut pinned: Vec<&Arc<str>> =
-                inner.pinned.iter().filter(|(id, _)| !in_current.contains(id)).map(|(_, t)| t).collect();
-            pinned.sort_unstable();
-            for text in pinned {
-                record(text, &mut bytes);
-            }
-            if let Some(appender) = &mut inner.file {
-                appender.file.write_all(&bytes)?;
-            }
-        }
-        Ok(names)
+        file.write_all(&pinned_records(carry.iter().filter_map(|id| inner.pinned.get(id))))?;
+        inner.file = Some(Appender { dir: dir.to_owned(), file, buf: Vec::new() });
+        Ok(ClientNames { inner: Mutex::new(inner), capacity })
     }
 
     /// Records `text` as the text of `id` (written to the file before this
     /// returns). Call it before submitting the order that carries `id`.
     /// Texts longer than 65,535 bytes are kept in memory only.
-    pub fn remember(&self, id: ClientOrderId, text: &str) {
+    pub fn remember(&self, id: ClientOrderId, text: impl AsRef<str> + Into<Arc<str>>) {
         if !id.is_some() {
             return;
         }
         let mut inner = lock(&self.inner);
         let inner = &mut *inner;
-        if inner.pinned.get(&id.0).or_else(|| inner.current.get(&id.0)).is_some_and(|t| **t == *text) {
+        let known = inner.pinned.get(&id.0).or_else(|| inner.current.get(&id.0));
+        if known.is_some_and(|t| **t == *text.as_ref()) {
             return;
         }
         // A different text under a known hash: the newer wins (the engine
         // cannot tell them apart either). A text only the previous
         // generation holds is renewed, so that it outlives the rotation.
         inner.pinned.remove(&id.0);
-        inner.current.insert(id.0, Arc::from(text));
         if let Some(appender) = &mut inner.file {
-            let mut bytes = Vec::with_capacity(2 + text.len());
-            record(text, &mut bytes);
-            if let Err(e) = appender.file.write_all(&bytes) {
+            appender.buf.clear();
+            record(text.as_ref(), &mut appender.buf);
+            if let Err(e) = appender.file.write_all(&appender.buf) {
                 tracing::error!(error = %e, dir = %appender.dir.display(), "cannot write a client order id");
             }
         }
+        inner.current.insert(id.0, text.into());
         if inner.current.len() >= self.capacity {
             self.rotate(inner);
         }
@@ -208,13 +205,7 @@ impl ClientNames {
                 OpenOptions::new().create(true).truncate(true).write(true).open(appender.dir.join(FILE_NAME))
             })
             .and_then(|mut file| {
-                let mut bytes = Vec::new();
-                let mut pinned: Vec<&Arc<str>> = inner.pinned.values().collect();
-                pinned.sort_unstable();
-                for text in pinned {
-                    record(text, &mut bytes);
-                }
-                file.write_all(&bytes)?;
+                file.write_all(&pinned_records(inner.pinned.values()))?;
                 Ok(file)
             });
         match rotated {
@@ -289,7 +280,7 @@ mod tests {
         let names = ClientNames::open_with(&dir, &HashSet::new(), 4).expect("opens");
         for i in 0..3 {
             let text = format!("old-{i}");
-            names.remember(client_id(&text), &text);
+            names.remember(client_id(&text), text.as_str());
         }
         drop(names);
         // old-0 belongs to an order still live at the next start.
@@ -297,7 +288,7 @@ mod tests {
         let names = ClientNames::open_with(&dir, &live, 4).expect("reopens");
         for i in 0..8 {
             let text = format!("new-{i}");
-            names.remember(client_id(&text), &text);
+            names.remember(client_id(&text), text.as_str());
         }
         // Generations of four: rotated at new-1 (old-1, old-2, new-0,
         // new-1) and at new-5 (new-2..5), which dropped the first.

@@ -50,23 +50,20 @@ fn cancel(client: &mut FixClient, cl: &str, orig: &str) -> FixMsg {
     client.recv()
 }
 
+/// An order placed over REST on BTCUSDT, which must be accepted.
+fn rest_order(venue: &Venue, who: (&str, &str), params: &[(&str, &str)]) -> serde_json::Value {
+    let mut all = vec![("symbol", "BTCUSDT")];
+    all.extend_from_slice(params);
+    let (status, answer) = rest_signed(venue.public, "POST", "/api/v3/order", who, &all);
+    assert_eq!(status, 200, "{params:?}: {answer}");
+    answer
+}
+
 /// BOB sells over REST; ALICE's FIX session sees the fill.
 fn bob_sells(venue: &Venue, qty: &str, price: &str) {
-    let (status, answer) = rest_signed(
-        venue.public,
-        "POST",
-        "/api/v3/order",
-        BOB,
-        &[
-            ("symbol", "BTCUSDT"),
-            ("side", "SELL"),
-            ("type", "LIMIT"),
-            ("timeInForce", "IOC"),
-            ("quantity", qty),
-            ("price", price),
-        ],
-    );
-    assert_eq!(status, 200, "BOB's sell: {answer}");
+    let params =
+        [("side", "SELL"), ("type", "LIMIT"), ("timeInForce", "IOC"), ("quantity", qty), ("price", price)];
+    let answer = rest_order(venue, BOB, &params);
     assert_eq!(answer["status"], "FILLED", "BOB's sell: {answer}");
 }
 
@@ -99,39 +96,25 @@ fn client_order_ids_survive_a_crash_and_late_cancels_are_too_late() {
         "{}",
         fill.text()
     );
-    let (status, rest) = rest_signed(
-        venue.public,
-        "POST",
-        "/api/v3/order",
-        ALICE,
-        &[
-            ("symbol", "BTCUSDT"),
-            ("side", "BUY"),
-            ("type", "LIMIT"),
-            ("timeInForce", "GTC"),
-            ("quantity", "1"),
-            ("price", "18000"),
-            ("newClientOrderId", "rest-1"),
-        ],
-    );
-    assert_eq!(status, 200, "{rest}");
+    let params = [
+        ("side", "BUY"),
+        ("type", "LIMIT"),
+        ("timeInForce", "GTC"),
+        ("quantity", "1"),
+        ("price", "18000"),
+        ("newClientOrderId", "rest-1"),
+    ];
+    rest_order(&venue, ALICE, &params);
     // A stop-market buy with a budget, placed over REST: FIX does not know
     // its budget, and must not report the quantity that bounds it.
-    let (status, rest) = rest_signed(
-        venue.public,
-        "POST",
-        "/api/v3/order",
-        ALICE,
-        &[
-            ("symbol", "BTCUSDT"),
-            ("side", "BUY"),
-            ("type", "STOP_LOSS"),
-            ("stopPrice", "90000"),
-            ("quoteOrderQty", "1000"),
-            ("newClientOrderId", "rest-stop"),
-        ],
-    );
-    assert_eq!(status, 200, "{rest}");
+    let params = [
+        ("side", "BUY"),
+        ("type", "STOP_LOSS"),
+        ("stopPrice", "90000"),
+        ("quoteOrderQty", "1000"),
+        ("newClientOrderId", "rest-stop"),
+    ];
+    rest_order(&venue, ALICE, &params);
     let accepted = alice.recv();
     assert_eq!((accepted.get(11), accepted.get(150)), (Some("rest-1"), Some("0")), "{}", accepted.text());
     let accepted = alice.recv();

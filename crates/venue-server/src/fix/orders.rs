@@ -476,7 +476,7 @@ impl OrderDesk {
         let cl = Self::shared(f, 11);
         match self.build_new(f, &cl) {
             Ok(order) => {
-                self.names.remember(order.client_order_id, &cl);
+                self.names.remember(order.client_order_id, cl.clone());
                 self.pending.push_back(Pending::New { cl, side: order.side, cash: order.quote_budget });
                 Inbound::Submit(Command::NewOrder(order))
             }
@@ -670,7 +670,7 @@ impl OrderDesk {
             Err(_) => None,
         };
         let new_client_order_id = if cl.is_empty() { ClientOrderId::NONE } else { client_id(&cl) };
-        self.names.remember(new_client_order_id, &cl);
+        self.names.remember(new_client_order_id, cl.clone());
         self.pending.push_back(Pending::Amend { cl, orig });
         Inbound::Submit(Command::Amend(AmendOrder {
             instrument,
