@@ -98,8 +98,8 @@ const BEGIN: &[u8] = b"8=FIX";
 /// "FIX.4.4" needs 7 bytes; FIXT.1.1 needs 8. Anything longer is garbage.
 const MAX_BEGIN_STRING_VALUE: usize = 16;
 const MAX_BODY_LENGTH_DIGITS: usize = 10;
-/// `10=ddd<SOH>`
-const TRAILER_LEN: usize = 7;
+/// The length of the trailer, `10=ddd<SOH>`.
+pub const TRAILER_LEN: usize = 7;
 
 /// Splits a byte stream into frames; holds only its limit.
 #[derive(Clone, Copy, Debug)]
@@ -135,44 +135,65 @@ impl Framer {
         }
     }
 
-    fn scan(&self, buf: &[u8]) -> Scan {
+    /// The whole length (header, body and trailer) that a frame at the start
+    /// of `buf` announces, once its BeginString and BodyLength are read and
+    /// whatever the maximum; `None` before that or if they are malformed.
+    /// Lets a session read past a message that is too large to keep, so that
+    /// it can answer it instead of losing its sequence number.
+    pub fn announced_len(&self, buf: &[u8]) -> Option<usize> {
+        match Framer::header(buf) {
+            Ok((body_start, body_len)) => body_start.checked_add(body_len)?.checked_add(TRAILER_LEN),
+            Err(_) => None,
+        }
+    }
+
+    /// BeginString and BodyLength: where the body starts and its length.
+    fn header(buf: &[u8]) -> Result<(usize, usize), Scan> {
         // BeginString: "8=FIX...<SOH>"
         if buf.len() < BEGIN.len() {
-            return if BEGIN.starts_with(buf) {
+            return Err(if BEGIN.starts_with(buf) {
                 Scan::Incomplete
             } else {
                 Scan::Garbled(Garble::NoBeginString)
-            };
+            });
         }
         if !buf.starts_with(BEGIN) {
-            return Scan::Garbled(Garble::NoBeginString);
+            return Err(Scan::Garbled(Garble::NoBeginString));
         }
         let begin_end = match find_soh(buf, 2, MAX_BEGIN_STRING_VALUE) {
             Found::At(i) => i,
-            Found::NotYet => return Scan::Incomplete,
-            Found::Never => return Scan::Garbled(Garble::BadBeginString),
+            Found::NotYet => return Err(Scan::Incomplete),
+            Found::Never => return Err(Scan::Garbled(Garble::BadBeginString)),
         };
         // BodyLength: "9=<digits><SOH>"
         let length_tag = begin_end + 1;
         let available = &buf[length_tag.min(buf.len())..(length_tag + 2).min(buf.len())];
         if !b"9=".starts_with(available) {
-            return Scan::Garbled(Garble::BadBodyLength);
+            return Err(Scan::Garbled(Garble::BadBodyLength));
         }
         if available.len() < 2 {
-            return Scan::Incomplete;
+            return Err(Scan::Incomplete);
         }
         let digits_start = length_tag + 2;
         let length_end = match find_soh(buf, digits_start, MAX_BODY_LENGTH_DIGITS) {
             Found::At(i) => i,
-            Found::NotYet if buf[digits_start..].iter().all(u8::is_ascii_digit) => return Scan::Incomplete,
-            _ => return Scan::Garbled(Garble::BadBodyLength),
+            Found::NotYet if buf[digits_start..].iter().all(u8::is_ascii_digit) => {
+                return Err(Scan::Incomplete);
+            }
+            _ => return Err(Scan::Garbled(Garble::BadBodyLength)),
         };
         let digits = &buf[digits_start..length_end];
-        let body_len = match crate::message::parse_u64(digits).and_then(|n| usize::try_from(n).ok()) {
-            Some(n) if n > 0 => n,
-            _ => return Scan::Garbled(Garble::BadBodyLength),
+        match crate::message::parse_u64(digits).and_then(|n| usize::try_from(n).ok()) {
+            Some(n) if n > 0 => Ok((length_end + 1, n)),
+            _ => Err(Scan::Garbled(Garble::BadBodyLength)),
+        }
+    }
+
+    fn scan(&self, buf: &[u8]) -> Scan {
+        let (body_start, body_len) = match Framer::header(buf) {
+            Ok(header) => header,
+            Err(scan) => return scan,
         };
-        let body_start = length_end + 1;
         let total = match body_start.checked_add(body_len).and_then(|n| n.checked_add(TRAILER_LEN)) {
             Some(total) if total <= self.max_message_len => total,
             _ => return Scan::Garbled(Garble::TooLarge),
@@ -193,8 +214,7 @@ impl Framer {
         if buf.len() < total {
             return Scan::Incomplete;
         }
-        let declared = trailer[3..6].iter().fold(0u32, |acc, &d| acc * 10 + u32::from(d - b'0'));
-        if declared == u32::from(checksum(&buf[..trailer_start])) {
+        if trailer_checksum(trailer) == Some(u32::from(checksum(&buf[..trailer_start]))) {
             Scan::Complete(total)
         } else {
             Scan::BadChecksum(total)
@@ -236,6 +256,15 @@ fn is_trailer_prefix(bytes: &[u8]) -> bool {
         3..=5 => b.is_ascii_digit(),
         _ => b == SOH,
     })
+}
+
+/// The CheckSum a complete trailer (`10=ddd<SOH>`) declares; `None` if
+/// `bytes` is not one.
+pub fn trailer_checksum(bytes: &[u8]) -> Option<u32> {
+    if bytes.len() != TRAILER_LEN || !is_trailer_prefix(bytes) {
+        return None;
+    }
+    Some(bytes[3..6].iter().fold(0u32, |acc, &d| acc * 10 + u32::from(d - b'0')))
 }
 
 /// The FIX checksum: the sum of the bytes modulo 256.

@@ -45,7 +45,10 @@
 //! # Limits and cost
 //!
 //! Every message is bounded by the framer's maximum size
-//! ([`frame::DEFAULT_MAX_MESSAGE_LEN`]); nothing else grows with input.
+//! ([`frame::DEFAULT_MAX_MESSAGE_LEN`]); nothing else grows with input. A
+//! larger message is read past without being kept (its first KiB is, for its
+//! header) and answered with a Reject, so that its sender is not led to
+//! resend it forever.
 //! Parsing, validating and encoding allocate nothing once the reusable
 //! `Parser`, `Validator` and `Encoder` buffers have grown to the largest
 //! message. There is no floating point: decimals stay text until the order

@@ -34,7 +34,9 @@
 //!   still counts. A FIX type the venue does not handle gets a
 //!   BusinessMessageReject (35=j, 380=3). Wrong CompIDs (Reject 9) or a
 //!   SendingTime outside tolerance (Reject 10) end the session with a Logout.
-//!   Garbled bytes are skipped silently.
+//!   Garbled bytes are skipped silently. A message larger than the maximum
+//!   size (up to 64 times it) is read past without being kept and, if its
+//!   CheckSum holds, sequenced and rejected (373 = 99, the limit in 58).
 //! - **Resend.** A counterparty's ResendRequest is answered from the store:
 //!   application messages (and Rejects) resent with their original MsgSeqNum,
 //!   43=Y, 122 = the original SendingTime and a new SendingTime; runs of the
@@ -60,8 +62,8 @@ use std::io;
 
 use crate::dict::Dictionary;
 use crate::encode::{EncodeError, Encoder};
-use crate::frame::{FrameResult, Framer};
-use crate::message::{Message, Parser};
+use crate::frame::{FrameResult, Framer, Garble, TRAILER_LEN, trailer_checksum};
+use crate::message::{Message, Parser, SOH};
 pub use crate::store::{FileStore, MemoryStore, SessionStore};
 use crate::validate::{
     BusinessRejectReason, SessionReject, SessionRejectReason, Validator, Verdict, check_comp_ids,
@@ -232,6 +234,69 @@ enum Queued {
     Frame(Vec<u8>),
     /// Already handled out of order (a Logon, a ResendRequest): only counts.
     Skip,
+    /// Too large to keep: answered with a Reject when its turn comes. Holds
+    /// its MsgType.
+    TooLarge(Vec<u8>),
+}
+
+/// How much of the start of a message too large to keep is kept, to read
+/// its header (MsgSeqNum, MsgType, CompIDs, PossDupFlag).
+const OVERSIZED_HEAD_LEN: usize = 1024;
+
+/// A message announcing more than this many times the maximum size is taken
+/// for a corrupt BodyLength (garbled) rather than read past.
+const OVERSIZED_READ_FACTOR: usize = 64;
+
+/// A message larger than the maximum size, being read past byte by byte so
+/// that it can be answered with a Reject and its MsgSeqNum counted, instead of
+/// leaving a gap that its sender would fill by resending it again.
+#[derive(Debug)]
+struct Oversized {
+    total: usize,
+    seen: usize,
+    sum: u8,
+    head: Vec<u8>,
+    trailer: [u8; TRAILER_LEN],
+}
+
+impl Oversized {
+    fn new(total: usize) -> Oversized {
+        Oversized { total, seen: 0, sum: 0, head: Vec::new(), trailer: [0; TRAILER_LEN] }
+    }
+
+    /// Takes bytes from `buf` up to the message's end; returns how many.
+    fn take(&mut self, buf: &[u8]) -> usize {
+        let chunk = &buf[..buf.len().min(self.total - self.seen)];
+        let body_end = self.total - TRAILER_LEN;
+        for (at, &b) in (self.seen..).zip(chunk) {
+            if at < body_end {
+                self.sum = self.sum.wrapping_add(b);
+            } else {
+                self.trailer[at - body_end] = b;
+            }
+        }
+        let keep = OVERSIZED_HEAD_LEN.saturating_sub(self.head.len()).min(chunk.len());
+        self.head.extend_from_slice(&chunk[..keep]);
+        self.seen += chunk.len();
+        chunk.len()
+    }
+
+    fn is_complete(&self) -> bool {
+        self.seen == self.total
+    }
+
+    fn checksum_matches(&self) -> bool {
+        trailer_checksum(&self.trailer) == Some(u32::from(self.sum))
+    }
+
+    /// The first value of `tag` among the complete fields of the head.
+    fn field(&self, tag: u32) -> Option<&[u8]> {
+        let end = self.head.iter().rposition(|&b| b == SOH)?;
+        let tag = tag.to_string();
+        self.head[..end]
+            .split(|&b| b == SOH)
+            .find_map(|field| field.strip_prefix(tag.as_bytes()).and_then(|rest| rest.strip_prefix(b"=")))
+    }
 }
 
 /// One FIX session, acceptor side. See the module documentation.
@@ -253,6 +318,8 @@ pub struct Session {
     queued_bytes: usize,
     /// A ResendRequest is outstanding until the expected number passes this.
     resend_until: Option<u64>,
+    /// A message too large to keep, being read past.
+    oversized: Option<Oversized>,
 }
 
 impl core::fmt::Debug for Session {
@@ -302,6 +369,7 @@ impl Session {
             queue: BTreeMap::new(),
             queued_bytes: 0,
             resend_until: None,
+            oversized: None,
         }
     }
 
@@ -365,8 +433,25 @@ impl Session {
     fn on_frames(&mut self, buf: &[u8], now_ns: u64, out: &mut Vec<Action>) -> usize {
         let mut pos = 0;
         while pos < buf.len() && self.state != State::Disconnected {
+            if let Some(oversized) = &mut self.oversized {
+                pos += oversized.take(&buf[pos..]);
+                self.last_received_ns = now_ns;
+                if oversized.is_complete() {
+                    let oversized = self.oversized.take().expect("being read");
+                    self.on_oversized(&oversized, now_ns, out);
+                    self.drain_queue(now_ns, out);
+                }
+                continue;
+            }
             match self.framer.next_frame(&buf[pos..]) {
                 FrameResult::Incomplete => break,
+                FrameResult::Garbled { reason: Garble::TooLarge, skip } => {
+                    let max = self.framer.max_message_len().saturating_mul(OVERSIZED_READ_FACTOR);
+                    match self.framer.announced_len(&buf[pos..]).filter(|&total| total <= max) {
+                        Some(total) => self.oversized = Some(Oversized::new(total)),
+                        None => pos += skip.clamp(1, buf.len() - pos),
+                    }
+                }
                 FrameResult::Garbled { skip, .. } => pos += skip.clamp(1, buf.len() - pos),
                 FrameResult::Complete { len } => {
                     let frame = &buf[pos..pos + len];
@@ -525,6 +610,7 @@ impl Session {
         self.queue.clear();
         self.queued_bytes = 0;
         self.resend_until = None;
+        self.oversized = None;
     }
 
     // ---- inbound ------------------------------------------------------------
@@ -788,9 +874,64 @@ impl Session {
         }
     }
 
+    /// A message too large to keep, read to its end. Garbled (a wrong
+    /// CheckSum, no MsgSeqNum) or before Logon: ignored, as any garbled
+    /// message. Otherwise it is sequenced like any message and, in its turn,
+    /// rejected (373 = 99 "Other", the limit in Text) with its number counted.
+    fn on_oversized(&mut self, oversized: &Oversized, now_ns: u64, out: &mut Vec<Action>) {
+        if !oversized.checksum_matches() || !matches!(self.state, State::LoggedOn | State::LogoutSent { .. })
+        {
+            return;
+        }
+        let Some(seq) = oversized.field(34).and_then(crate::message::parse_u64) else { return };
+        let msg_type = oversized.field(35).unwrap_or_default();
+        let wrong_comp_id = if oversized.field(49).is_some_and(|v| v != self.config.target_comp_id.as_bytes())
+        {
+            Some(49)
+        } else if oversized.field(56).is_some_and(|v| v != self.config.sender_comp_id.as_bytes()) {
+            Some(56)
+        } else {
+            None
+        };
+        if let Some(tag) = wrong_comp_id {
+            let reject = SessionReject {
+                reason: SessionRejectReason::CompIdProblem,
+                ref_tag_id: Some(tag),
+                ref_msg_type: msg_type,
+                ref_seq_num: Some(seq),
+            };
+            self.send_reject(&reject, now_ns, out);
+            self.count_if_expected(seq, out);
+            self.logout_and_disconnect(text::COMP_ID_PROBLEM, now_ns, out);
+            return;
+        }
+        let expected = self.store.next_target_seq();
+        if seq > expected {
+            self.on_too_high(seq, Queued::TooLarge(msg_type.to_vec()), now_ns, out);
+        } else if seq < expected {
+            if oversized.field(43) != Some(b"Y") {
+                self.logout_and_disconnect(&too_low_text(expected, seq), now_ns, out);
+            }
+        } else {
+            self.reject_too_large(seq, msg_type, now_ns, out);
+        }
+    }
+
+    fn reject_too_large(&mut self, seq: u64, msg_type: &[u8], now_ns: u64, out: &mut Vec<Action>) {
+        let text = format!("Message larger than {} bytes", self.framer.max_message_len());
+        self.send_admin(b"3", now_ns, out, |e| {
+            e.uint(45, seq);
+            if !msg_type.is_empty() {
+                e.bytes(372, msg_type);
+            }
+            e.uint(373, u64::from(SessionRejectReason::Other.code())).str(58, &text);
+        });
+        self.set_next_target(seq.saturating_add(1), out);
+    }
+
     fn on_too_high(&mut self, seq: u64, entry: Queued, now_ns: u64, out: &mut Vec<Action>) {
         let size = match &entry {
-            Queued::Frame(frame) => frame.len(),
+            Queued::Frame(frame) | Queued::TooLarge(frame) => frame.len(),
             Queued::Skip => 0,
         };
         let fits = self.queue.len() < MAX_QUEUED_MESSAGES && self.queued_bytes + size <= MAX_QUEUED_BYTES;
@@ -894,7 +1035,7 @@ impl Session {
                 return;
             }
             let Some((_, entry)) = self.queue.pop_first() else { return };
-            if let Queued::Frame(frame) = &entry {
+            if let Queued::Frame(frame) | Queued::TooLarge(frame) = &entry {
                 self.queued_bytes -= frame.len();
             }
             if seq < expected {
@@ -904,6 +1045,7 @@ impl Session {
                 Queued::Skip => {
                     self.set_next_target(seq.saturating_add(1), out);
                 }
+                Queued::TooLarge(msg_type) => self.reject_too_large(seq, &msg_type, now_ns, out),
                 Queued::Frame(frame) => {
                     let mut parser = std::mem::take(&mut self.parser);
                     if let Ok(msg) = parser.parse(&frame) {

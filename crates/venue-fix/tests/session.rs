@@ -959,6 +959,82 @@ fn garbled_bytes_are_skipped_silently() {
     assert_eq!(delivered_ids(&h.feed(&good4, T0)), ["G-4"]);
 }
 
+/// An order whose Text (58) makes the whole message `size` bytes or more.
+fn huge_order(client: &mut Client, seq: u64, cl_ord_id: &str, size: usize) -> Vec<u8> {
+    let text = "x".repeat(size);
+    client.msg_seq("D", seq, T0, |e| {
+        order_body(e, cl_ord_id, T0);
+        e.str(58, &text);
+    })
+}
+
+/// Feeds `bytes` in reads of `chunk` bytes, as a socket would hand them over,
+/// keeping what the session leaves unconsumed.
+fn feed_in_chunks(h: &mut Harness, bytes: &[u8], chunk: usize) -> Vec<Did> {
+    let (mut pending, mut out) = (Vec::new(), Vec::new());
+    for piece in bytes.chunks(chunk) {
+        pending.extend_from_slice(piece);
+        let used = h.session.on_bytes(&pending, T0, &mut out);
+        pending.drain(..used);
+        assert!(pending.len() <= Framer::default().max_message_len(), "the read buffer stays bounded");
+    }
+    assert!(pending.is_empty(), "{} bytes left unconsumed", pending.len());
+    decode_actions(out)
+}
+
+#[test]
+fn a_message_larger_than_the_maximum_is_rejected_and_counted() {
+    let max = Framer::default().max_message_len();
+    let mut h = Harness::logged_on();
+    let huge = huge_order(&mut h.client, 2, "BIG-2", max);
+    let next = h.client.msg_seq("D", 3, T0, |e| order_body(e, "AFTER-3", T0));
+    let mut stream = huge.clone();
+    stream.extend_from_slice(&next);
+    let did = feed_in_chunks(&mut h, &stream, 4096);
+    let [Did::Send(reject), Did::Deliver(after)] = did.as_slice() else { panic!("{did:?}") };
+    assert_eq!((reject.msg_type(), reject.num(45), reject.get(372)), ("3", 2, Some("D")));
+    assert_eq!(reject.num(373), u64::from(SessionRejectReason::Other.code()));
+    assert_eq!(reject.get(58), Some(format!("Message larger than {max} bytes").as_str()));
+    assert_eq!(after.get(11), Some("AFTER-3"), "the message after it is read as usual");
+    assert_eq!(h.session.next_target_seq(), 4);
+
+    // One that arrives ahead of its turn is rejected when the gap is filled.
+    let huge5 = huge_order(&mut h.client, 5, "BIG-5", max);
+    let did = feed_in_chunks(&mut h, &huge5, 1000);
+    let [Did::Send(resend)] = did.as_slice() else { panic!("{did:?}") };
+    assert_eq!((resend.msg_type(), resend.num(7)), ("2", 4));
+    let fill = h.client.msg_seq("4", 4, T0, |e| {
+        e.bool(43, true).timestamp(122, T0).bool(123, true).uint(36, 5);
+    });
+    let did = h.feed(&fill, T0);
+    let [Did::Send(reject)] = did.as_slice() else { panic!("{did:?}") };
+    assert_eq!((reject.msg_type(), reject.num(45), reject.num(373)), ("3", 5, 99));
+    assert_eq!(h.session.next_target_seq(), 6);
+
+    // A possible duplicate of it is ignored; one with a wrong CheckSum is
+    // garbled, ignored, and leaves the number to be asked for again.
+    let dup = h.client.msg_seq("D", 5, T0, |e| {
+        e.bool(43, true).timestamp(122, T0);
+        order_body(e, "BIG-5", T0);
+        e.str(58, &"x".repeat(max));
+    });
+    assert!(feed_in_chunks(&mut h, &dup, 65536).is_empty());
+    let mut garbled = huge_order(&mut h.client, 6, "BIG-6", max);
+    let n = garbled.len();
+    garbled[n - 2] = if garbled[n - 2] == b'0' { b'1' } else { b'0' };
+    assert!(feed_in_chunks(&mut h, &garbled, 7000).is_empty());
+    assert_eq!(h.session.next_target_seq(), 6);
+
+    // Far beyond the maximum, BodyLength is taken for corruption: skipped
+    // up to the next message.
+    let mut absurd = common::frame("35=D|34=6|49=CLIENT|52=20240102-09:30:00.000|56=VENUE|");
+    let msg_type_at = absurd.windows(3).position(|w| w == b"35=").unwrap();
+    absurd.splice(..msg_type_at, b"8=FIX.4.4\x019=99999999\x01".iter().copied());
+    let good6 = h.client.msg_seq("D", 6, T0, |e| order_body(e, "G-6", T0));
+    absurd.extend_from_slice(&good6);
+    assert_eq!(delivered_ids(&feed_in_chunks(&mut h, &absurd, 4096)), ["G-6"]);
+}
+
 // ---- logout -------------------------------------------------------------------
 
 #[test]
