@@ -226,3 +226,75 @@ fn client_order_ids_survive_a_crash_and_late_cancels_are_too_late() {
     assert!(status.success(), "{log}");
     assert!(!log.contains("panicked"), "{log}");
 }
+
+/// A market buy with a budget (CashOrderQty) ends when the budget is spent:
+/// its last fill is reported as the order's last (OrdStatus 2, LeavesQty 0),
+/// with no cancel after it, as REST calls it FILLED.
+#[test]
+fn a_budget_order_that_spends_its_budget_ends_filled() {
+    let data = TempDir::new("fix-budget");
+    let venue = Venue::start(&data.0, None);
+    let mut alice = logon(venue.fix.expect("FIX"), "ALICE");
+    for (qty, price) in [("0.0100", "20000"), ("1", "20100")] {
+        let params = [
+            ("side", "SELL"),
+            ("type", "LIMIT"),
+            ("timeInForce", "GTC"),
+            ("quantity", qty),
+            ("price", price),
+        ];
+        rest_order(&venue, BOB, &params);
+    }
+    let now = transact_time();
+    alice.send("D", |e| {
+        e.str(11, "budget-1").char(40, b'1').char(54, b'1').str(55, "BTC-USDT").char(59, b'3').str(60, &now);
+        e.str(152, "300");
+    });
+    let accepted = alice.recv();
+    assert_eq!(
+        (accepted.get(150), accepted.get(39), accepted.get(152)),
+        (Some("0"), Some("0"), Some("300.000000")),
+        "{}",
+        accepted.text()
+    );
+    let first = alice.recv();
+    assert_eq!(
+        (first.get(150), first.get(39), first.get(31), first.get(32)),
+        (Some("F"), Some("1"), Some("20000.00"), Some("0.0100")),
+        "{}",
+        first.text()
+    );
+    let last = alice.recv();
+    assert_eq!(
+        (last.get(11), last.get(150), last.get(39), last.get(31), last.get(151)),
+        (Some("budget-1"), Some("F"), Some("2"), Some("20100.00"), Some("0.0000")),
+        "{}",
+        last.text()
+    );
+    let bought: f64 = last.get(14).expect("CumQty").parse().expect("a number");
+    assert!(bought > 0.0104 && bought < 0.0150, "CumQty {bought}: {}", last.text());
+
+    // Nothing follows the last fill: the next message is the status answer,
+    // and it says filled too.
+    alice.send("H", |e| {
+        e.str(11, "budget-1").char(54, b'1').str(55, "BTC-USDT");
+    });
+    let status = alice.recv();
+    assert_eq!(
+        (status.get(150), status.get(11), status.get(39), status.get(151)),
+        (Some("I"), Some("budget-1"), Some("2"), Some("0.0000")),
+        "{}",
+        status.text()
+    );
+    let (code, order) = rest_signed(
+        venue.public,
+        "GET",
+        "/api/v3/order",
+        ALICE,
+        &[("symbol", "BTCUSDT"), ("origClientOrderId", "budget-1")],
+    );
+    assert_eq!((code, order["status"].as_str()), (200, Some("FILLED")), "{order}");
+    drop(alice);
+    let (status, log) = venue.terminate();
+    assert!(status.success(), "{log}");
+}

@@ -273,6 +273,23 @@ pub struct OrderDesk {
     ended: BTreeMap<OrderId, OrderInfo>,
     names: Arc<crate::names::ClientNames>,
     pending: VecDeque<Pending>,
+    /// The latest fill of a budget order, held until the order's next
+    /// event tells whether it was the last.
+    held: Option<HeldFill>,
+}
+
+/// A budget order's fill whose report waits for the next event of the
+/// order. A budget order (CashOrderQty) is bounded by the instrument's
+/// maximum quantity, so its fills leave quantity open; when the engine then
+/// ends it for having spent its budget, the fill was the order's last, and
+/// it is reported as such (ExecType F, OrdStatus 2 Filled, LeavesQty 0),
+/// as REST and gRPC call it FILLED, instead of a partial fill followed by
+/// a cancel.
+struct HeldFill {
+    order_id: OrderId,
+    exec: Exec,
+    time: u64,
+    seq: u64,
 }
 
 /// FNV-1a of a ClOrdID: the engine's `ClientOrderId` (0 is "none", so it
@@ -358,6 +375,7 @@ impl OrderDesk {
             ended: BTreeMap::new(),
             names,
             pending: VecDeque::new(),
+            held: None,
         }
     }
 
@@ -403,6 +421,23 @@ impl OrderDesk {
     pub fn reset(&mut self) {
         self.pending.clear();
         self.orders.clear();
+        self.held = None;
+    }
+
+    /// Reports the held fill: as the order's last (`filled`), which ends
+    /// the order, or as a partial fill.
+    fn release_held(&mut self, filled: bool, out: &mut Vec<Reply>) {
+        let Some(held) = self.held.take() else { return };
+        let Some(info) = self.orders.get_mut(&held.order_id) else { return };
+        if filled {
+            info.leaves = Qty(0);
+            info.status = b'2';
+        }
+        let info = info.clone();
+        out.push(self.report(held.order_id, &info, b'F', &held.exec, held.time, ""));
+        if filled {
+            self.end(held.order_id);
+        }
     }
 
     /// Whether an output at `seq` for `order_id` is already counted in the
@@ -869,8 +904,14 @@ impl OrderDesk {
         let own = stamped.origin == mine;
         let time = stamped.time.0;
         let exec_base = stamped.seq;
+        if self.held.as_ref().is_some_and(|held| held.seq != stamped.seq) {
+            self.release_held(false, out);
+        }
         if let Output::Book(event) = stamped.output {
             self.on_event(event.instrument, event.kind, own, time, exec_base, out);
+        }
+        if stamped.last {
+            self.release_held(false, out);
         }
         if own && stamped.last {
             if let Some(Pending::Mass { cl, request_type, symbol, affected, rejected }) = self.pending.front()
@@ -898,6 +939,29 @@ impl OrderDesk {
         out: &mut Vec<Reply>,
     ) {
         let me = self.account;
+        if let Some(held) = self.held.as_ref().map(|held| held.order_id) {
+            match kind {
+                EventKind::Cancelled { order_id, reason: CancelReason::BudgetExhausted, .. }
+                    if order_id == held =>
+                {
+                    self.release_held(true, out);
+                    return;
+                }
+                EventKind::Trade { maker_order_id: a, taker_order_id: b, .. } if a == held || b == held => {
+                    self.release_held(false, out);
+                }
+                EventKind::Cancelled { order_id, .. }
+                | EventKind::Expired { order_id, .. }
+                | EventKind::Triggered { order_id, .. }
+                | EventKind::Amended { order_id, .. }
+                | EventKind::Reduced { order_id, .. }
+                    if order_id == held =>
+                {
+                    self.release_held(false, out);
+                }
+                _ => {}
+            }
+        }
         match kind {
             EventKind::Accepted { order_id, client_order_id, account, side, kind, price, qty }
                 if account == me && !self.counted(order_id, seq) =>
@@ -1018,6 +1082,10 @@ impl OrderDesk {
                         id: Value::ExecId { seq, index: out.len() as u64, trade: Some(trade_id.0) },
                         last: Some((price, qty)),
                     };
+                    if info.cash != 0 && order_id == taker_order_id && leaves.0 > 0 {
+                        self.held = Some(HeldFill { order_id, exec, time, seq });
+                        continue;
+                    }
                     out.push(self.report(order_id, &info, b'F', &exec, time, ""));
                     if leaves.0 == 0 {
                         self.end(order_id);
