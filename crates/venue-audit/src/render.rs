@@ -386,8 +386,9 @@ fn write_event(json: &mut Json<'_>, event: &Event) {
             json.account("account", account);
             json.i64("last_price_ticks", last_price.0);
         }
-        EventKind::Amended { order_id, account, price, qty, leaves, priority_kept } => {
+        EventKind::Amended { order_id, account, price, qty, leaves, priority_kept, client_order_id } => {
             json.u64("order_id", order_id.0);
+            json.u64("client_order_id", client_order_id.0);
             json.account("account", account);
             json.i64("price_ticks", price.0);
             json.i64("qty_lots", qty.0);

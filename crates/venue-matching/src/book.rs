@@ -734,6 +734,7 @@ impl OrderBook {
                     qty: new_qty,
                     leaves: new_leaves,
                     priority_kept: true,
+                    client_order_id: self.nodes[at as usize].client_id,
                 },
             );
             if shown_delta != 0 {
@@ -759,6 +760,7 @@ impl OrderBook {
                 qty: new_qty,
                 leaves: new_leaves,
                 priority_kept: false,
+                client_order_id: self.nodes[at as usize].client_id,
             },
         );
         if self.would_cross(side, amend.new_price) {

@@ -145,6 +145,9 @@ pub enum EventKind {
         leaves: Qty,
         /// Whether the order kept its place in the queue.
         priority_kept: bool,
+        /// The order's client order id after the amend (a cancel/replace
+        /// may give it a new one), so that views keyed by it follow.
+        client_order_id: ClientOrderId,
     },
     /// Self-trade prevention (decrement) reduced a live order without a
     /// trade and the order is still live.

@@ -809,6 +809,7 @@ impl Model {
             qty: Qty(new_qty),
             leaves: Qty(new_leaves),
             priority_kept: keep,
+            client_order_id: ClientOrderId(o.cid),
         });
         o.qty = new_qty;
         o.leaves = new_leaves;

@@ -212,7 +212,20 @@ fn triggered(id: u64, account: u32, last: i64) -> EventKind {
     EventKind::Triggered { order_id: OrderId(id), account: AccountId(account), last_price: Price(last) }
 }
 
+/// An amend of an order without a client order id.
 fn amended(id: u64, account: u32, price: i64, qty: i64, leaves: i64, priority_kept: bool) -> EventKind {
+    amended_as(id, account, price, qty, leaves, priority_kept, ClientOrderId::NONE)
+}
+
+fn amended_as(
+    id: u64,
+    account: u32,
+    price: i64,
+    qty: i64,
+    leaves: i64,
+    priority_kept: bool,
+    client_order_id: ClientOrderId,
+) -> EventKind {
     EventKind::Amended {
         order_id: OrderId(id),
         account: AccountId(account),
@@ -220,6 +233,7 @@ fn amended(id: u64, account: u32, price: i64, qty: i64, leaves: i64, priority_ke
         qty: Qty(qty),
         leaves: Qty(leaves),
         priority_kept,
+        client_order_id,
     }
 }
 
@@ -2276,7 +2290,7 @@ fn client_order_id_lookup_for_cancel() {
         new_qty: None,
         new_client_order_id: ClientOrderId(78),
     }));
-    assert_eq!(lifecycle(&events), vec![amended(3, 1, 105, 1, 1, true)]);
+    assert_eq!(lifecycle(&events), vec![amended_as(3, 1, 105, 1, 1, true, ClientOrderId(78))]);
     assert_eq!(v.book().order(OrderId(3)).map(|o| o.client_order_id), Some(ClientOrderId(78)));
     let events = v.run(by_client(1, 77, None));
     assert!(matches!(events[..], [EventKind::Rejected { reason: Reject::UnknownOrder, .. }]));

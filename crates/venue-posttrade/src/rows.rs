@@ -141,11 +141,23 @@ pub struct OrderUpdate {
     pub qty: Option<i64>,
     /// Why it ended (cancel reason).
     pub reason: Option<&'static str>,
+    /// New client order id (a cancel/replace that gave one).
+    pub client_order_id: Option<i64>,
 }
 
 impl OrderUpdate {
     fn new(order_id: i64, seq: i64, time: i64) -> OrderUpdate {
-        OrderUpdate { order_id, seq, time, status: None, leaves: None, price: None, qty: None, reason: None }
+        OrderUpdate {
+            order_id,
+            seq,
+            time,
+            status: None,
+            leaves: None,
+            price: None,
+            qty: None,
+            reason: None,
+            client_order_id: None,
+        }
     }
 
     /// Folds a later update into this one: later values win.
@@ -157,6 +169,7 @@ impl OrderUpdate {
         self.price = later.price.or(self.price);
         self.qty = later.qty.or(self.qty);
         self.reason = later.reason.or(self.reason);
+        self.client_order_id = later.client_order_id.or(self.client_order_id);
     }
 
     fn apply(&self, row: &mut OrderRow) {
@@ -167,6 +180,7 @@ impl OrderUpdate {
         row.price = self.price.unwrap_or(row.price);
         row.qty = self.qty.unwrap_or(row.qty);
         row.reason = self.reason.or(row.reason);
+        row.client_order_id = self.client_order_id.unwrap_or(row.client_order_id);
     }
 }
 
@@ -602,11 +616,12 @@ impl Builder<'_> {
                 e.price = Some(last_price.0);
                 self.update(order_id.0 as i64, |u| u.status = Some(OrderStatus::Triggered.as_str()));
             }
-            EventKind::Amended { order_id, account, price, qty, leaves, .. } => {
+            EventKind::Amended { order_id, account, price, qty, leaves, client_order_id, .. } => {
                 let e = self.execution(order_id.0 as i64, account, instrument, "amended");
                 (e.qty, e.price, e.leaves) = (Some(qty.0), Some(price.0), Some(leaves.0));
                 self.update(order_id.0 as i64, |u| {
                     (u.price, u.qty, u.leaves) = (Some(price.0), Some(qty.0), Some(leaves.0));
+                    u.client_order_id = Some(client_order_id.0 as i64);
                 });
             }
             EventKind::Reduced { order_id, account, qty, leaves } => {

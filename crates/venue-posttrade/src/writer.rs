@@ -78,16 +78,18 @@ const ORDERS: &str = "INSERT INTO orders
                          $19::TEXT[], $20::BIGINT[], $21::BIGINT[])
     ON CONFLICT (order_id) DO UPDATE SET
         price = EXCLUDED.price, qty = EXCLUDED.qty, status = EXCLUDED.status, leaves = EXCLUDED.leaves,
-        reject_code = EXCLUDED.reject_code, reason = EXCLUDED.reason,
+        client_order_id = EXCLUDED.client_order_id, reject_code = EXCLUDED.reject_code, reason = EXCLUDED.reason,
         updated_seq = EXCLUDED.updated_seq, updated_time = EXCLUDED.updated_time
     WHERE orders.updated_seq < EXCLUDED.updated_seq";
 
 const ORDER_UPDATES: &str = "UPDATE orders AS o SET
         status = COALESCE(u.status, o.status), leaves = COALESCE(u.leaves, o.leaves),
         price = COALESCE(u.price, o.price), qty = COALESCE(u.qty, o.qty), reason = COALESCE(u.reason, o.reason),
+        client_order_id = COALESCE(u.client_order_id, o.client_order_id),
         updated_seq = u.seq, updated_time = u.time
     FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::TEXT[], $5::BIGINT[], $6::BIGINT[],
-                $7::BIGINT[], $8::TEXT[]) AS u (order_id, seq, time, status, leaves, price, qty, reason)
+                $7::BIGINT[], $8::TEXT[], $9::BIGINT[])
+        AS u (order_id, seq, time, status, leaves, price, qty, reason, client_order_id)
     WHERE o.order_id = u.order_id AND o.updated_seq < u.seq";
 
 const EXECUTIONS: &str = "INSERT INTO executions
@@ -315,6 +317,7 @@ impl Writer {
                     &u.iter().map(|r| r.price).collect::<Vec<_>>(),
                     &u.iter().map(|r| r.qty).collect::<Vec<_>>(),
                     &u.iter().map(|r| r.reason).collect::<Vec<_>>(),
+                    &u.iter().map(|r| r.client_order_id).collect::<Vec<_>>(),
                 ],
             )?;
         }

@@ -40,6 +40,9 @@ fn the_database_holds_what_the_engine_did() {
     assert_eq!(database_trades(&mut client), trades);
     assert_balances_match(&mut client, &engine);
     assert_live_orders(&mut client, &engine);
+    let renamed = journal_client_ids(&pipeline);
+    assert!(!renamed.is_empty(), "the flow renames orders by cancel/replace");
+    assert_eq!(database_client_ids(&mut client), renamed, "client order ids after cancel/replaces");
     let recon = reconcile(&mut client, &engine).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(recon.seq, n);
     assert_eq!(recon.accounts, 5, "four members and the fee account");

@@ -326,6 +326,22 @@ impl AccountHistory {
         self.orders.push_back(record);
     }
 
+    /// Files an order under the client order id a cancel/replace gave it,
+    /// in place of the one it had.
+    fn rename(&mut self, order_id: OrderId, client_order_id: ClientOrderId) {
+        let Some(order) = self.get_mut(order_id) else { return };
+        if !client_order_id.is_some() || order.client_order_id == client_order_id {
+            return;
+        }
+        let old = (order.instrument, order.client_order_id);
+        order.client_order_id = client_order_id;
+        let new = (order.instrument, client_order_id);
+        if self.by_client.get(&old) == Some(&order_id) {
+            self.by_client.remove(&old);
+        }
+        self.by_client.insert(new, order_id);
+    }
+
     fn push_trade(&mut self, trade: TradeRecord) {
         if self.trades.len() >= MAX_TRADES {
             self.trades.pop_front();
@@ -595,7 +611,10 @@ impl History {
                         (order.working_time, order.update_time) = (Some(time), time);
                     }
                 }
-                EventKind::Amended { order_id, account, price, qty, .. } => {
+                EventKind::Amended { order_id, account, price, qty, client_order_id, .. } => {
+                    if let Some(history) = self.existing(account) {
+                        lock(&history).rename(order_id, client_order_id);
+                    }
                     self.changed(account, order_id, time, ExecType::Replaced, |order| {
                         (order.price, order.qty) = (price, qty);
                     });

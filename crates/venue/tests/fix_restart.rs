@@ -298,3 +298,52 @@ fn a_budget_order_that_spends_its_budget_ends_filled() {
     let (status, log) = venue.terminate();
     assert!(status.success(), "{log}");
 }
+
+/// A FIX cancel/replace gives the order the new ClOrdID in every view: REST
+/// lists it under the new one and finds it by it, and no longer by the old.
+#[test]
+fn a_replaced_order_goes_by_its_new_client_order_id_everywhere() {
+    let data = TempDir::new("fix-replace");
+    let venue = Venue::start(&data.0, None);
+    let mut alice = logon(venue.fix.expect("FIX"), "ALICE");
+    buy(&mut alice, "first-id", "1", "19000");
+    let now = transact_time();
+    alice.send("G", |e| {
+        e.str(11, "second-id")
+            .str(41, "first-id")
+            .str(38, "1")
+            .char(40, b'2')
+            .str(44, "19100")
+            .char(54, b'1')
+            .str(55, "BTC-USDT")
+            .str(60, &now);
+    });
+    let replaced = alice.recv();
+    assert_eq!(
+        (replaced.get(150), replaced.get(11), replaced.get(41)),
+        (Some("5"), Some("second-id"), Some("first-id")),
+        "{}",
+        replaced.text()
+    );
+    assert_eq!(open_ids(&venue), ["second-id"]);
+    let by = |id: &str| {
+        rest_signed(
+            venue.public,
+            "GET",
+            "/api/v3/order",
+            ALICE,
+            &[("symbol", "BTCUSDT"), ("origClientOrderId", id)],
+        )
+    };
+    let (code, order) = by("second-id");
+    assert_eq!(
+        (code, order["clientOrderId"].as_str(), order["price"].as_str()),
+        (200, Some("second-id"), Some("19100.00")),
+        "{order}"
+    );
+    let (code, answer) = by("first-id");
+    assert_eq!(code, 400, "the old id names no order any more: {answer}");
+    drop(alice);
+    let (status, log) = venue.terminate();
+    assert!(status.success(), "{log}");
+}

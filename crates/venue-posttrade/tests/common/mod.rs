@@ -12,7 +12,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use venue_domain::{AccountId, InstrumentId, OrderId, Price, Qty, Reject, Side, TimeInForce, Timestamp};
 use venue_engine::{AccountLimits, AssetId, Command, Engine, EngineConfig, Output, Sequenced};
-use venue_matching::{AmendOrder, CancelOrder, NewOrder, OrderRef};
+use venue_matching::{AmendOrder, CancelOrder, EventKind, NewOrder, OrderRef};
 use venue_pipeline::{Durability, Pipeline, PipelineConfig};
 use venue_posttrade::rows::{Batch, Mapper};
 use venue_posttrade::sink::{SinkConfig, SinkExit, SinkStatus};
@@ -147,7 +147,9 @@ impl Flow {
                     } else {
                         Some(Qty(1 + self.rng.below(40) as i64))
                     },
-                    new_client_order_id: venue_domain::ClientOrderId::NONE,
+                    // Half of them name the order anew, as a FIX
+                    // cancel/replace does.
+                    new_client_order_id: venue_domain::ClientOrderId(seq * self.rng.below(2)),
                 })
             }
             83..88 => {
@@ -356,6 +358,40 @@ pub fn journal_trades(pipeline: &PipelineConfig) -> Vec<TradeFacts> {
     .unwrap();
     trades.sort();
     trades
+}
+
+/// Every order with a client order id, under the last one it had (a
+/// cancel/replace may rename it), by replaying the journal.
+pub fn journal_client_ids(pipeline: &PipelineConfig) -> Vec<(i64, i64)> {
+    let mut engine = Engine::new(EngineConfig::demo()).unwrap();
+    let mut named = BTreeMap::new();
+    venue_pipeline::replay_with(&pipeline.journal_dir(), &mut engine, u64::MAX, |_, outputs| {
+        for output in outputs {
+            if let Output::Book(event) = output {
+                match event.kind {
+                    EventKind::Accepted { order_id, client_order_id, .. }
+                    | EventKind::Amended { order_id, client_order_id, .. } => {
+                        named.insert(order_id.0 as i64, client_order_id.0 as i64);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    })
+    .unwrap();
+    named.into_iter().filter(|&(_, client)| client != 0).collect()
+}
+
+pub fn database_client_ids(client: &mut Client) -> Vec<(i64, i64)> {
+    client
+        .query(
+            "SELECT order_id, client_order_id FROM orders WHERE client_order_id <> 0 ORDER BY order_id",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
 }
 
 pub fn database_trades(client: &mut Client) -> Vec<TradeFacts> {
