@@ -405,7 +405,7 @@ fn garbage_and_a_logon_in_one_segment_is_answered() {
 // ---- 3. huge BodyLength, oversized messages -----------------------------
 
 #[test]
-fn huge_body_length_and_oversized_messages_are_dropped() {
+fn huge_body_length_is_dropped_and_oversized_messages_are_rejected() {
     let (_data, venue, fix) = start("fix-huge");
 
     // A header announcing ~100 MB, then 256 KiB of filler: never answered.
@@ -429,21 +429,27 @@ fn huge_body_length_and_oversized_messages_are_dropped() {
     bob.expect("A");
 
     // After logon: a well-formed message larger than the 64 KiB maximum is
-    // garbled (no Reject, sequence number not consumed)...
+    // read past and rejected, and its sequence number counts...
     let seq = bob.seq;
     let text = "y".repeat(70 * 1024);
     let oversized = bob.build("1", seq, |e| {
         e.str(112, "oversized").str(58, &text);
     });
     bob.send_raw(&oversized);
-    // ... so the same number is still expected.
-    let ok = bob.build("1", seq, |e| {
-        e.str(112, "same-seq-after-oversized");
+    let reject = bob.expect("3");
+    assert_eq!(
+        (reject.get(45), reject.get(372), reject.get(373), reject.get(58)),
+        (Some(seq.to_string().as_str()), Some("1"), Some("99"), Some("Message larger than 65536 bytes")),
+        "{reject}"
+    );
+    // ... so the next number is expected.
+    let ok = bob.build("1", seq + 1, |e| {
+        e.str(112, "next-seq-after-oversized");
     });
     bob.send_raw(&ok);
-    bob.seq = seq + 1;
+    bob.seq = seq + 2;
     let heartbeat = bob.expect("0");
-    assert_eq!(heartbeat.get(112), Some("same-seq-after-oversized"), "{heartbeat}");
+    assert_eq!(heartbeat.get(112), Some("next-seq-after-oversized"), "{heartbeat}");
     bob.ping("still-in-sequence");
 
     alice.ping("alice-unaffected");
