@@ -409,6 +409,13 @@ impl Session {
         self.heartbeat_ns / NANOS_PER_SECOND
     }
 
+    /// The stored outbound messages numbered `from..=to` (those the store
+    /// has), as sent: lets a gateway restarting on a persistent store learn
+    /// what it last told the counterparty.
+    pub fn stored_outbound(&self, from: u64, to: u64) -> io::Result<Vec<(u64, Vec<u8>)>> {
+        self.store.outbound(from, to)
+    }
+
     /// Out-of-sequence messages waiting for a gap to be filled.
     pub fn queued_messages(&self) -> usize {
         self.queue.len()

@@ -2,8 +2,10 @@
 //! restart on the same data directory, every report, status answer and
 //! cancel reject for an order placed before the crash carries the client's
 //! own ClOrdID, from whichever gateway the order came; REST shows FIX's
-//! ClOrdIDs too; and a cancel that comes after its order ended is refused
-//! as too late (CxlRejReason 0) with the order's final status.
+//! ClOrdIDs too; a cancel that comes after its order ended, before or after
+//! the crash, is refused as too late (CxlRejReason 0) with the order's
+//! final status; and AvgPx counts the fills from before the crash. Also
+//! how a budget order ends and how a replaced order is named everywhere.
 
 mod common;
 
@@ -126,6 +128,11 @@ fn client_order_ids_survive_a_crash_and_late_cancels_are_too_late() {
     );
     assert_eq!(open_ids(&venue), ["pre-1", "pre-2", "rest-1", "rest-stop"], "REST shows FIX's ClOrdIDs");
 
+    // An order that ends before the crash.
+    buy(&mut alice, "pre-3", "1", "18500");
+    let report = cancel(&mut alice, "cx-0", "pre-3");
+    assert_eq!((report.get(150), report.get(11)), (Some("4"), Some("cx-0")), "{}", report.text());
+
     // A crash: no cancel-on-disconnect, no final snapshot.
     venue.signal("KILL");
     let _ = venue.wait_exit();
@@ -170,19 +177,39 @@ fn client_order_ids_survive_a_crash_and_late_cancels_are_too_late() {
         );
     }
 
-    // The rest of pre-2 fills: its cumulative quantity counts the fill
-    // before the crash; its average price can only count the one after.
-    bob_sells(&venue, "1.5", "20000");
+    // pre-2 moves up a price and the rest of it fills there: its
+    // cumulative quantity and average price count the fill before the
+    // crash (its price read back from the session's stored reports).
+    let now = transact_time();
+    alice.send("G", |e| {
+        e.str(11, "pre-2b")
+            .str(41, "pre-2")
+            .str(38, "2")
+            .char(40, b'2')
+            .str(44, "20100")
+            .char(54, b'1')
+            .str(55, "BTC-USDT")
+            .str(60, &now);
+    });
+    let replaced = alice.recv();
+    assert_eq!(
+        (replaced.get(150), replaced.get(6)),
+        (Some("5"), Some("20000.000000")),
+        "{}",
+        replaced.text()
+    );
+    bob_sells(&venue, "1.5", "20100");
     let fill = alice.recv();
     assert_eq!(
         (fill.get(11), fill.get(150), fill.get(39), fill.get(14), fill.get(151), fill.get(6)),
-        (Some("pre-2"), Some("F"), Some("2"), Some("2.0000"), Some("0.0000"), Some("20000.000000")),
+        (Some("pre-2b"), Some("F"), Some("2"), Some("2.0000"), Some("0.0000"), Some("20075.000000")),
         "{}",
         fill.text()
     );
 
-    // Too late: a cancel of a cancelled order, and of a filled one.
-    for (cl, orig, final_status) in [("cx-3", "pre-1", "4"), ("cx-4", "pre-2", "2")] {
+    // Too late: a cancel of a cancelled order, of a filled one, and of
+    // one that ended before the crash.
+    for (cl, orig, final_status) in [("cx-3", "pre-1", "4"), ("cx-4", "pre-2", "2"), ("cx-6", "pre-3", "4")] {
         let reject = cancel(&mut alice, cl, orig);
         assert_eq!(
             (

@@ -279,8 +279,43 @@ fn finish_trace(
     }
 }
 
+/// How many of the newest stored messages a session reads at start to
+/// recall its orders (see [`OrderDesk::recall`]): a few hundred bytes each.
+const RECALLED_MESSAGES: u64 = 50_000;
+
 impl SessionTask {
+    /// Tells the desk what the session last reported of each order, from
+    /// the newest stored messages, before it learns the live orders.
+    fn recall(&mut self) {
+        let Some(desk) = self.desk.as_mut() else { return };
+        let last = self.session.next_sender_seq().saturating_sub(1);
+        let mut from = last.saturating_sub(RECALLED_MESSAGES - 1).max(1);
+        while from <= last {
+            let to = last.min(from + 4095);
+            match self.session.stored_outbound(from, to) {
+                Ok(messages) => {
+                    for (_, bytes) in &messages {
+                        if let Ok(msg) = self.parser.parse(bytes) {
+                            desk.recall(&msg);
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(
+                        session = %self.config.target_comp_id,
+                        error = %e,
+                        "cannot read the stored reports: orders that ended before now will be unknown"
+                    );
+                    break;
+                }
+            }
+            from = to + 1;
+        }
+        desk.recalled();
+    }
+
     async fn run(mut self) {
+        self.recall();
         let mut feed = self.follow().await;
         let mut timer = tokio::time::interval(TICK);
         timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);

@@ -276,6 +276,21 @@ pub struct OrderDesk {
     /// The latest fill of a budget order, held until the order's next
     /// event tells whether it was the last.
     held: Option<HeldFill>,
+    /// Orders as the session's stored reports left them, while they are
+    /// read at start ([`recall`](Self::recall)).
+    recalled: BTreeMap<OrderId, Recalled>,
+    /// Live orders as last known (from the stored reports, or before a
+    /// lost feed): their fill prices for [`seed`](Self::seed), whose
+    /// books know quantities only.
+    known: BTreeMap<OrderId, OrderInfo>,
+}
+
+/// One order as the stored reports tell it: its last report, and the
+/// fills reported with their prices.
+struct Recalled {
+    info: OrderInfo,
+    notional: i128,
+    priced: i64,
 }
 
 /// A budget order's fill whose report waits for the next event of the
@@ -376,6 +391,78 @@ impl OrderDesk {
             names,
             pending: VecDeque::new(),
             held: None,
+            recalled: BTreeMap::new(),
+            known: BTreeMap::new(),
+        }
+    }
+
+    /// Reads one message the session stored before the venue (re)started,
+    /// oldest first. ExecutionReports tell each order's last state and the
+    /// prices of its fills, which the engine's books do not keep: with them
+    /// an order that ended before a restart is "too late" rather than
+    /// unknown, and a live order's AvgPx counts its earlier fills. Call
+    /// [`recalled`](Self::recalled) after the last.
+    pub fn recall(&mut self, msg: &venue_fix::Message<'_>) {
+        if msg.msg_type() != b"8" {
+            return;
+        }
+        let Some(order_id) = msg.get_str(37).ok().and_then(|id| id.parse().ok()).map(OrderId) else { return };
+        let Ok(symbol) = msg.get_str(55) else { return };
+        let Some(at) = self.symbols.iter().position(|s| **s == *symbol) else { return };
+        let spec = &self.instruments[at];
+        // The desk's own reports: on the grid, but zero quantities too.
+        let units = |tag, decimals, step: i64| {
+            let units = venue_domain::parse_scaled(msg.get_str(tag).ok()?, decimals).ok()?;
+            (units >= 0 && units % step == 0).then(|| units / step)
+        };
+        let qty = |tag| units(tag, spec.qty_decimals, spec.lot_size).map(Qty);
+        let price = |tag| units(tag, spec.price_decimals, spec.tick_size).map(Price);
+        let (Some(leaves), Some(cum), Ok(cl)) = (qty(151), qty(14), msg.get_str(11)) else { return };
+        let byte = |tag| msg.value(tag).and_then(|v| v.first().copied()).unwrap_or(b'0');
+        let info = OrderInfo {
+            cl: Arc::from(cl),
+            orig: msg.get_str(41).ok().map(Arc::from),
+            instrument: InstrumentId(at as u32),
+            side: if byte(54) == b'1' { Side::Buy } else { Side::Sell },
+            ord_type: byte(40),
+            price: price(44).unwrap_or(Price(0)),
+            qty: qty(38).unwrap_or(Qty(cum.0 + leaves.0)),
+            leaves,
+            cum: cum.0,
+            notional: 0,
+            unpriced: 0,
+            cash: msg.get_str(152).ok().and_then(|text| spec.parse_quote_budget(text).ok()).unwrap_or(0),
+            status: byte(39),
+            since: 0,
+        };
+        let fill = match (byte(150), price(31), qty(32)) {
+            (b'F', Some(px), Some(q)) => Some((i128::from(px.0) * i128::from(q.0), q.0)),
+            _ => None,
+        };
+        let entry =
+            self.recalled.entry(order_id).or_insert(Recalled { info: info.clone(), notional: 0, priced: 0 });
+        entry.info = info;
+        if let Some((notional, qty)) = fill {
+            entry.notional += notional;
+            entry.priced += qty;
+        }
+    }
+
+    /// Ends [`recall`](Self::recall): orders whose last report ended them
+    /// join the ended orders; the others wait for [`seed`](Self::seed).
+    pub fn recalled(&mut self) {
+        for (order_id, recalled) in std::mem::take(&mut self.recalled) {
+            let mut info = recalled.info;
+            info.notional = recalled.notional;
+            info.unpriced = (info.cum - recalled.priced).max(0);
+            if matches!(info.status, b'2' | b'3' | b'4' | b'8' | b'C') {
+                self.ended.insert(order_id, info);
+            } else {
+                self.known.insert(order_id, info);
+            }
+        }
+        while self.ended.len() > MAX_ENDED {
+            self.ended.pop_first();
         }
     }
 
@@ -389,15 +476,23 @@ impl OrderDesk {
                 continue;
             }
             let cum = order.qty.0 - order.leaves.0;
+            let known = self.known.remove(&order.order_id);
             let cl = self
                 .names
                 .get(order.client_order_id)
+                .or_else(|| known.as_ref().map(|k| k.cl.clone()))
                 .unwrap_or_else(|| Arc::from(order.order_id.0.to_string()));
+            // Fills the desk saw with their prices; any since (a lost
+            // feed) count without.
+            let (notional, priced) = match &known {
+                Some(k) if k.cum - k.unpriced <= cum => (k.notional, k.cum - k.unpriced),
+                _ => (0, 0),
+            };
             self.orders.insert(
                 order.order_id,
                 OrderInfo {
                     cl,
-                    orig: None,
+                    orig: known.and_then(|k| k.orig),
                     instrument: *instrument,
                     side: order.side,
                     ord_type: ord_type(order.kind),
@@ -405,14 +500,15 @@ impl OrderDesk {
                     qty: order.qty,
                     leaves: order.leaves,
                     cum,
-                    notional: 0,
-                    unpriced: cum,
+                    notional,
+                    unpriced: cum - priced,
                     cash: *budget,
                     status: if cum > 0 { b'1' } else { b'0' },
                     since: live.seq,
                 },
             );
         }
+        self.known.clear();
     }
 
     /// Forgets the requests in flight and the live orders, for a session
@@ -420,7 +516,7 @@ impl OrderDesk {
     /// learnt again with [`seed`](Self::seed).
     pub fn reset(&mut self) {
         self.pending.clear();
-        self.orders.clear();
+        self.known = std::mem::take(&mut self.orders);
         self.held = None;
     }
 
