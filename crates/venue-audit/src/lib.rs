@@ -125,8 +125,8 @@
 //!   `"kill_switch"`, `"operator"`).
 //! * `expired`: `order_id`, `account`, `qty_lots`.
 //! * `triggered`: `order_id`, `account`, `last_price_ticks`.
-//! * `amended`: `order_id`, `account`, `price_ticks`, `qty_lots`,
-//!   `leaves_lots`, `priority_kept`.
+//! * `amended`: `order_id`, `client_order_id` (after the amend),
+//!   `account`, `price_ticks`, `qty_lots`, `leaves_lots`, `priority_kept`.
 //! * `reduced`: `order_id`, `account`, `qty_lots`, `leaves_lots`.
 //! * `mass_cancelled`: `account` (or `null`), `count`.
 //! * `status_changed`: `status`.

@@ -194,15 +194,18 @@ impl Framer {
             Ok(header) => header,
             Err(scan) => return scan,
         };
-        let total = match body_start.checked_add(body_len).and_then(|n| n.checked_add(TRAILER_LEN)) {
-            Some(total) if total <= self.max_message_len => total,
-            _ => return Scan::Garbled(Garble::TooLarge),
-        };
-        // MsgType must be third: decide as soon as its bytes are there.
-        let msg_type = &buf[body_start.min(buf.len())..(body_start + 3).min(buf.len()).min(total)];
+        // MsgType must be third: decide as soon as its bytes are there, and
+        // before the size, so that a message too large to keep (which a
+        // session may read past to answer it) at least starts like one.
+        let msg_type = &buf[body_start.min(buf.len())..(body_start + 3).min(buf.len())];
         if !b"35=".starts_with(msg_type) || body_len < 4 {
             return Scan::Garbled(Garble::MsgTypeNotThird);
         }
+        let total = match body_start.checked_add(body_len).and_then(|n| n.checked_add(TRAILER_LEN)) {
+            Some(total) if total <= self.max_message_len => total,
+            Some(_) if msg_type.len() < 3 => return Scan::Incomplete,
+            _ => return Scan::Garbled(Garble::TooLarge),
+        };
         // CheckSum: exactly where BodyLength says, last. Decided on the bytes
         // that are there, so a wrong BodyLength does not make us wait.
         let trailer_start = body_start + body_len;

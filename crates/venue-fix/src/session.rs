@@ -442,8 +442,10 @@ impl Session {
         while pos < buf.len() && self.state != State::Disconnected {
             if let Some(oversized) = &mut self.oversized {
                 pos += oversized.take(&buf[pos..]);
-                self.last_received_ns = now_ns;
                 if oversized.is_complete() {
+                    // Like any message, it counts as heard from once whole:
+                    // a trickle of bytes does not keep a session alive.
+                    self.last_received_ns = now_ns;
                     let oversized = self.oversized.take().expect("being read");
                     self.on_oversized(&oversized, now_ns, out);
                     self.drain_queue(now_ns, out);
@@ -882,9 +884,12 @@ impl Session {
     }
 
     /// A message too large to keep, read to its end. Garbled (a wrong
-    /// CheckSum, no MsgSeqNum) or before Logon: ignored, as any garbled
-    /// message. Otherwise it is sequenced like any message and, in its turn,
-    /// rejected (373 = 99 "Other", the limit in Text) with its number counted.
+    /// CheckSum, no MsgSeqNum in its first KiB, where the header is) or
+    /// before Logon: ignored, as any garbled message. Otherwise it is
+    /// sequenced like any message and, in its turn, rejected (373 = 99
+    /// "Other", the limit in Text) with its number counted, whatever its
+    /// type: a Logout or SequenceReset that large is not acted on, and its
+    /// SendingTime is not checked (only its CompIDs are).
     fn on_oversized(&mut self, oversized: &Oversized, now_ns: u64, out: &mut Vec<Action>) {
         if !oversized.checksum_matches() || !matches!(self.state, State::LoggedOn | State::LogoutSent { .. })
         {

@@ -1033,6 +1033,12 @@ fn a_message_larger_than_the_maximum_is_rejected_and_counted() {
     let good6 = h.client.msg_seq("D", 6, T0, |e| order_body(e, "G-6", T0));
     absurd.extend_from_slice(&good6);
     assert_eq!(delivered_ids(&feed_in_chunks(&mut h, &absurd, 4096)), ["G-6"]);
+
+    // A large BodyLength is trusted only for what starts like a message:
+    // without MsgType third it cannot swallow the messages after it.
+    let mut stream = b"8=FIX.4.4\x019=100000\x01garbage".to_vec();
+    stream.extend_from_slice(&h.client.msg_seq("D", 7, T0, |e| order_body(e, "G-7", T0)));
+    assert_eq!(delivered_ids(&feed_in_chunks(&mut h, &stream, 4096)), ["G-7"]);
 }
 
 // ---- logout -------------------------------------------------------------------

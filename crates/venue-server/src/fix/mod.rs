@@ -390,7 +390,15 @@ impl SessionTask {
                         self.disconnected(&mut current, "slow consumer").await;
                         self.traced.clear();
                         if let Some(desk) = &mut self.desk {
-                            desk.reset();
+                            // A fill the desk held back is reported (stored
+                            // for the client's resend), not lost.
+                            let mut last = Vec::new();
+                            desk.reset(&mut last);
+                            if !self.config.reset_on_logon {
+                                for reply in &last {
+                                    store_reply(&mut self.session, reply);
+                                }
+                            }
                         }
                         feed = self.follow().await;
                         continue;

@@ -403,7 +403,9 @@ impl OrderDesk {
     /// unknown, and a live order's AvgPx counts its earlier fills. Call
     /// [`recalled`](Self::recalled) after the last.
     pub fn recall(&mut self, msg: &venue_fix::Message<'_>) {
-        if msg.msg_type() != b"8" {
+        // Status answers (ExecType I) are left out: one for an unknown
+        // order echoes whatever OrderID the client asked about.
+        if msg.msg_type() != b"8" || msg.value(150) == Some(b"I") {
             return;
         }
         let Some(order_id) = msg.get_str(37).ok().and_then(|id| id.parse().ok()).map(OrderId) else { return };
@@ -453,8 +455,14 @@ impl OrderDesk {
     pub fn recalled(&mut self) {
         for (order_id, recalled) in std::mem::take(&mut self.recalled) {
             let mut info = recalled.info;
-            info.notional = recalled.notional;
-            info.unpriced = (info.cum - recalled.priced).max(0);
+            // More priced fills than filled quantity: reports of two
+            // orders under one id (a store older than the journal), so
+            // none of their prices is trusted.
+            (info.notional, info.unpriced) = if recalled.priced <= info.cum {
+                (recalled.notional, info.cum - recalled.priced)
+            } else {
+                (0, info.cum)
+            };
             if matches!(info.status, b'2' | b'3' | b'4' | b'8' | b'C') {
                 self.ended.insert(order_id, info);
             } else {
@@ -513,11 +521,13 @@ impl OrderDesk {
 
     /// Forgets the requests in flight and the live orders, for a session
     /// whose feed was lost: their outputs will not come. The orders are
-    /// learnt again with [`seed`](Self::seed).
-    pub fn reset(&mut self) {
+    /// learnt again with [`seed`](Self::seed). A fill held back is
+    /// reported into `out` as a partial one (what ended the order, if
+    /// anything, was lost with the feed).
+    pub fn reset(&mut self, out: &mut Vec<Reply>) {
+        self.release_held(false, out);
         self.pending.clear();
         self.known = std::mem::take(&mut self.orders);
-        self.held = None;
     }
 
     /// Reports the held fill: as the order's last (`filled`), which ends
@@ -1179,6 +1189,7 @@ impl OrderDesk {
                         last: Some((price, qty)),
                     };
                     if info.cash != 0 && order_id == taker_order_id && leaves.0 > 0 {
+                        self.release_held(false, out);
                         self.held = Some(HeldFill { order_id, exec, time, seq });
                         continue;
                     }
