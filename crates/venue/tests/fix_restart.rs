@@ -44,6 +44,22 @@ fn buy(client: &mut FixClient, cl: &str, qty: &str, price: &str) -> FixMsg {
     report
 }
 
+/// A cancel/replace of a buy limit order to `qty` at `price`; its answer.
+fn replace(client: &mut FixClient, cl: &str, orig: &str, qty: &str, price: &str) -> FixMsg {
+    let now = transact_time();
+    client.send("G", |e| {
+        e.str(11, cl)
+            .str(41, orig)
+            .str(38, qty)
+            .char(40, b'2')
+            .str(44, price)
+            .char(54, b'1')
+            .str(55, "BTC-USDT")
+            .str(60, &now);
+    });
+    client.recv()
+}
+
 fn cancel(client: &mut FixClient, cl: &str, orig: &str) -> FixMsg {
     let now = transact_time();
     client.send("F", |e| {
@@ -180,18 +196,7 @@ fn client_order_ids_survive_a_crash_and_late_cancels_are_too_late() {
     // pre-2 moves up a price and the rest of it fills there: its
     // cumulative quantity and average price count the fill before the
     // crash (its price read back from the session's stored reports).
-    let now = transact_time();
-    alice.send("G", |e| {
-        e.str(11, "pre-2b")
-            .str(41, "pre-2")
-            .str(38, "2")
-            .char(40, b'2')
-            .str(44, "20100")
-            .char(54, b'1')
-            .str(55, "BTC-USDT")
-            .str(60, &now);
-    });
-    let replaced = alice.recv();
+    let replaced = replace(&mut alice, "pre-2b", "pre-2", "2", "20100");
     assert_eq!(
         (replaced.get(150), replaced.get(6)),
         (Some("5"), Some("20000.000000")),
@@ -334,18 +339,7 @@ fn a_replaced_order_goes_by_its_new_client_order_id_everywhere() {
     let venue = Venue::start(&data.0, None);
     let mut alice = logon(venue.fix.expect("FIX"), "ALICE");
     buy(&mut alice, "first-id", "1", "19000");
-    let now = transact_time();
-    alice.send("G", |e| {
-        e.str(11, "second-id")
-            .str(41, "first-id")
-            .str(38, "1")
-            .char(40, b'2')
-            .str(44, "19100")
-            .char(54, b'1')
-            .str(55, "BTC-USDT")
-            .str(60, &now);
-    });
-    let replaced = alice.recv();
+    let replaced = replace(&mut alice, "second-id", "first-id", "1", "19100");
     assert_eq!(
         (replaced.get(150), replaced.get(11), replaced.get(41)),
         (Some("5"), Some("second-id"), Some("first-id")),
