@@ -259,14 +259,46 @@ struct Oversized {
     trailer: [u8; TRAILER_LEN],
 }
 
+/// What [`Oversized::take`] did with the bytes it was offered.
+enum Took {
+    /// Read past this many (possibly none: wait for more).
+    Bytes(usize),
+    /// Gave up: the message is garbled; this many bytes are dropped and the
+    /// next message starts after them.
+    Abandoned(usize),
+}
+
+/// `<SOH>8=FIX`: a field that is a BeginString, which only starts a
+/// message: seen inside one, another has started.
+const NEXT_MESSAGE_LEN: usize = 6;
+/// Where in that pattern the next message starts.
+const NEXT_MESSAGE_START: usize = 1;
+
+fn is_next_message(window: &[u8]) -> bool {
+    window[0] == SOH && &window[1..] == b"8=FIX"
+}
+
 impl Oversized {
     fn new(total: usize) -> Oversized {
         Oversized { total, seen: 0, sum: 0, head: Vec::new(), trailer: [0; TRAILER_LEN] }
     }
 
-    /// Takes bytes from `buf` up to the message's end; returns how many.
-    fn take(&mut self, buf: &[u8]) -> usize {
-        let chunk = &buf[..buf.len().min(self.total - self.seen)];
+    /// Takes bytes from `buf` up to the message's end. If another message
+    /// starts inside it, its BodyLength was wrong (a corrupt digit, say):
+    /// it is abandoned where the other starts, so that the messages after
+    /// it are read as usual and not swallowed.
+    fn take(&mut self, buf: &[u8]) -> Took {
+        let remaining = self.total - self.seen;
+        let limit = buf.len().min(remaining);
+        if let Some(at) = buf[..limit].windows(NEXT_MESSAGE_LEN).position(is_next_message)
+            && at + NEXT_MESSAGE_START < remaining
+        {
+            return Took::Abandoned(at + NEXT_MESSAGE_START);
+        }
+        // What could begin such a pattern stays in the caller's buffer, to
+        // be looked at again with the bytes after it.
+        let n = if limit == remaining { limit } else { limit.saturating_sub(NEXT_MESSAGE_LEN - 1) };
+        let chunk = &buf[..n];
         let body_end = self.total - TRAILER_LEN;
         for (at, &b) in (self.seen..).zip(chunk) {
             if at < body_end {
@@ -278,7 +310,7 @@ impl Oversized {
         let keep = OVERSIZED_HEAD_LEN.saturating_sub(self.head.len()).min(chunk.len());
         self.head.extend_from_slice(&chunk[..keep]);
         self.seen += chunk.len();
-        chunk.len()
+        Took::Bytes(chunk.len())
     }
 
     fn is_complete(&self) -> bool {
@@ -441,7 +473,15 @@ impl Session {
         let mut pos = 0;
         while pos < buf.len() && self.state != State::Disconnected {
             if let Some(oversized) = &mut self.oversized {
-                pos += oversized.take(&buf[pos..]);
+                match oversized.take(&buf[pos..]) {
+                    Took::Abandoned(n) => {
+                        pos += n;
+                        self.oversized = None;
+                        continue;
+                    }
+                    Took::Bytes(0) => break,
+                    Took::Bytes(n) => pos += n,
+                }
                 if oversized.is_complete() {
                     // Like any message, it counts as heard from once whole:
                     // a trickle of bytes does not keep a session alive.

@@ -1039,6 +1039,19 @@ fn a_message_larger_than_the_maximum_is_rejected_and_counted() {
     let mut stream = b"8=FIX.4.4\x019=100000\x01garbage".to_vec();
     stream.extend_from_slice(&h.client.msg_seq("D", 7, T0, |e| order_body(e, "G-7", T0)));
     assert_eq!(delivered_ids(&feed_in_chunks(&mut h, &stream, 4096)), ["G-7"]);
+
+    // Nor can a corrupt BodyLength on what starts like a message: where a
+    // message ends and another starts inside it, it is given up, and the
+    // messages after it are read, whichever read they straddle.
+    for chunk in [1, 5, 13, 4096] {
+        let seq = h.session.next_target_seq();
+        let mut stream = format!("8=FIX.4.4\x019=100000\x0135=0\x0134={seq}\x01").into_bytes();
+        for (i, id) in ["H-1", "H-2", "H-3"].into_iter().enumerate() {
+            stream.extend_from_slice(&h.client.msg_seq("D", seq + i as u64, T0, |e| order_body(e, id, T0)));
+        }
+        let did = feed_in_chunks(&mut h, &stream, chunk);
+        assert_eq!(delivered_ids(&did), ["H-1", "H-2", "H-3"], "reads of {chunk} bytes: {did:?}");
+    }
 }
 
 // ---- logout -------------------------------------------------------------------
