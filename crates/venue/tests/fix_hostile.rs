@@ -302,6 +302,24 @@ fn order_fields(cl: &str, symbol: &str, side: &str, qty: &str, price: &str, tif:
     ]
 }
 
+/// A cancel/replace of limit order `orig` in ascending tag order; without
+/// OrderQty if `qty` is `None`.
+fn replace_fields(cl: &str, orig: &str, side: &str, qty: Option<&str>, price: &str) -> Body {
+    let transact =
+        String::from_utf8(venue_fix::time::format_utc_timestamp_millis(now_ns()).to_vec()).expect("ascii");
+    let mut fields = vec![(11, cl.to_owned())];
+    fields.extend(qty.map(|qty| (38, qty.to_owned())));
+    fields.extend([
+        (40, "2".to_owned()),
+        (41, orig.to_owned()),
+        (44, price.to_owned()),
+        (54, side.to_owned()),
+        (55, "BTC-USDT".to_owned()),
+        (60, transact),
+    ]);
+    fields
+}
+
 fn put(fields: &[(u32, String)]) -> impl FnOnce(&mut Encoder) + '_ {
     move |e: &mut Encoder| {
         for (tag, value) in fields {
@@ -878,18 +896,7 @@ fn order_level_refusals() {
     );
     // A replace that would turn the buy into a sell is refused, and the
     // order stays as it was.
-    let transact =
-        String::from_utf8(venue_fix::time::format_utc_timestamp_millis(now_ns()).to_vec()).expect("ascii");
-    alice.send("G", |e| {
-        e.str(11, "R1")
-            .str(38, "0.0001")
-            .char(40, b'2')
-            .str(41, "OK1")
-            .str(44, "101.00")
-            .char(54, b'2')
-            .str(55, "BTC-USDT")
-            .str(60, &transact);
-    });
+    alice.send("G", put(&replace_fields("R1", "OK1", "2", Some("0.0001"), "101.00")));
     let reject = alice.expect("9");
     assert_eq!(
         (reject.get(11), reject.get(41), reject.get(434), reject.get(39), reject.get(102)),
@@ -907,17 +914,7 @@ fn order_level_refusals() {
         "the order is unchanged: {status}"
     );
     // A replace whose Side is neither buy nor sell is refused as such.
-    let transact =
-        String::from_utf8(venue_fix::time::format_utc_timestamp_millis(now_ns()).to_vec()).expect("ascii");
-    alice.send("G", |e| {
-        e.str(11, "R2")
-            .char(40, b'2')
-            .str(41, "OK1")
-            .str(44, "101.00")
-            .char(54, b'5')
-            .str(55, "BTC-USDT")
-            .str(60, &transact);
-    });
+    alice.send("G", put(&replace_fields("R2", "OK1", "5", None, "101.00")));
     let reject = alice.expect("9");
     assert_eq!(
         (reject.get(11), reject.get(434), reject.get(58)),

@@ -17,7 +17,6 @@ pub mod orders;
 
 use crate::clock::now_ns;
 use crate::config::{FixSessionSettings, FixSettings};
-use crate::router::Router;
 use orders::{Inbound, OrderDesk, Reply};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -107,7 +106,6 @@ pub fn start(
             desk: config
                 .account
                 .map(|account| OrderDesk::new(account, instruments.clone(), venue.names.clone())),
-            router: venue.router.clone(),
             venue: venue.clone(),
             connections: rx,
             stop: stop.clone(),
@@ -117,7 +115,6 @@ pub fn start(
             md_rx: None,
             market: market.clone(),
             instruments: instruments.clone(),
-            tracer: venue.tracer.clone(),
             traced: std::collections::VecDeque::new(),
             authenticated: false,
         };
@@ -225,7 +222,6 @@ struct SessionTask {
     config: FixSessionSettings,
     session: Session,
     desk: Option<OrderDesk>,
-    router: Arc<Router>,
     connections: mpsc::Receiver<Connection>,
     stop: watch::Receiver<bool>,
     /// Echo application: ClOrdIDs seen in this logon.
@@ -238,10 +234,9 @@ struct SessionTask {
     md_rx: Option<tokio::sync::broadcast::Receiver<Arc<venue_marketdata::Update>>>,
     market: Arc<crate::market::MarketFeed>,
     instruments: Arc<Vec<InstrumentSpec>>,
-    /// Samples orders for OpenTelemetry traces.
-    tracer: Arc<crate::otlp::Tracer>,
-    /// For reading the engine's books (the monitor tells when a read is
-    /// durable).
+    /// The router (commands, feeds, reads of the engine's books), the
+    /// monitor that tells when a read is durable, and the tracer that
+    /// samples orders for OpenTelemetry.
     venue: Arc<crate::venue::Venue>,
     /// One entry per command submitted on this task's feed origin, in
     /// order (the engine answers them in that order): the trace of a
@@ -352,7 +347,7 @@ impl SessionTask {
                     pending.extend_from_slice(&read_buf[..n]);
                     let started = std::time::Instant::now();
                     let used = self.session.on_bytes(&pending, now_ns(), &mut actions);
-                    self.router.metrics().fix_inbound.record(started.elapsed());
+                    self.venue.router.metrics().fix_inbound.record(started.elapsed());
                     pending.drain(..used.min(pending.len()));
                 }
                 Event::Read(_) => {
@@ -367,12 +362,12 @@ impl SessionTask {
                     let mut replies = Vec::new();
                     if let (Some(desk), Some(feed)) = (&mut self.desk, &mut feed) {
                         desk.on_output(&stamped, feed.origin, &mut replies);
-                        finish_trace(&mut self.traced, &self.tracer, &stamped, feed.origin);
+                        finish_trace(&mut self.traced, &self.venue.tracer, &stamped, feed.origin);
                         // Take what else is waiting, so the replies share a write.
                         for _ in 0..1024 {
                             let Ok(more) = feed.rx.try_recv() else { break };
                             desk.on_output(&more, feed.origin, &mut replies);
-                            finish_trace(&mut self.traced, &self.tracer, &more, feed.origin);
+                            finish_trace(&mut self.traced, &self.venue.tracer, &more, feed.origin);
                         }
                     }
                     if self.session.is_logged_on() {
@@ -443,7 +438,7 @@ impl SessionTask {
     async fn follow(&mut self) -> Option<crate::router::Feed> {
         let account = self.config.account?;
         let desk = self.desk.as_mut()?;
-        let feed = self.router.subscribe(Some(account), FEED_CAPACITY);
+        let feed = self.venue.router.subscribe(Some(account), FEED_CAPACITY);
         let read = move |engine: &venue_engine::Engine| orders::LiveOrders {
             seq: engine.seq(),
             orders: engine
@@ -457,7 +452,7 @@ impl SessionTask {
                 })
                 .collect(),
         };
-        match self.router.query(&self.venue.monitor, read, Duration::from_secs(30)).await {
+        match self.venue.router.query(&self.venue.monitor, read, Duration::from_secs(30)).await {
             Ok(live) => desk.seed(&live),
             Err(e) => tracing::error!(
                 session = %self.config.target_comp_id,
@@ -528,7 +523,7 @@ impl SessionTask {
         origin: Option<u64>,
         actions: &mut Vec<Action>,
     ) {
-        let received = if self.tracer.enabled() { now_ns() } else { 0 };
+        let received = if self.venue.tracer.enabled() { now_ns() } else { 0 };
         let fields = message.fields();
         if self.config.echo {
             let msg_type = message.msg_type();
@@ -578,7 +573,7 @@ impl SessionTask {
         match desk.on_message(message.msg_type(), &fields, now_ns()) {
             Inbound::Submit(command) => {
                 let trace = match &command {
-                    Command::NewOrder(order) if self.tracer.sample() => {
+                    Command::NewOrder(order) if self.venue.tracer.sample() => {
                         let decoded = now_ns();
                         Some(crate::otlp::OrderTrace {
                             gateway: "fix",
@@ -599,10 +594,10 @@ impl SessionTask {
                     }
                     _ => None,
                 };
-                match self.router.submit(origin, command) {
+                match self.venue.router.submit(origin, command) {
                     // The queue pairs commands with their answers; kept
                     // only while tracing is on.
-                    Ok(()) if self.tracer.enabled() => self.traced.push_back(trace),
+                    Ok(()) if self.venue.tracer.enabled() => self.traced.push_back(trace),
                     Ok(()) => {}
                     Err(reject) => {
                         let reply = desk.refused(&command, reject, now_ns());
@@ -642,8 +637,10 @@ impl SessionTask {
                 && self.config.cancel_on_disconnect
                 && let Some(account) = self.config.account
             {
-                let _ =
-                    self.router.submit(0, Command::MassCancel { instrument: None, account: Some(account) });
+                let _ = self
+                    .venue
+                    .router
+                    .submit(0, Command::MassCancel { instrument: None, account: Some(account) });
             }
         }
     }

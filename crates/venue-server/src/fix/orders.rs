@@ -25,8 +25,10 @@
 //!
 //! Orders the desk did not see accepted (placed before the venue started,
 //! or while the session's feed was lost) it learns from the engine's books
-//! with [`OrderDesk::seed`]: their fills before that are known only as a
-//! quantity, so their AvgPx (6) counts from the fills after it.
+//! with [`OrderDesk::seed`]. The books know their fills only as a
+//! quantity; the prices come from what the desk last knew: the session's
+//! stored reports at start ([`OrderDesk::recall`]), its own view after a
+//! lost feed. Fills it never saw priced count in CumQty, not in AvgPx (6).
 //!
 //! Ended orders are remembered (the last [`MAX_ENDED`]) so that a cancel or
 //! replace that arrives after its order ended is refused as "too late"
@@ -583,7 +585,6 @@ impl OrderDesk {
         fields.get_str(tag).ok().filter(|s| !s.is_empty()).map(str::to_owned)
     }
 
-    /// A text field the desk keeps (ClOrdID, OrigClOrdID); empty if absent.
     /// A text field as the replies echo it: bytes that are not UTF-8 are
     /// shown with replacement characters (such an id is refused, but the
     /// refusal must still name it).
